@@ -1,0 +1,125 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import { BindingError } from '../protocol/binding-error.js';
+import { compileOrder, compileWhere, type FilterNode, type OrderSpec, type SqlContext } from '../query/index.js';
+import type { BindingDefinition } from '../registry/binding-definition.js';
+import { BindingRegistry } from '../registry/binding.registry.js';
+
+export type Row = Record<string, unknown>;
+
+/**
+ * Reads rows with SQL text prepared at start-up and filters compiled to parameters, and
+ * hydrates them with the driver's own conversions. Writes go through TypeORM (see the
+ * actions), so every subscriber of the application, ours included, sees them.
+ */
+@Injectable()
+export class RowStore {
+  constructor(private readonly registry: BindingRegistry) {}
+
+  get dataSource() {
+    return this.registry.dataSource;
+  }
+
+  /** The id a client sent, converted to the primary column's type. */
+  parseId(binding: BindingDefinition, raw: unknown): string | number {
+    const kind = binding.allFields.get(binding.primary.propertyName)!.kind;
+    if (kind === 'number') {
+      const id = typeof raw === 'string' && /^-?\d{1,16}$/.test(raw) ? Number(raw) : raw;
+      if (typeof id === 'number' && Number.isSafeInteger(id)) return id;
+      throw BindingError.badRequest('id must be an integer', [{ field: 'id', constraint: 'isInt', message: 'id must be an integer' }]);
+    }
+    if ((typeof raw === 'string' && raw.length > 0 && raw.length <= 1000) || (typeof raw === 'number' && Number.isFinite(raw))) return String(raw);
+    throw BindingError.badRequest('id must be a non-empty string', [{ field: 'id', constraint: 'isString', message: 'id must be a non-empty string' }]);
+  }
+
+  /** One row with every column, or undefined when it does not exist or is outside `scope`. */
+  async findById(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager?: EntityManager): Promise<Row | undefined> {
+    const params: unknown[] = [];
+    const ctx = this.sqlContext(binding, params);
+    const conditions = [`${binding.sql.pk} = ${this.placeholder(params, this.persist(binding.primary, id))}`];
+    if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
+    if (scope) conditions.push(compileWhere(scope, binding.allFields, ctx));
+    const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1`;
+    const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
+    return rows.length ? this.hydrate(binding, rows[0], binding.metadata.columns) : undefined;
+  }
+
+  /** Rows with every column for the given ids, in no particular order. */
+  async findByIds(binding: BindingDefinition, ids: readonly (string | number)[], manager?: EntityManager): Promise<Row[]> {
+    if (ids.length === 0) return [];
+    const params: unknown[] = [];
+    const list = ids.map((id) => this.placeholder(params, this.persist(binding.primary, id))).join(', ');
+    const sql = `${binding.sql.selectAll} WHERE ${binding.sql.pk} IN (${list})`;
+    const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
+    return rows.map((raw) => this.hydrate(binding, raw, binding.metadata.columns));
+  }
+
+  /** One page of exposed rows and the number of rows matching `where` over all pages. */
+  async findPage(binding: BindingDefinition, where: FilterNode | undefined, order: OrderSpec, limit: number, offset: number): Promise<{ rows: Row[]; count: number }> {
+    const params: unknown[] = [];
+    const ctx = this.sqlContext(binding, params);
+    const conditions: string[] = [];
+    if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
+    if (where) conditions.push(compileWhere(where, binding.allFields, ctx));
+    const whereSql = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+    const orderSql = compileOrder(order, binding.fields, ctx);
+    // The primary key ends every order so pages never overlap or skip rows.
+    const orderBy = ` ORDER BY ${orderSql ? `${orderSql}, ` : ''}${binding.sql.pk} ASC`;
+    const countAlias = this.registry.dataSource.driver.escape('__count');
+    // COUNT(*) OVER () gives the total with the page in one round trip (SQLite >= 3.25, PostgreSQL).
+    const select = binding.sql.select.replace(/ FROM /, `, COUNT(*) OVER () AS ${countAlias} FROM `);
+    const pageParams = [...params];
+    const sql = `${select}${whereSql}${orderBy} LIMIT ${this.placeholder(pageParams, limit)} OFFSET ${this.placeholder(pageParams, offset)}`;
+    const manager = this.registry.dataSource.manager;
+    const raws: Row[] = await manager.query(sql, pageParams);
+    let count = raws.length ? Number(raws[0].__count) : 0;
+    if (!raws.length && offset > 0) {
+      // Past the last page the window has no row to carry the total: ask for it alone.
+      const counted: Row[] = await manager.query(`SELECT COUNT(*) AS ${countAlias} FROM ${binding.sql.from}${whereSql}`, params);
+      count = Number(counted[0].__count);
+    }
+    return { rows: raws.map((raw) => this.hydrate(binding, raw, binding.exposed)), count };
+  }
+
+  /** A TypeORM entity instance carrying `row`, for writing back through the repository. */
+  toEntity(binding: BindingDefinition, row: Row): object {
+    return Object.assign(binding.metadata.create(), row);
+  }
+
+  /** Hydrates raw rows of a `selectAll` query. */
+  hydrateAll(binding: BindingDefinition, raws: readonly Row[]): Row[] {
+    return raws.map((raw) => this.hydrate(binding, raw, binding.metadata.columns));
+  }
+
+  private hydrate(binding: BindingDefinition, raw: Row, columns: readonly ColumnMetadata[]): Row {
+    const driver = this.registry.dataSource.driver;
+    const row: Row = {};
+    for (const column of columns) {
+      if (column.isVirtual || column.embeddedMetadata) continue;
+      row[column.propertyName] = driver.prepareHydratedValue(raw[column.propertyName], column);
+    }
+    return row;
+  }
+
+  private sqlContext(binding: BindingDefinition, params: unknown[]): SqlContext {
+    const driver = this.registry.dataSource.driver;
+    return {
+      dialect: binding.sql.dialect,
+      escape: (name) => driver.escape(name),
+      param: (field, value) => {
+        const column = binding.metadata.findColumnWithPropertyName(field);
+        return this.placeholder(params, column ? this.persist(column, value) : value);
+      },
+    };
+  }
+
+  private persist(column: ColumnMetadata, value: unknown): unknown {
+    return this.registry.dataSource.driver.preparePersistentValue(value, column);
+  }
+
+  private placeholder(params: unknown[], value: unknown): string {
+    params.push(value);
+    return this.registry.dialect === 'postgres' ? `$${params.length}` : '?';
+  }
+}

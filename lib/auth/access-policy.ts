@@ -1,0 +1,76 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { BINDINGS_OPTIONS } from '../bindings.constants.js';
+import type { ResolvedOptions } from '../bindings.options.js';
+import { BindingError } from '../protocol/binding-error.js';
+import { compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
+import type { BindingDefinition } from '../registry/binding-definition.js';
+import type { Subscriber } from '../rooms/subscriber.js';
+
+type Row = Record<string, unknown>;
+
+/**
+ * `can` and `scope` of the bindings, applied the same way to requests of both transports
+ * and to every push, so a subscriber never receives a row it could not retrieve.
+ */
+@Injectable()
+export class AccessPolicy {
+  // A scope is written by the application, not a client: it gets generous limits.
+  private readonly scopeLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000 };
+
+  constructor(@Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions) {}
+
+  /** The row-level filter of `user` on `binding`, or undefined when the binding has no scope. */
+  scope(binding: BindingDefinition, user: unknown): FilterNode | undefined {
+    const scope = binding.options.scope;
+    if (!scope) return undefined;
+    const filter = scope(user);
+    if (filter === undefined || filter === null) return undefined;
+    try {
+      return parseFilter(filter, binding.allFields, this.scopeLimits);
+    } catch (error) {
+      // A broken scope is the application's bug; refusing is the only safe answer.
+      throw new BindingError('internal', `The scope of ${binding.stream} is not a valid filter`);
+    }
+  }
+
+  /** Throws `forbidden` unless `can[action]` (if any) allows `user` on `subject`. */
+  async authorize(binding: BindingDefinition, action: string, user: unknown, subject: unknown): Promise<void> {
+    const can = binding.options.can?.[action];
+    if (can && !(await can(user, subject))) {
+      throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
+    }
+  }
+
+  /**
+   * Whether `subscriber` may receive a push carrying `row` (all columns): the scope and
+   * `can.retrieve`, exactly as a retrieve would apply them. Synchronous when it can be.
+   */
+  mayReceive(binding: BindingDefinition, subscriber: Subscriber, row: Row | undefined): boolean | Promise<boolean> {
+    if (!row) return false;
+    if (binding.options.scope) {
+      let matches = subscriber.scopes.get(binding.stream);
+      if (!matches) {
+        try {
+          matches = compileMatcher(this.scope(binding, subscriber.user), binding.allFields, binding.sql.dialect);
+        } catch {
+          matches = () => false;
+        }
+        subscriber.scopes.set(binding.stream, matches);
+      }
+      if (!matches(row)) return false;
+    }
+    const can = binding.options.can?.retrieve;
+    if (!can) return true;
+    try {
+      const verdict = can(subscriber.user, row);
+      return verdict instanceof Promise ? verdict.then(Boolean, () => false) : Boolean(verdict);
+    } catch {
+      return false;
+    }
+  }
+
+  /** The name shown in presence lists, or undefined for anonymous users. */
+  identify(user: unknown): string | undefined {
+    return user === null || user === undefined ? undefined : this.options.identify(user);
+  }
+}

@@ -1,0 +1,14 @@
+/** Injection token of the resolved module options. */
+export const BINDINGS_OPTIONS = Symbol('nest-bindings:options');
+/** Injection token of the TypeORM DataSource the bindings are discovered from. */
+export const BINDINGS_DATA_SOURCE = Symbol('nest-bindings:data-source');
+
+// Metadata keys share one namespace so they never collide with the application's.
+export const BINDING_METADATA = 'nest-bindings:binding';
+export const BINDING_HANDLER_METADATA = 'nest-bindings:handler';
+export const BINDING_ACTION_METADATA = 'nest-bindings:action';
+export const ON_STREAM_METADATA = 'nest-bindings:on-stream';
+
+/** The actions every binding can serve (PROTOCOL.md section 3). */
+export const CRUD_ACTIONS = ['retrieve', 'list', 'search', 'create', 'update', 'save', 'delete', 'subscribe', 'unsubscribe'] as const;
+export type CrudAction = (typeof CRUD_ACTIONS)[number];

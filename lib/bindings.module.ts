@@ -1,0 +1,100 @@
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { PATH_METADATA } from '@nestjs/common/constants.js';
+import { DiscoveryModule } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { CrudActions } from './actions/crud.actions.js';
+import { Dispatcher } from './actions/dispatcher.js';
+import { RowSerializer } from './actions/row-serializer.js';
+import { RowStore } from './actions/row-store.js';
+import { WriteGate } from './actions/write-gate.js';
+import { WriteValidator } from './actions/write-validator.js';
+import { AccessPolicy } from './auth/access-policy.js';
+import { Authenticator } from './auth/authenticator.js';
+import { BINDINGS_DATA_SOURCE, BINDINGS_OPTIONS } from './bindings.constants.js';
+import { resolveOptions, type ResolvedOptions } from './bindings.options.js';
+import { ChangeCapture } from './changes/change-capture.js';
+import type { BindingsModuleAsyncOptions, BindingsModuleOptions, BindingsOptionsFactory } from './interfaces/bindings-module-options.interface.js';
+import { FrameCodec } from './protocol/frame-codec.js';
+import { BindingRegistry } from './registry/binding.registry.js';
+import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
+import { RoomHub } from './rooms/room-hub.js';
+import { BindingsService } from './service/bindings.service.js';
+import { HttpGateway } from './transports/http/http-gateway.js';
+import { createRestController } from './transports/http/rest.controller.js';
+import { WsTransport } from './transports/ws/ws-transport.js';
+
+const RAW_OPTIONS = Symbol('nest-bindings:raw-options');
+
+const CORE_PROVIDERS: Provider[] = [
+  BindingsMetadataAccessor,
+  BindingRegistry,
+  FrameCodec,
+  AccessPolicy,
+  Authenticator,
+  RowStore,
+  RowSerializer,
+  WriteValidator,
+  WriteGate,
+  RoomHub,
+  CrudActions,
+  Dispatcher,
+  ChangeCapture,
+  WsTransport,
+  HttpGateway,
+  BindingsService,
+];
+
+/**
+ * Serves every `@Binding` entity of a TypeORM DataSource over WebSocket and REST, and
+ * pushes their committed changes to subscribed sockets.
+ */
+@Module({})
+export class BindingsModule {
+  static forRoot(options: BindingsModuleOptions = {}): DynamicModule {
+    const controller = createRestController();
+    const resolved = resolveOptions(options);
+    setPrefix(controller, resolved.restPrefix);
+    return this.assemble(controller, resolved.restPrefix !== false, options.dataSource, [{ provide: BINDINGS_OPTIONS, useValue: resolved }], []);
+  }
+
+  static forRootAsync(options: BindingsModuleAsyncOptions): DynamicModule {
+    const controller = createRestController();
+    const raw: Provider[] = [];
+    if (options.useFactory) {
+      raw.push({ provide: RAW_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] });
+    } else if (options.useClass || options.useExisting) {
+      const factory = (options.useClass ?? options.useExisting)!;
+      if (options.useClass) raw.push({ provide: factory, useClass: factory });
+      raw.push({ provide: RAW_OPTIONS, useFactory: (f: BindingsOptionsFactory) => f.createBindingsOptions(), inject: [factory] });
+    } else {
+      throw new Error('BindingsModule.forRootAsync needs useFactory, useClass or useExisting.');
+    }
+    const resolved: Provider = {
+      provide: BINDINGS_OPTIONS,
+      inject: [RAW_OPTIONS],
+      useFactory: (value: BindingsModuleOptions): ResolvedOptions => {
+        const options_ = resolveOptions({ ...value, ...(options.restPrefix !== undefined ? { restPrefix: options.restPrefix } : {}) });
+        // Nest reads a controller's path when it registers routes, after every provider
+        // (this one included) has been created, so the factory's prefix still applies.
+        setPrefix(controller, options_.restPrefix === false ? '' : options_.restPrefix);
+        return options_;
+      },
+    };
+    return this.assemble(controller, options.restPrefix !== false, options.dataSource, [...raw, resolved], options.imports ?? []);
+  }
+
+  private static assemble(controller: Type<unknown>, rest: boolean, dataSource: string | undefined, options: Provider[], imports: DynamicModule['imports']): DynamicModule {
+    return {
+      module: BindingsModule,
+      global: true,
+      imports: [DiscoveryModule, ...(imports ?? [])],
+      controllers: rest ? [controller] : [],
+      providers: [...options, { provide: BINDINGS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) }, ...CORE_PROVIDERS],
+      exports: [BindingsService, BINDINGS_OPTIONS],
+    };
+  }
+}
+
+function setPrefix(controller: Type<unknown>, prefix: string | false): void {
+  Reflect.defineMetadata(PATH_METADATA, prefix || '/', controller);
+}

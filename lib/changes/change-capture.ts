@@ -1,0 +1,205 @@
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent, TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent } from 'typeorm';
+import { RowStore } from '../actions/row-store.js';
+import type { BindingDefinition } from '../registry/binding-definition.js';
+import { BindingRegistry } from '../registry/binding.registry.js';
+import { RoomHub } from '../rooms/room-hub.js';
+import type { EntityChange, Row } from './entity-change.js';
+import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
+
+interface Held {
+  depth: number;
+  change: EntityChange;
+}
+
+/**
+ * Captures every change of a bound entity made through TypeORM and publishes it only
+ * once it is committed. Changes made inside a transaction are held on the query runner
+ * that made them, published on the outermost commit and dropped on rollback (of the
+ * transaction, or of the savepoint they were made under). Outside a transaction a change
+ * is published as soon as its statement has returned.
+ */
+@Injectable()
+export class ChangeCapture implements EntitySubscriberInterface, StatementObserver, OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('BindingsModule');
+  private readonly held = new WeakMap<QueryRunner, Held[]>();
+
+  constructor(
+    private readonly registry: BindingRegistry,
+    private readonly store: RowStore,
+    private readonly rooms: RoomHub,
+  ) {}
+
+  onModuleInit(): void {
+    this.registry.dataSource.subscribers.push(this);
+    observeStatements(this.registry.dataSource, this);
+  }
+
+  onModuleDestroy(): void {
+    const subscribers = this.registry.dataSource.subscribers;
+    const index = subscribers.indexOf(this);
+    if (index >= 0) subscribers.splice(index, 1);
+    stopObservingStatements(this.registry.dataSource);
+  }
+
+  // --- repository / manager save, insert, remove, softRemove, recover (subscriber hooks) ---
+
+  async afterInsert(event: InsertEvent<any>): Promise<void> {
+    const binding = this.bindingOf(event.metadata.target);
+    if (!binding || !event.entity) return;
+    const id = event.entity[binding.primary.propertyName];
+    if (id === undefined || id === null) return; // insert().updateEntity(false): the id is unknown
+    const after = await this.complete(binding, event.entity, id, event.queryRunner);
+    if (after) this.record(event.queryRunner, { binding, kind: 'created', id, after });
+  }
+
+  async afterUpdate(event: UpdateEvent<any>): Promise<void> {
+    const binding = this.bindingOf(event.metadata.target);
+    // Without databaseEntity the event came from a QueryBuilder statement, captured by the wrapper.
+    if (!binding || !event.databaseEntity || !event.entity) return;
+    const id = event.databaseEntity[binding.primary.propertyName];
+    const after = await this.complete(binding, { ...event.databaseEntity, ...definedOnly(event.entity) }, id, event.queryRunner);
+    if (after) this.recordUpdate(event.queryRunner, binding, this.pick(binding, event.databaseEntity), after);
+  }
+
+  afterRemove(event: RemoveEvent<any>): void {
+    this.recordDelete(event);
+  }
+
+  afterSoftRemove(event: SoftRemoveEvent<any>): void {
+    this.recordDelete(event);
+  }
+
+  async afterRecover(event: RecoverEvent<any>): Promise<void> {
+    const binding = this.bindingOf(event.metadata.target);
+    if (!binding || !event.databaseEntity) return;
+    const id = event.databaseEntity[binding.primary.propertyName];
+    const after = await this.store.findById(binding, id, undefined, event.queryRunner.manager);
+    if (after) this.record(event.queryRunner, { binding, kind: 'created', id, after });
+  }
+
+  // --- transactions ---
+
+  afterTransactionCommit(event: TransactionCommitEvent): void {
+    const runner = event.queryRunner;
+    // A savepoint released inside an outer transaction is not a commit yet.
+    if (runner.isTransactionActive) return;
+    const held = this.held.get(runner);
+    if (!held) return;
+    this.held.delete(runner);
+    for (const { change } of held) this.publish(change);
+  }
+
+  afterTransactionRollback(event: TransactionRollbackEvent): void {
+    const runner = event.queryRunner;
+    const held = this.held.get(runner);
+    if (!held) return;
+    const depth = runner.isTransactionActive ? (runner as any).transactionDepth ?? 0 : 0;
+    const kept = held.filter((h) => h.depth <= depth);
+    if (kept.length) this.held.set(runner, kept);
+    else this.held.delete(runner);
+  }
+
+  // --- QueryBuilder update / delete / softDelete / restore (statement wrapper) ---
+
+  captures(target: Function | string): boolean {
+    return this.bindingOf(target) !== undefined;
+  }
+
+  async before(qb: any, runner: QueryRunner): Promise<Row[]> {
+    const binding = this.bindingOf(qb.expressionMap.mainAlias.metadata.target)!;
+    // The statement's own WHERE, rendered by TypeORM without table aliases as for the
+    // UPDATE/DELETE itself, selects exactly the rows it is about to touch.
+    const where: string = qb.createWhereExpression();
+    const [sql, params] = this.registry.dataSource.driver.escapeQueryWithParameters(`${binding.sql.selectAll}${where}`, qb.getParameters());
+    return this.store.hydrateAll(binding, await runner.query(sql, params));
+  }
+
+  async after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void> {
+    const binding = this.bindingOf(qb.expressionMap.mainAlias.metadata.target)!;
+    const deleteDate = binding.deleteDateColumn?.propertyName;
+    const pk = binding.primary.propertyName;
+    const visible = (row: Row) => !deleteDate || row[deleteDate] === null || row[deleteDate] === undefined;
+    const rows = before as Row[];
+    if (kind === 'delete' || kind === 'soft-delete') {
+      for (const row of rows) if (visible(row)) this.record(runner, { binding, kind: 'deleted', id: row[pk] as string | number, before: row });
+      return;
+    }
+    const touched = kind === 'restore' ? rows.filter((row) => !visible(row)) : rows;
+    const now = new Map((await this.store.findByIds(binding, touched.map((row) => row[pk] as string | number), runner.manager)).map((row) => [row[pk], row]));
+    for (const row of touched) {
+      const after = now.get(row[pk]);
+      if (!after) continue;
+      if (kind === 'restore') this.record(runner, { binding, kind: 'created', id: after[pk] as string | number, after });
+      else if (visible(row)) this.recordUpdate(runner, binding, row, after);
+    }
+  }
+
+  // --- shared ---
+
+  private bindingOf(target: Function | string): BindingDefinition | undefined {
+    return this.registry.forTarget(target);
+  }
+
+  private recordDelete(event: RemoveEvent<any> | SoftRemoveEvent<any>): void {
+    const binding = this.bindingOf(event.metadata.target);
+    if (!binding || !event.databaseEntity) return;
+    const before = this.pick(binding, event.databaseEntity);
+    const id = (before[binding.primary.propertyName] ?? event.entityId) as string | number;
+    this.record(event.queryRunner, { binding, kind: 'deleted', id, before });
+  }
+
+  private recordUpdate(runner: QueryRunner, binding: BindingDefinition, before: Row, after: Row): void {
+    const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
+    // A change of excluded columns only is not pushed: the push itself would reveal it.
+    if (changes.length === 0) return;
+    this.record(runner, { binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes });
+  }
+
+  private record(runner: QueryRunner, change: EntityChange): void {
+    if (!runner.isTransactionActive) {
+      this.publish(change);
+      return;
+    }
+    const held = this.held.get(runner);
+    const entry = { depth: (runner as any).transactionDepth ?? 1, change };
+    if (held) held.push(entry);
+    else this.held.set(runner, [entry]);
+  }
+
+  private publish(change: EntityChange): void {
+    try {
+      this.rooms.publish(change);
+    } catch (error) {
+      // A push that fails must never fail the application's commit.
+      this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${(error as Error)?.stack ?? error}`);
+    }
+  }
+
+  /** The row with every column: the entity itself when it has them all, else read back. */
+  private async complete(binding: BindingDefinition, entity: Row, id: unknown, runner: QueryRunner): Promise<Row | undefined> {
+    const complete = binding.metadata.columns.every((c) => c.isVirtual || c.embeddedMetadata || entity[c.propertyName] !== undefined);
+    if (complete) return this.pick(binding, entity);
+    return this.store.findById(binding, id as string | number, undefined, runner.manager);
+  }
+
+  private pick(binding: BindingDefinition, entity: Row): Row {
+    const row: Row = {};
+    for (const name of binding.allFields.keys()) row[name] = entity[name];
+    return row;
+  }
+}
+
+function definedOnly(entity: Row): Row {
+  const out: Row = {};
+  for (const [key, value] of Object.entries(entity)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  if (a === null || b === null || a === undefined || b === undefined) return (a ?? null) === (b ?? null);
+  if (typeof a === 'object' || typeof b === 'object') return JSON.stringify(a) === JSON.stringify(b);
+  return false;
+}

@@ -1,0 +1,66 @@
+import { DeleteQueryBuilder, UpdateQueryBuilder, type DataSource, type QueryRunner } from 'typeorm';
+import { SoftDeleteQueryBuilder } from 'typeorm/query-builder/SoftDeleteQueryBuilder.js';
+
+/**
+ * What the statement wrapper asks of the change capture of a DataSource. QueryBuilder
+ * update and delete tell subscribers nothing about the rows they touched (see
+ * SETUP-NOTES), so the wrapper reads them around the statement, on its connection.
+ */
+export interface StatementObserver {
+  /** Whether statements on this entity are captured. */
+  captures(target: Function | string): boolean;
+  /** Reads the rows the statement is about to touch. */
+  before(qb: any, runner: QueryRunner): Promise<unknown>;
+  /** Records the changes once the statement has run. */
+  after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void>;
+}
+
+export type StatementKind = 'update' | 'delete' | 'soft-delete' | 'restore';
+
+const observers = new WeakMap<DataSource, StatementObserver>();
+const WRAPPED = Symbol.for('nest-bindings:statement-capture');
+
+/** Starts capturing QueryBuilder update/delete statements of `dataSource`. */
+export function observeStatements(dataSource: DataSource, observer: StatementObserver): void {
+  wrap(UpdateQueryBuilder.prototype, () => 'update');
+  wrap(DeleteQueryBuilder.prototype, () => 'delete');
+  wrap(SoftDeleteQueryBuilder.prototype, (qb) => (qb.expressionMap.queryType === 'restore' ? 'restore' : 'soft-delete'));
+  observers.set(dataSource, observer);
+}
+
+export function stopObservingStatements(dataSource: DataSource): void {
+  observers.delete(dataSource);
+}
+
+/**
+ * Wraps `execute` once per process. Statements with `callListeners(false)` are left
+ * alone: TypeORM's own save/remove use those internally and report through subscribers,
+ * and an application may use the flag to opt a statement out of pushes.
+ */
+function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
+  if (prototype[WRAPPED]) return;
+  const execute = prototype.execute;
+  prototype[WRAPPED] = true;
+  prototype.execute = async function capturedExecute(this: any) {
+    const observer = observers.get(this.dataSource);
+    const map = this.expressionMap;
+    if (!observer || map.callListeners !== true || !map.mainAlias?.hasMetadata || !observer.captures(map.mainAlias.metadata.target)) {
+      return execute.call(this);
+    }
+    // One connection for the reads around the statement and the statement itself.
+    const ownRunner = !this.queryRunner;
+    const runner: QueryRunner = this.queryRunner ?? this.dataSource.createQueryRunner();
+    this.queryRunner = runner;
+    try {
+      const before = await observer.before(this, runner);
+      const result = await execute.call(this);
+      await observer.after(kindOf(this), this, runner, before);
+      return result;
+    } finally {
+      if (ownRunner) {
+        this.queryRunner = undefined;
+        await runner.release();
+      }
+    }
+  };
+}

@@ -1,0 +1,18 @@
+// The public API of nest-bindings, chosen on purpose: internals stay internal.
+export { BindingsModule } from './bindings.module.js';
+export { Binding } from './decorators/binding.decorator.js';
+export { BindingAction, BindingHandler, OnStream } from './decorators/handler.decorators.js';
+export { BindingsService } from './service/bindings.service.js';
+export { BindingError, HTTP_STATUS, type ErrorCode, type ErrorDetail } from './protocol/binding-error.js';
+export { BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from './bindings.constants.js';
+export type { BindingOptions, CanFunction, StreamHandler } from './interfaces/binding-options.interface.js';
+export type { RequestContext } from './interfaces/request-context.interface.js';
+export type {
+  BindingsLimits,
+  BindingsModuleAsyncOptions,
+  BindingsModuleOptions,
+  BindingsOptionsFactory,
+  ProtocolKeys,
+  ReplayOptions,
+} from './interfaces/bindings-module-options.interface.js';
+export { InvalidBindingException } from './exceptions/invalid-binding.exception.js';

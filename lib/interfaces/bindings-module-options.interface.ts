@@ -1,0 +1,81 @@
+import type { IncomingMessage } from 'node:http';
+import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
+
+/** Names of the three members of a frame; see PROTOCOL.md section 2. */
+export interface ProtocolKeys {
+  /** Member naming the event (default `"event"`; rohrpost clients use `"type"`, demultiplexer clients `"stream"`). */
+  eventKey?: string;
+  /** Member carrying the correlation id (default `"id"`). */
+  idKey?: string;
+  /** Member carrying the payload (default `"data"`; demultiplexer clients use `"payload"`). */
+  dataKey?: string;
+}
+
+/** Bounds on what one client may ask for. Every field has a safe default. */
+export interface BindingsLimits {
+  /** Largest frame in bytes; a larger one closes the socket with 1009 (default 1 MiB). */
+  maxPayload?: number;
+  /** Nesting depth of a filter, the outer object counting as 1 (default 4). */
+  filterDepth?: number;
+  /** Values in one `in`/`nin` list (default 1,000). */
+  inValues?: number;
+  /** Length of any string in a filter, search or write (default 10,000). */
+  stringLength?: number;
+  /** Rooms one socket may be subscribed to (default 1,000). */
+  subscriptionsPerSocket?: number;
+  /** Frames per second one socket may send on average; over it `rate_limited`, socket kept (default 100). */
+  framesPerSecond?: number;
+  /** Frames one socket may send at once above the average rate (default 200). */
+  burst?: number;
+  /** Bytes waiting to be sent to one socket before it is closed with 1013 (default 4 MiB). */
+  sendBuffer?: number;
+}
+
+/** How long pushes are kept for clients that reconnect with `since`. */
+export interface ReplayOptions {
+  /** Pushes kept per room (default 1,000). */
+  size?: number;
+  /** Age in milliseconds after which a kept push is dropped (default 5 minutes). */
+  maxAge?: number;
+}
+
+/** Options of `BindingsModule.forRoot()`. */
+export interface BindingsModuleOptions {
+  /** WebSocket path (default `/ws`). */
+  path?: string;
+  /** Prefix of the REST routes (default `api`); `false` serves no REST routes. */
+  restPrefix?: string | false;
+  /** `app` of bindings that name none (default `"app"`). */
+  defaultApp?: string;
+  /** Name of the TypeORM DataSource whose entities are served (default: the default one). */
+  dataSource?: string;
+  /** Frame member names, for clients of other protocols. */
+  protocol?: ProtocolKeys;
+  /** Turns a WebSocket upgrade or HTTP request into a user, or null for anonymous. */
+  authenticate?: (req: IncomingMessage) => unknown | Promise<unknown>;
+  /** Whether callers without a user are served (default true). */
+  anonymous?: boolean;
+  /** Names a user in presence lists (default `String(user.id)`). */
+  identify?: (user: any) => string;
+  limits?: BindingsLimits;
+  replay?: ReplayOptions;
+  /** Milliseconds between WebSocket pings; a peer that missed the previous pong is dropped (default 30,000). */
+  heartbeatInterval?: number;
+}
+
+/** A class whose instances create the options, for `forRootAsync({ useClass })`. */
+export interface BindingsOptionsFactory {
+  createBindingsOptions(): BindingsModuleOptions | Promise<BindingsModuleOptions>;
+}
+
+/** Options of `BindingsModule.forRootAsync()`. */
+export interface BindingsModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => BindingsModuleOptions | Promise<BindingsModuleOptions>;
+  inject?: FactoryProvider['inject'];
+  useClass?: Type<BindingsOptionsFactory>;
+  useExisting?: Type<BindingsOptionsFactory>;
+  /** The DataSource name, needed before the factory runs to wire the injection. */
+  dataSource?: string;
+  /** REST prefix; `false` registers no REST routes. Given here it wins over the factory's. */
+  restPrefix?: string | false;
+}

@@ -1,0 +1,163 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import { BINDINGS_DATA_SOURCE, BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from '../bindings.constants.js';
+import { InvalidBindingException } from '../exceptions/invalid-binding.exception.js';
+import type { BindingOptions } from '../interfaces/binding-options.interface.js';
+import type { ResolvedOptions } from '../bindings.options.js';
+import type { Dialect, FieldInfo } from '../query/index.js';
+import type { BindingDefinition } from './binding-definition.js';
+import { columnKind } from './column-kind.js';
+import { BindingsMetadataAccessor } from './metadata.accessor.js';
+
+const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save']);
+
+/** The bindings, discovered once from the DataSource's entity metadata. */
+@Injectable()
+export class BindingRegistry {
+  private readonly logger = new Logger('BindingsModule');
+  private readonly byStream = new Map<string, BindingDefinition>();
+  private readonly byTarget = new Map<Function, BindingDefinition>();
+  readonly dialect: Dialect;
+
+  constructor(
+    @Inject(BINDINGS_DATA_SOURCE) readonly dataSource: DataSource,
+    @Inject(BINDINGS_OPTIONS) options: ResolvedOptions,
+    accessor: BindingsMetadataAccessor,
+  ) {
+    this.dialect = dialectOf(dataSource);
+    for (const metadata of dataSource.entityMetadatas) {
+      const bindingOptions = typeof metadata.target === 'function' ? accessor.bindingOptions(metadata.target) : undefined;
+      if (!bindingOptions) continue;
+      const definition = this.define(metadata, bindingOptions, options);
+      if (this.byStream.has(definition.stream)) {
+        throw new InvalidBindingException(metadata.name, `the stream "${definition.stream}" is already served by another entity`, 'Give one of them another `app` or `name`.');
+      }
+      this.byStream.set(definition.stream, definition);
+      this.byTarget.set(definition.target, definition);
+    }
+    this.logger.log(`Serving ${[...this.byStream.keys()].join(', ') || 'no bindings'}`);
+  }
+
+  get(stream: string): BindingDefinition | undefined {
+    return this.byStream.get(stream);
+  }
+
+  forTarget(target: Function | string): BindingDefinition | undefined {
+    return typeof target === 'function' ? this.byTarget.get(target) : undefined;
+  }
+
+  all(): IterableIterator<BindingDefinition> {
+    return this.byStream.values();
+  }
+
+  private define(metadata: EntityMetadata, options: BindingOptions, moduleOptions: ResolvedOptions): BindingDefinition {
+    const entity = metadata.name;
+    const fail = (problem: string, fix: string) => new InvalidBindingException(entity, problem, fix);
+    if (metadata.primaryColumns.length !== 1) {
+      throw fail('it has a composite primary key', 'Bindings address rows by one id: give the entity a single primary column.');
+    }
+    const columnNames = new Set(metadata.columns.map((c) => c.propertyName));
+    const checkNames = (option: string, names: readonly string[] | undefined, allowed: ReadonlySet<string>) => {
+      for (const name of names ?? []) {
+        if (!allowed.has(name)) throw fail(`${option} names "${name}", which is not an exposed column`, `Use one of: ${[...allowed].join(', ')}.`);
+      }
+    };
+    checkNames('exclude', options.exclude, columnNames);
+    const excluded = new Set<string>(options.exclude ?? []);
+    const primary = metadata.primaryColumns[0];
+    if (excluded.has(primary.propertyName)) throw fail('it excludes its primary key', 'Clients need the id: remove it from `exclude`.');
+
+    // Relation join columns without a property of their own (`isVirtual`) and embedded
+    // columns are not served; declare `@Column() boardId` next to `@ManyToOne` to expose a key.
+    const stored = metadata.columns.filter((c) => !c.isVirtual && !c.embeddedMetadata);
+    const exposed = stored.filter((c) => !excluded.has(c.propertyName));
+    const allFields = new Map<string, FieldInfo>();
+    for (const column of stored) {
+      allFields.set(column.propertyName, { kind: columnKind(column), nullable: column.isNullable, column: column.databaseName });
+    }
+    const fields = new Map(exposed.map((c) => [c.propertyName, allFields.get(c.propertyName)!]));
+    const exposedNames = new Set(fields.keys());
+    checkNames('filterFields', options.filterFields, exposedNames);
+    checkNames('orderFields', options.orderFields, exposedNames);
+    checkNames('searchFields', options.searchFields, exposedNames);
+    for (const name of options.searchFields ?? []) {
+      if (fields.get(name)!.kind !== 'string') throw fail(`searchFields names "${name}", which is not a string column`, 'Search matches text: name string columns only.');
+    }
+    const filterFields = options.filterFields ? new Map(options.filterFields.map((n) => [n, fields.get(n)!])) : fields;
+    const searchFields = options.searchFields ?? [...fields].filter(([, f]) => f.kind === 'string').map(([n]) => n);
+
+    const writable = new Map<string, ColumnMetadata>();
+    const required: string[] = [];
+    for (const column of exposed) {
+      if (column.isPrimary || column.isGenerated || column.isCreateDate || column.isUpdateDate || column.isDeleteDate || column.isVersion) continue;
+      writable.set(column.propertyName, column);
+      if (!column.isNullable && column.default === undefined && !column.generatedType) required.push(column.propertyName);
+    }
+
+    const relations = new Map();
+    for (const name of options.relations ?? []) {
+      const relation = metadata.findRelationWithPropertyPath(name);
+      if (!relation) throw fail(`relations names "${name}", which is not a relation`, `Use one of: ${metadata.relations.map((r) => r.propertyName).join(', ') || '(none)'}.`);
+      relations.set(name, relation);
+    }
+
+    const actions = new Set<CrudAction>(options.actions ?? CRUD_ACTIONS);
+    for (const action of actions) {
+      if (!(CRUD_ACTIONS as readonly string[]).includes(action)) throw fail(`actions names "${action}"`, `Use some of: ${CRUD_ACTIONS.join(', ')}.`);
+    }
+    const autoSubscribe = new Set<string>(options.autoSubscribe ?? ['retrieve']);
+    for (const action of autoSubscribe) {
+      if (!AUTO_SUBSCRIBE_ACTIONS.has(action)) throw fail(`autoSubscribe names "${action}"`, `Use some of: ${[...AUTO_SUBSCRIBE_ACTIONS].join(', ')}.`);
+    }
+    const pageSize = options.pageSize ?? 25;
+    const maxPageSize = options.maxPageSize ?? 100;
+    if (!(pageSize >= 1 && maxPageSize >= pageSize)) throw fail('pageSize/maxPageSize are out of range', 'Use 1 <= pageSize <= maxPageSize.');
+
+    const escape = (name: string) => this.dataSource.driver.escape(name);
+    const table = metadata.tablePath.split('.').map(escape).join('.');
+    const list = (columns: readonly ColumnMetadata[]) => columns.map((c) => `${escape(c.databaseName)} AS ${escape(c.propertyName)}`).join(', ');
+    const app = options.app ?? moduleOptions.defaultApp;
+    const name = options.name ?? metadata.name;
+    return {
+      stream: `${app}.${name}`,
+      app,
+      name,
+      target: metadata.target as Function,
+      metadata,
+      options,
+      actions,
+      autoSubscribe,
+      primary,
+      exposed,
+      fields,
+      allFields,
+      filterFields,
+      orderFields: new Set(options.orderFields ?? exposedNames),
+      searchFields,
+      writable,
+      required,
+      versionColumn: metadata.versionColumn,
+      deleteDateColumn: metadata.deleteDateColumn,
+      relations,
+      pageSize,
+      maxPageSize,
+      sql: {
+        dialect: this.dialect,
+        select: `SELECT ${list(exposed)} FROM ${table}`,
+        selectAll: `SELECT ${list(stored)} FROM ${table}`,
+        from: table,
+        notDeleted: metadata.deleteDateColumn ? `${escape(metadata.deleteDateColumn.databaseName)} IS NULL` : '',
+        pk: escape(primary.databaseName),
+      },
+    };
+  }
+}
+
+function dialectOf(dataSource: DataSource): Dialect {
+  const type = dataSource.options.type;
+  if (type === 'postgres') return 'postgres';
+  if (type === 'better-sqlite3' || type === 'sqljs' || (type as string) === 'sqlite') return 'sqlite';
+  throw new Error(`nest-bindings supports SQLite (better-sqlite3) and PostgreSQL; this DataSource is "${type}". Use one of those drivers.`);
+}

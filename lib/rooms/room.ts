@@ -1,0 +1,26 @@
+import type { BindingDefinition } from '../registry/binding-definition.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import type { Subscriber } from './subscriber.js';
+
+export type RoomKind = 'instance' | 'filter' | 'model' | 'custom';
+
+/** A named set of subscribers with its own push numbering and replay buffer. */
+export class Room {
+  readonly members = new Set<Subscriber>();
+  /** Pushes sent through this room so far; the last one's `seq`. */
+  seq = 0;
+  /** When the last member left (0 while it has members): the room is kept for replay. */
+  emptySince = 0;
+  readonly replay: ReplayBuffer;
+
+  constructor(
+    readonly name: string,
+    readonly kind: RoomKind,
+    replay: { size: number; maxAge: number },
+    readonly binding?: BindingDefinition,
+    /** For filter rooms: whether a row (all columns) is in the filter's set. */
+    readonly matches?: (row: Record<string, unknown>) => boolean,
+  ) {
+    this.replay = new ReplayBuffer(replay.size, replay.maxAge);
+  }
+}

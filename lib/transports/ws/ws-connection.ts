@@ -1,0 +1,44 @@
+import { WebSocket } from 'ws';
+import { Subscriber } from '../../rooms/subscriber.js';
+
+/** Close code for a peer that does not read fast enough (RFC 6455 "try again later"). */
+export const CLOSE_SLOW_CONSUMER = 1013;
+
+/** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
+export class WsConnection extends Subscriber {
+  /** Whether the peer answered the last heartbeat ping. */
+  alive = true;
+  private tokens: number;
+  private refilledAt = Date.now();
+
+  constructor(
+    readonly socket: WebSocket,
+    user: unknown,
+    private readonly limits: { sendBuffer: number; framesPerSecond: number; burst: number },
+  ) {
+    super(user);
+    this.tokens = limits.burst;
+  }
+
+  send(frame: string): void {
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    // A peer that stops reading would make the buffer grow without end: drop it instead.
+    if (this.socket.bufferedAmount > this.limits.sendBuffer) {
+      this.socket.close(CLOSE_SLOW_CONSUMER, 'send buffer full');
+      return;
+    }
+    this.socket.send(frame);
+  }
+
+  /** Takes one frame from the token bucket; false when the socket is over its rate. */
+  admit(now: number): boolean {
+    const elapsed = now - this.refilledAt;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.limits.burst, this.tokens + (elapsed * this.limits.framesPerSecond) / 1000);
+      this.refilledAt = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,144 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { Dispatcher } from '../../actions/dispatcher.js';
+import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
+import type { ResolvedOptions } from '../../bindings.options.js';
+import { Authenticator } from '../../auth/authenticator.js';
+import { BindingError } from '../../protocol/binding-error.js';
+import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
+import { RoomHub } from '../../rooms/room-hub.js';
+import { WsConnection } from './ws-connection.js';
+
+/**
+ * The WebSocket side. It reads each socket's frames directly (no per-message observable
+ * pipeline) and hands them to the dispatcher. When the application uses Nest's WsAdapter,
+ * the server is created through it so both share the HTTP server's upgrade routing;
+ * otherwise it listens for upgrades on its own path and leaves every other path alone.
+ */
+@Injectable()
+export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('BindingsModule');
+  private server?: WebSocketServer;
+  private detachUpgrade?: () => void;
+  private heartbeat?: NodeJS.Timeout;
+  /** Users authenticated during the upgrade, picked up when the connection opens. */
+  private readonly upgradeUsers = new WeakMap<IncomingMessage, unknown>();
+  readonly connections = new Map<WebSocket, WsConnection>();
+  /** Frames received since start, for statistics. */
+  requests = 0;
+
+  constructor(
+    @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly appConfig: ApplicationConfig,
+    private readonly dispatcher: Dispatcher,
+    private readonly codec: FrameCodec,
+    private readonly rooms: RoomHub,
+    private readonly authenticator: Authenticator,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const httpServer: HttpServer | undefined = this.adapterHost.httpAdapter?.getHttpServer();
+    if (!httpServer) {
+      this.logger.warn('No HTTP server: the WebSocket bindings are not served');
+      return;
+    }
+    const options = {
+      maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
+      perMessageDeflate: false,
+      verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
+        this.authenticator.authenticate(info.req).then(
+          (user) => {
+            this.upgradeUsers.set(info.req, user);
+            done(true);
+          },
+          (error: BindingError) => done(false, error.code === 'unauthorized' ? 401 : 500, error.message),
+        );
+      },
+    };
+    const adapter: any = this.appConfig.getIoAdapter();
+    if (adapter?.constructor?.name === 'WsAdapter' && typeof adapter.create === 'function') {
+      this.server = adapter.create(0, { path: this.options.path, ...options });
+    } else {
+      this.server = new WebSocketServer({ noServer: true, ...options });
+      const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (pathOf(req) !== this.options.path) return;
+        this.server!.handleUpgrade(req, socket, head, (ws) => this.server!.emit('connection', ws, req));
+      };
+      httpServer.on('upgrade', onUpgrade);
+      this.detachUpgrade = () => httpServer.off('upgrade', onUpgrade);
+    }
+    this.server!.on('connection', (ws: WebSocket, req: IncomingMessage) => this.accept(ws, req));
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatInterval).unref();
+    this.logger.log(`WebSocket bindings on ${this.options.path}`);
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.heartbeat);
+    this.detachUpgrade?.();
+    for (const ws of this.connections.keys()) ws.terminate();
+    this.server?.close();
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const user = this.upgradeUsers.get(req) ?? null;
+    const connection = new WsConnection(ws, user, this.options.limits);
+    this.connections.set(ws, connection);
+    ws.on('pong', () => (connection.alive = true));
+    ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      this.connections.delete(ws);
+      this.rooms.leaveAll(connection);
+    });
+  }
+
+  private receive(connection: WsConnection, raw: RawData, isBinary: boolean): void {
+    this.requests++;
+    let frame;
+    try {
+      if (isBinary) throw new FrameError(BindingError.badRequest('Frames must be text (JSON)'));
+      frame = this.codec.parse(raw.toString());
+    } catch (error) {
+      const { error: reason, event, id } = error instanceof FrameError ? error : new FrameError(BindingError.badRequest('Unreadable frame'));
+      connection.send(this.codec.error(event ?? UNREADABLE_EVENT, id, reason));
+      return;
+    }
+    const { event, id, data } = frame;
+    if (!connection.admit(Date.now())) {
+      connection.send(this.codec.error(event, id, new BindingError('rate_limited', `More than ${this.options.limits.framesPerSecond} frames per second; slow down`)));
+      return;
+    }
+    if (event === 'ping') {
+      connection.send(this.codec.reply('pong', id, data ?? null));
+      return;
+    }
+    this.dispatcher
+      .dispatch(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection })
+      .then(
+        (reply) => connection.send(this.codec.reply(event, id, reply)),
+        (error: BindingError) => connection.send(this.codec.error(event, id, error)),
+      );
+  }
+
+  /** Drops peers that did not answer the previous ping, pings the others. */
+  private beat(): void {
+    for (const [ws, connection] of this.connections) {
+      if (!connection.alive) {
+        ws.terminate();
+        continue;
+      }
+      connection.alive = false;
+      ws.ping();
+    }
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const end = url.indexOf('?');
+  return end === -1 ? url : url.slice(0, end);
+}
