@@ -59,15 +59,15 @@ export class WriteValidator {
         if (!(field in values) && !details.some((d) => d.field === field)) details.push({ field, constraint: 'isDefined', message: `${field} is required` });
       }
     }
-    if (details.length) throw BindingError.badRequest('Invalid input', details);
-
+    // The decorators see the values that passed the checks above, so one reply lists every problem.
     const dto = mode === 'create' ? binding.options.createDto : binding.options.updateDto;
     const errors = await validate(plainToInstance((dto ?? binding.target) as new () => object, { ...values }) as object, {
       skipUndefinedProperties: true,
       forbidUnknownValues: false,
       validationError: { target: false, value: false },
     });
-    if (errors.length) throw BindingError.badRequest('Invalid input', flatten(errors));
+    details.push(...flatten(errors));
+    if (details.length) throw BindingError.badRequest('Invalid input', details);
     return { values, expectedVersion };
   }
 
