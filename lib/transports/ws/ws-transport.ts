@@ -89,7 +89,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
     this.connections.set(ws, connection);
     ws.on('pong', () => (connection.alive = true));
     ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
-    ws.on('error', () => ws.terminate());
+    // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
+    // the listener only keeps the error from crashing the process.
+    ws.on('error', () => undefined);
     ws.on('close', () => {
       this.connections.delete(ws);
       this.rooms.leaveAll(connection);
