@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants.js';
+import { HOST_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { CrudActions } from './actions/crud.actions.js';
@@ -76,7 +76,7 @@ export class BindingsModule {
         const options_ = resolveOptions({ ...value, ...(options.restPrefix !== undefined ? { restPrefix: options.restPrefix } : {}) });
         // Nest reads a controller's path when it registers routes, after every provider
         // (this one included) has been created, so the factory's prefix still applies.
-        setPrefix(controller, options_.restPrefix === false ? '' : options_.restPrefix);
+        setPrefix(controller, options_.restPrefix);
         return options_;
       },
     };
@@ -95,6 +95,13 @@ export class BindingsModule {
   }
 }
 
+/** A host pattern that no request has. */
+const NO_HOST = /(?!)/;
+
 function setPrefix(controller: Type<unknown>, prefix: string | false): void {
   Reflect.defineMetadata(PATH_METADATA, prefix || '/', controller);
+  // A forRootAsync factory answering `false` comes after the controller was registered, and
+  // its routes would be served at the root, shadowing the application's. Bound to a host no
+  // request has, they never match and every request goes on to the application's routes.
+  if (prefix === false) Reflect.defineMetadata(HOST_METADATA, NO_HOST, controller);
 }

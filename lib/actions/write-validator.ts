@@ -10,6 +10,9 @@ import { isPlainObject } from '../protocol/plain-object.js';
 
 export type WriteMode = 'create' | 'update';
 
+/** Column types whose values are JSON structures (objects, arrays) rather than scalars. */
+const STRUCTURED_TYPES: ReadonlySet<string> = new Set(['json', 'jsonb', 'simple-json', 'simple-array', 'hstore', 'geometry', 'geography']);
+
 /** What a write may change, after every check passed. */
 export interface CheckedWrite {
   values: Record<string, unknown>;
@@ -93,9 +96,23 @@ export class WriteValidator {
           ? undefined
           : { constraint: 'isDate', message: 'must be an ISO 8601 date' };
       default:
-        return JSON.stringify(value).length > this.options.limits.stringLength ? { constraint: 'maxLength', message: 'is too large' } : undefined;
+        return structureProblem(column, value) ?? (JSON.stringify(value).length > this.options.limits.stringLength ? { constraint: 'maxLength', message: 'is too large' } : undefined);
     }
   }
+}
+
+/**
+ * bigint, decimal, time... columns take a scalar: the driver cannot bind an object or an
+ * array, and would fail with an internal error instead of the client's bad_request.
+ * `simple-array` takes a list of strings (TypeORM joins it); JSON columns take any JSON.
+ */
+function structureProblem(column: ColumnMetadata, value: unknown): { constraint: string; message: string } | undefined {
+  const type = typeof column.type === 'string' ? column.type : '';
+  if (type === 'simple-array') {
+    return Array.isArray(value) && value.every((item) => typeof item === 'string') ? undefined : { constraint: 'type', message: 'must be an array of strings' };
+  }
+  if (column.isArray || STRUCTURED_TYPES.has(type)) return undefined;
+  return typeof value === 'object' ? { constraint: 'type', message: 'must be a string, number or boolean' } : undefined;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): ErrorDetail[] {

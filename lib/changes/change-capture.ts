@@ -109,8 +109,11 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   async before(qb: any, runner: QueryRunner): Promise<Row[]> {
     const binding = this.bindingOf(qb.expressionMap.mainAlias.metadata.target)!;
     // The statement's own WHERE, rendered by TypeORM without table aliases as for the
-    // UPDATE/DELETE itself, selects exactly the rows it is about to touch.
-    const where: string = qb.createWhereExpression();
+    // UPDATE/DELETE itself, selects exactly the rows it is about to touch. getQuery() maps
+    // property names to escaped column names over the whole statement afterwards; the WHERE
+    // alone must get the same mapping, or `{ unitPrice }` (column unit_price) or a column
+    // named like a keyword (`order`) breaks the application's statement.
+    const where: string = qb.replacePropertyNamesForTheWholeQuery(qb.createWhereExpression());
     const [sql, params] = this.registry.dataSource.driver.escapeQueryWithParameters(`${binding.sql.selectAll}${where}`, qb.getParameters());
     return this.store.hydrateAll(binding, await runner.query(sql, params));
   }

@@ -1,8 +1,10 @@
-import { HttpException, Injectable } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { HttpException, Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { Authenticator } from '../../auth/authenticator.js';
-import { CRUD_ACTIONS } from '../../bindings.constants.js';
+import { BINDINGS_OPTIONS, CRUD_ACTIONS } from '../../bindings.constants.js';
+import type { ResolvedOptions } from '../../bindings.options.js';
 import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
 import { isPlainObject } from '../../protocol/plain-object.js';
 import { parseOrderString } from '../../query/index.js';
@@ -13,12 +15,37 @@ import { BindingRegistry } from '../../registry/binding.registry.js';
  * with the body `{"error": {code, message, details?}}`. The actions are the WebSocket ones.
  */
 @Injectable()
-export class HttpGateway {
+export class HttpGateway implements OnModuleInit {
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly authenticator: Authenticator,
     private readonly registry: BindingRegistry,
+    @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly appConfig: ApplicationConfig,
   ) {}
+
+  /**
+   * A body that Nest's JSON parser rejects (invalid JSON, a bare string, too large) never
+   * reaches a route: express hands the error to Nest's global error handler, which answers
+   * in Nest's own format. Nest calls onModuleInit after registering the routes and before
+   * adding that handler, so an error handler added here runs first and answers such errors
+   * on the REST routes with the contract's `{"error": ...}` body; other paths are left alone.
+   */
+  onModuleInit(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (this.options.restPrefix === false || adapter?.getType?.() !== 'express') return;
+    const prefix = `/${[this.appConfig.getGlobalPrefix(), this.options.restPrefix].map(trimSlashes).filter(Boolean).join('/')}`;
+    adapter.use((thrown: unknown, req: IncomingMessage & { path?: string }, res: ServerResponse, next: (error: unknown) => void) => {
+      const path = req.path ?? '';
+      const ours = prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
+      const error = ours ? bodyError(thrown) : undefined;
+      if (!error) return next(thrown);
+      res.statusCode = HTTP_STATUS[error.code];
+      res.setHeader('content-type', 'application/json; charset=utf-8');
+      res.end(JSON.stringify({ error }));
+    });
+  }
 
   /** Serves `<app>.<model>.<action>` with `data`. */
   async serve(req: IncomingMessage, app: string, model: string, action: string, data: unknown): Promise<unknown> {
@@ -39,7 +66,7 @@ export class HttpGateway {
   async event(req: IncomingMessage, event: string, data: unknown): Promise<unknown> {
     try {
       const user = await this.authenticator.authenticate(req);
-      return await this.dispatcher.dispatch(event, data, { user, transport: 'http' });
+      return asBody(await this.dispatcher.dispatch(event, data, { user, transport: 'http' }));
     } catch (error) {
       return fail(error instanceof BindingError ? error : new BindingError('internal', 'Internal error'));
     }
@@ -64,7 +91,7 @@ export class HttpGateway {
           data[key] = value;
           break;
         case 'order':
-          data.order = parseOrderString(value as string);
+          data.order = parseOrderParam(value as string);
           break;
         case 'filter':
           data.filter = parseJson(value as string, 'filter');
@@ -102,6 +129,41 @@ function parseJson(text: string, name: string): unknown {
   } catch {
     return fail(BindingError.badRequest(`${name} must be JSON`));
   }
+}
+
+/** `order=-price,name`; a malformed one answers 400 like every other bad parameter (not 500). */
+function parseOrderParam(text: string): Record<string, unknown> {
+  try {
+    return parseOrderString(text);
+  } catch (error) {
+    return fail(error instanceof BindingError ? error : BindingError.badRequest('order is malformed'));
+  }
+}
+
+/**
+ * The error of a request body the body parser refused (body-parser's errors carry a `type`
+ * such as `entity.parse.failed` and a 4xx `status`), or undefined for any other error.
+ * The parser's own message is not sent: it quotes the body and names internals.
+ */
+function bodyError(thrown: unknown): BindingError | undefined {
+  const { type, status } = (thrown ?? {}) as { type?: unknown; status?: unknown };
+  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status >= 500) return undefined;
+  if (status === 413) return new BindingError('too_large', 'The body is too large');
+  if (type === 'entity.parse.failed') return BindingError.badRequest('The body must be a JSON object or array');
+  return BindingError.badRequest('The body could not be read');
+}
+
+/**
+ * The HTTP body of a reply. Nest writes objects and arrays as JSON, but sends a string as
+ * it is (as text/html) and null as an empty body; those are written as JSON text here (the
+ * routes declare JSON), so every success body is the reply data in JSON, as over the WebSocket.
+ */
+function asBody(reply: unknown): unknown {
+  return typeof reply === 'object' && reply !== null ? reply : JSON.stringify(reply ?? null);
+}
+
+function trimSlashes(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '');
 }
 
 /** Throws the HTTP form of a BindingError; Nest's exception layer sends it. */

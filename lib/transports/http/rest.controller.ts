@@ -1,6 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req, type Type } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Req, type Type } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { HttpGateway } from './http-gateway.js';
+
+/** Every answer is JSON, also a reply that is a bare string or null (see HttpGateway). */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * Creates the REST controller of one BindingsModule. A fresh class per module lets each
@@ -12,6 +15,7 @@ export function createRestController(): Type<unknown> {
     constructor(private readonly http: HttpGateway) {}
 
     @Post('events')
+    @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
     events(@Req() req: IncomingMessage, @Body() body: unknown) {
       const { event, data } = this.http.envelope(body);
@@ -19,38 +23,45 @@ export function createRestController(): Type<unknown> {
     }
 
     @Get(':app/:model')
+    @Header('Content-Type', JSON_TYPE)
     list(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
       return this.http.serve(req, app, model, 'list', this.http.listQuery(query));
     }
 
     @Get(':app/:model/:id')
+    @Header('Content-Type', JSON_TYPE)
     retrieve(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Query() query: Record<string, unknown>) {
       return this.http.serve(req, app, model, 'retrieve', this.http.retrieveQuery(id, query));
     }
 
     @Post(':app/:model')
+    @Header('Content-Type', JSON_TYPE)
     @HttpCode(201)
     create(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Body() body: unknown) {
       return this.http.serve(req, app, model, 'create', body);
     }
 
     @Post(':app/:model/:action')
+    @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
     action(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('action') action: string, @Body() body: unknown) {
       return this.http.serveAction(req, app, model, action, body);
     }
 
     @Patch(':app/:model/:id')
+    @Header('Content-Type', JSON_TYPE)
     update(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
       return this.http.serve(req, app, model, 'update', this.http.withId(id, body));
     }
 
     @Put(':app/:model/:id')
+    @Header('Content-Type', JSON_TYPE)
     save(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
       return this.http.serve(req, app, model, 'save', this.http.withId(id, body));
     }
 
     @Delete(':app/:model/:id')
+    @Header('Content-Type', JSON_TYPE)
     remove(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string) {
       return this.http.serve(req, app, model, 'delete', { id });
     }

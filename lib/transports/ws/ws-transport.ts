@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Dispatcher } from '../../actions/dispatcher.js';
@@ -65,7 +65,12 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
     } else {
       this.server = new WebSocketServer({ noServer: true, ...options });
       const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-        if (pathOf(req) !== this.options.path) return;
+        if (pathOf(req) !== this.options.path) {
+          // Other paths belong to other upgrade listeners; with none, nobody would ever
+          // answer and the socket would hang open, so refuse it as the WsAdapter does.
+          if (httpServer.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404);
+          return;
+        }
         this.server!.handleUpgrade(req, socket, head, (ws) => this.server!.emit('connection', ws, req));
       };
       httpServer.on('upgrade', onUpgrade);
@@ -101,29 +106,50 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
   private receive(connection: WsConnection, raw: RawData, isBinary: boolean): void {
     this.requests++;
     let frame;
+    let unreadable: FrameError | undefined;
     try {
       if (isBinary) throw new FrameError(BindingError.badRequest('Frames must be text (JSON)'));
       frame = this.codec.parse(raw.toString());
     } catch (error) {
-      const { error: reason, event, id } = error instanceof FrameError ? error : new FrameError(BindingError.badRequest('Unreadable frame'));
-      connection.send(this.codec.error(event ?? UNREADABLE_EVENT, id, reason));
+      unreadable = error instanceof FrameError ? error : new FrameError(BindingError.badRequest('Unreadable frame'));
+    }
+    // Every frame takes from the budget, bad ones too: a flood of garbage costs as much to answer.
+    if (!connection.admit(Date.now())) {
+      const limited = new BindingError('rate_limited', `More than ${this.options.limits.framesPerSecond} frames per second; slow down`);
+      connection.send(this.codec.error(frame?.event ?? unreadable?.event ?? UNREADABLE_EVENT, frame ? frame.id : unreadable?.id, limited));
+      return;
+    }
+    if (!frame) {
+      connection.send(this.codec.error(unreadable!.event ?? UNREADABLE_EVENT, unreadable!.id, unreadable!.error));
       return;
     }
     const { event, id, data } = frame;
-    if (!connection.admit(Date.now())) {
-      connection.send(this.codec.error(event, id, new BindingError('rate_limited', `More than ${this.options.limits.framesPerSecond} frames per second; slow down`)));
-      return;
-    }
     if (event === 'ping') {
-      connection.send(this.codec.reply('pong', id, data ?? null));
+      this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
     this.dispatcher
       .dispatch(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection })
       .then(
-        (reply) => connection.send(this.codec.reply(event, id, reply)),
+        (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
         (error: BindingError) => connection.send(this.codec.error(event, id, error)),
       );
+  }
+
+  /**
+   * Sends a success reply. Data that JSON cannot write (nested deeper than the stack allows,
+   * circular, BigInt) gets the error `failure` instead: every request still gets exactly one
+   * reply, and a throw here would escape the socket's message handler.
+   */
+  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failure: BindingError): void {
+    let frame: string;
+    try {
+      frame = this.codec.reply(replyEvent, id, data);
+    } catch (error) {
+      if (failure.code === 'internal') this.logger.error(`The reply to ${event} could not be serialized: ${(error as Error)?.message ?? error}`);
+      frame = this.codec.error(event, id, failure);
+    }
+    connection.send(frame);
   }
 
   /** Drops peers that did not answer the previous ping, pings the others. */
@@ -137,6 +163,10 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
       ws.ping();
     }
   }
+}
+
+function refuseUpgrade(socket: Duplex, status: number): void {
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function pathOf(req: IncomingMessage): string {
