@@ -21,6 +21,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     inValues: 1000,
     stringLength: 10_000,
     subscriptionsPerSocket: 1000,
+    connectionsPerUser: 100,
     framesPerSecond: 100,
     burst: 200,
     sendBuffer: 4 * 1024 * 1024,

@@ -23,6 +23,8 @@ export interface BindingsLimits {
   stringLength?: number;
   /** Rooms one socket may be subscribed to (default 1,000). */
   subscriptionsPerSocket?: number;
+  /** Open WebSockets of one identified user; a further upgrade is refused with HTTP 429 (default 100). */
+  connectionsPerUser?: number;
   /** Frames per second one socket may send on average; over it `rate_limited`, socket kept (default 100). */
   framesPerSecond?: number;
   /** Frames one socket may send at once above the average rate (default 200). */

@@ -3,6 +3,8 @@ import { Subscriber } from '../../rooms/subscriber.js';
 
 /** Close code for a peer that does not read fast enough (RFC 6455 "try again later"). */
 export const CLOSE_SLOW_CONSUMER = 1013;
+/** Close code for a connection over a policy limit (RFC 6455). */
+export const CLOSE_POLICY_VIOLATION = 1008;
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {

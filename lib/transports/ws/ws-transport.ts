@@ -6,11 +6,12 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
+import { AccessPolicy } from '../../auth/access-policy.js';
 import { Authenticator } from '../../auth/authenticator.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
 import { RoomHub } from '../../rooms/room-hub.js';
-import { WsConnection } from './ws-connection.js';
+import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 
 /**
  * The WebSocket side. It reads each socket's frames directly (no per-message observable
@@ -27,6 +28,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
   /** Users authenticated during the upgrade, picked up when the connection opens. */
   private readonly upgradeUsers = new WeakMap<IncomingMessage, unknown>();
   readonly connections = new Map<WebSocket, WsConnection>();
+  /** Open sockets per identified user, for `limits.connectionsPerUser`. */
+  private readonly perUser = new Map<string, number>();
   /** Frames received since start, for statistics. */
   requests = 0;
 
@@ -38,6 +41,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly codec: FrameCodec,
     private readonly rooms: RoomHub,
     private readonly authenticator: Authenticator,
+    private readonly policy: AccessPolicy,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -52,6 +56,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
         this.authenticator.authenticate(info.req).then(
           (user) => {
+            if (this.atUserLimit(user)) return done(false, 429, 'Too many connections for this user');
             this.upgradeUsers.set(info.req, user);
             done(true);
           },
@@ -90,8 +95,15 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const user = this.upgradeUsers.get(req) ?? null;
+    // Upgrades verified at the same time may all have passed the check: close the extra ones.
+    if (this.atUserLimit(user)) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'Too many connections for this user');
+      return;
+    }
     const connection = new WsConnection(ws, user, this.options.limits);
     this.connections.set(ws, connection);
+    const name = this.policy.identify(user);
+    if (name !== undefined) this.perUser.set(name, (this.perUser.get(name) ?? 0) + 1);
     ws.on('pong', () => (connection.alive = true));
     ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
@@ -99,6 +111,11 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
     ws.on('error', () => undefined);
     ws.on('close', () => {
       this.connections.delete(ws);
+      if (name !== undefined) {
+        const left = this.perUser.get(name)! - 1;
+        if (left > 0) this.perUser.set(name, left);
+        else this.perUser.delete(name);
+      }
       this.rooms.leaveAll(connection);
     });
   }
@@ -150,6 +167,12 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
       frame = this.codec.error(event, id, failure);
     }
     connection.send(frame);
+  }
+
+  /** Whether `user` already holds `connectionsPerUser` sockets; anonymous users are not counted. */
+  private atUserLimit(user: unknown): boolean {
+    const name = this.policy.identify(user);
+    return name !== undefined && (this.perUser.get(name) ?? 0) >= this.options.limits.connectionsPerUser;
   }
 
   /** Drops peers that did not answer the previous ping, pings the others. */
