@@ -21,6 +21,7 @@ import { RoomHub } from './rooms/room-hub.js';
 import { BindingsService } from './service/bindings.service.js';
 import { HttpGateway } from './transports/http/http-gateway.js';
 import { createRestController } from './transports/http/rest.controller.js';
+import { WsEnhancers } from './transports/ws/ws-enhancers.js';
 import { WsTransport } from './transports/ws/ws-transport.js';
 
 const RAW_OPTIONS = Symbol('nest-bindings:raw-options');
@@ -39,6 +40,7 @@ const CORE_PROVIDERS: Provider[] = [
   CrudActions,
   Dispatcher,
   ChangeCapture,
+  WsEnhancers,
   WsTransport,
   HttpGateway,
   BindingsService,

@@ -3,7 +3,6 @@ import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { Dispatcher } from '../../actions/dispatcher.js';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
@@ -12,6 +11,7 @@ import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
 import { RoomHub } from '../../rooms/room-hub.js';
 import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
+import { WsEnhancers } from './ws-enhancers.js';
 
 /**
  * The WebSocket side. It reads each socket's frames directly (no per-message observable
@@ -37,7 +37,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly appConfig: ApplicationConfig,
-    private readonly dispatcher: Dispatcher,
+    private readonly enhancers: WsEnhancers,
     private readonly codec: FrameCodec,
     private readonly rooms: RoomHub,
     private readonly authenticator: Authenticator,
@@ -145,8 +145,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
       this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
-    this.dispatcher
-      .dispatch(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection })
+    this.enhancers
+      .run(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection })
       .then(
         (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
         (error: BindingError) => connection.send(this.codec.error(event, id, error)),
