@@ -100,7 +100,7 @@ export class HttpGateway implements OnModuleInit {
           data.include = (value as string).split(',').filter(Boolean);
           break;
         default:
-          fail(BindingError.badRequest(`Unknown query parameter ${key}; use page, limit, order, filter, include`));
+        // Other parameters belong to the application (a `?token=` that authenticate reads, a cache buster).
       }
     }
     return data;
@@ -109,9 +109,10 @@ export class HttpGateway implements OnModuleInit {
   /** `data` of a retrieve: the id of the path, and `include=a,b`. */
   retrieveQuery(id: string, query: Record<string, unknown>): Record<string, unknown> {
     const data: Record<string, unknown> = { id };
-    for (const [key, value] of Object.entries(query)) {
-      if (key !== 'include' || typeof value !== 'string') fail(BindingError.badRequest(`Unknown query parameter ${key}; use include`));
-      data.include = (value as string).split(',').filter(Boolean);
+    const include = query.include;
+    if (include !== undefined) {
+      if (typeof include !== 'string') fail(BindingError.badRequest('Query parameter include must be given once'));
+      data.include = include.split(',').filter(Boolean);
     }
     return data;
   }
