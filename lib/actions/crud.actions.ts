@@ -73,7 +73,7 @@ export class CrudActions {
     const checked = await this.validator.check(binding, input, 'update');
     const row = await this.gate.run(async (manager) => {
       const scope = this.policy.scope(binding, ctx.user);
-      const current = await this.store.findById(binding, id, scope, manager);
+      const current = await this.store.findById(binding, id, scope, manager, true);
       if (!current) throw notFound(binding, id);
       await this.policy.authorize(binding, action, ctx.user, current);
       const version = binding.versionColumn?.propertyName;
@@ -102,7 +102,7 @@ export class CrudActions {
     const input = readInput(data, ['id'], true);
     const id = this.store.parseId(binding, input.id);
     await this.gate.run(async (manager) => {
-      const current = await this.store.findById(binding, id, this.policy.scope(binding, ctx.user), manager);
+      const current = await this.store.findById(binding, id, this.policy.scope(binding, ctx.user), manager, true);
       if (!current) throw notFound(binding, id);
       await this.policy.authorize(binding, 'delete', ctx.user, current);
       const entity = this.store.toEntity(binding, current);

@@ -34,13 +34,16 @@ export class RowStore {
   }
 
   /** One row with every column, or undefined when it does not exist or is outside `scope`. */
-  async findById(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager?: EntityManager): Promise<Row | undefined> {
+  async findById(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager?: EntityManager, forUpdate = false): Promise<Row | undefined> {
     const params: unknown[] = [];
     const ctx = this.sqlContext(binding, params);
     const conditions = [`${binding.sql.pk} = ${this.placeholder(params, this.persist(binding.primary, id))}`];
     if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
     if (scope) conditions.push(compileWhere(scope, binding.allFields, ctx));
-    const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1`;
+    // A write locks the row it read (PostgreSQL), so a concurrent write of the same row waits
+    // and then sees the new version. SQLite writes are already one at a time (WriteGate).
+    const lock = forUpdate && binding.sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1${lock}`;
     const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
     return rows.length ? this.hydrate(binding, rows[0], binding.metadata.columns) : undefined;
   }

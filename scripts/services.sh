@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Starts (or stops) the servers the tests need, on 127.0.0.1 only, installing them with
+# apt-get when missing:  scripts/services.sh start|stop|env
+#   PostgreSQL 15 on port $PG_PORT (default 54329), a throwaway cluster under .services/pg
+#   Redis on port $REDIS_PORT (default 63799), no persistence
+# Every server is stopped by its PID. With CI=true a server that cannot start is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD/.services"
+PG_PORT="${PG_PORT:-54329}"
+REDIS_PORT="${REDIS_PORT:-63799}"
+PG_BIN="/usr/lib/postgresql/15/bin"
+
+install_missing() {
+  local missing=()
+  [ -x "$PG_BIN/pg_ctl" ] || missing+=(postgresql)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "services: installing ${missing[*]}" >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
+}
+
+start_pg() {
+  mkdir -p "$root"
+  chown postgres "$root" 2>/dev/null || true
+  if [ ! -f "$root/pg/PG_VERSION" ]; then
+    rm -rf "$root/pg"
+    su postgres -c "$PG_BIN/initdb -D '$root/pg' --auth=trust -U postgres" >/dev/null
+  fi
+  if ! su postgres -c "$PG_BIN/pg_ctl -D '$root/pg' status" >/dev/null 2>&1; then
+    su postgres -c "$PG_BIN/pg_ctl -D '$root/pg' -l '$root/pg.log' -o \"-p $PG_PORT -k '$root/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300\" -w start" >/dev/null
+  fi
+}
+
+start_redis() {
+  mkdir -p "$root"
+  if [ -f "$root/redis.pid" ] && kill -0 "$(cat "$root/redis.pid")" 2>/dev/null; then return 0; fi
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --pidfile "$root/redis.pid" --save "" --appendonly no --logfile "$root/redis.log"
+  for _ in $(seq 50); do [ -s "$root/redis.pid" ] && break; sleep 0.1; done
+}
+
+case "${1:-start}" in
+  start)
+    install_missing
+    start_pg
+    start_redis
+    ;;
+  stop)
+    if [ -f "$root/pg/postmaster.pid" ]; then kill "$(head -1 "$root/pg/postmaster.pid")" 2>/dev/null || true; fi
+    if [ -f "$root/redis.pid" ]; then kill "$(cat "$root/redis.pid")" 2>/dev/null || true; rm -f "$root/redis.pid"; fi
+    ;;
+  env)
+    echo "BINDINGS_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+    echo "BINDINGS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    ;;
+  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+esac
