@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
+import { Module, type DynamicModule, type NestModule, type Provider, type Type } from '@nestjs/common';
 import { HOST_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
@@ -18,9 +18,21 @@ import { FrameCodec } from './protocol/frame-codec.js';
 import { BindingRegistry } from './registry/binding.registry.js';
 import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
 import { RoomHub } from './rooms/room-hub.js';
+import { LocalPushBus, PushBus } from './rooms/push-bus.js';
+import { RedisPushBus } from './adapters/redis/redis-push-bus.js';
 import { BindingsService } from './service/bindings.service.js';
+import { AdminStats } from './admin/admin-stats.js';
+import { ChannelActions } from './channels/channel-actions.js';
+import { ChannelMessage } from './channels/channel-message.entity.js';
+import { ChannelMessageStore, MemoryMessageStore, TypeOrmMessageStore } from './channels/channel-message-store.js';
+import { MemoryPresenceStore, PresenceStore } from './channels/presence-store.js';
+import { DocsServer } from './docs/docs-server.js';
+import { BindingsDocs } from './docs/openapi-document.js';
+import { Publisher } from './publish/publisher.js';
+import { createOpsController } from './transports/http/ops.controller.js';
 import { HttpGateway } from './transports/http/http-gateway.js';
 import { createRestController } from './transports/http/rest.controller.js';
+import { SseTransport } from './transports/http/sse.transport.js';
 import { WsEnhancers } from './transports/ws/ws-enhancers.js';
 import { WsTransport } from './transports/ws/ws-transport.js';
 
@@ -37,13 +49,35 @@ const CORE_PROVIDERS: Provider[] = [
   WriteValidator,
   WriteGate,
   RoomHub,
+  {
+    provide: PushBus,
+    inject: [BINDINGS_OPTIONS, RoomHub, BindingRegistry],
+    useFactory: (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): PushBus =>
+      options.adapter?.redis ? new RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
+  },
+  { provide: PresenceStore, useClass: MemoryPresenceStore },
+  {
+    // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
+    provide: ChannelMessageStore,
+    inject: [BindingRegistry, WriteGate],
+    useFactory: (registry: BindingRegistry, gate: WriteGate): ChannelMessageStore =>
+      registry.dataSource.hasMetadata(ChannelMessage)
+        ? new TypeOrmMessageStore(registry.dataSource.getRepository(ChannelMessage), (work) => gate.run(work))
+        : new MemoryMessageStore(),
+  },
+  ChannelActions,
   CrudActions,
   Dispatcher,
   ChangeCapture,
   WsEnhancers,
   WsTransport,
   HttpGateway,
+  SseTransport,
   BindingsService,
+  Publisher,
+  AdminStats,
+  BindingsDocs,
+  DocsServer,
 ];
 
 /**
@@ -51,16 +85,23 @@ const CORE_PROVIDERS: Provider[] = [
  * pushes their committed changes to subscribed sockets.
  */
 @Module({})
-export class BindingsModule {
+export class BindingsModule implements NestModule {
+  constructor(private readonly docs: DocsServer) {}
+
+  /** Nest calls this before it registers controller routes: the docs page goes first (see DocsServer). */
+  async configure(): Promise<void> {
+    await this.docs.mount();
+  }
+
   static forRoot(options: BindingsModuleOptions = {}): DynamicModule {
-    const controller = createRestController();
+    const controllers = createControllers();
     const resolved = resolveOptions(options);
-    setPrefix(controller, resolved.restPrefix);
-    return this.assemble(controller, resolved.restPrefix !== false, options.dataSource, [{ provide: BINDINGS_OPTIONS, useValue: resolved }], []);
+    setPrefix(controllers, resolved.restPrefix);
+    return this.assemble(controllers, resolved.restPrefix !== false, options.dataSource, [{ provide: BINDINGS_OPTIONS, useValue: resolved }], []);
   }
 
   static forRootAsync(options: BindingsModuleAsyncOptions): DynamicModule {
-    const controller = createRestController();
+    const controllers = createControllers();
     const raw: Provider[] = [];
     if (options.useFactory) {
       raw.push({ provide: RAW_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] });
@@ -78,21 +119,21 @@ export class BindingsModule {
         const options_ = resolveOptions({ ...value, ...(options.restPrefix !== undefined ? { restPrefix: options.restPrefix } : {}) });
         // Nest reads a controller's path when it registers routes, after every provider
         // (this one included) has been created, so the factory's prefix still applies.
-        setPrefix(controller, options_.restPrefix);
+        setPrefix(controllers, options_.restPrefix);
         return options_;
       },
     };
-    return this.assemble(controller, options.restPrefix !== false, options.dataSource, [...raw, resolved], options.imports ?? []);
+    return this.assemble(controllers, options.restPrefix !== false, options.dataSource, [...raw, resolved], options.imports ?? []);
   }
 
-  private static assemble(controller: Type<unknown>, rest: boolean, dataSource: string | undefined, options: Provider[], imports: DynamicModule['imports']): DynamicModule {
+  private static assemble(controllers: Type<unknown>[], rest: boolean, dataSource: string | undefined, options: Provider[], imports: DynamicModule['imports']): DynamicModule {
     return {
       module: BindingsModule,
       global: true,
       imports: [DiscoveryModule, ...(imports ?? [])],
-      controllers: rest ? [controller] : [],
+      controllers: rest ? controllers : [],
       providers: [...options, { provide: BINDINGS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) }, ...CORE_PROVIDERS],
-      exports: [BindingsService, BINDINGS_OPTIONS],
+      exports: [BindingsService, BindingsDocs, BINDINGS_OPTIONS],
     };
   }
 }
@@ -100,10 +141,17 @@ export class BindingsModule {
 /** A host pattern that no request has. */
 const NO_HOST = /(?!)/;
 
-function setPrefix(controller: Type<unknown>, prefix: string | false): void {
-  Reflect.defineMetadata(PATH_METADATA, prefix || '/', controller);
-  // A forRootAsync factory answering `false` comes after the controller was registered, and
-  // its routes would be served at the root, shadowing the application's. Bound to a host no
-  // request has, they never match and every request goes on to the application's routes.
-  if (prefix === false) Reflect.defineMetadata(HOST_METADATA, NO_HOST, controller);
+/** The controllers of one module, in route order: operations (publish, admin/stats) before the REST routes. */
+function createControllers(): Type<unknown>[] {
+  return [createOpsController(), createRestController()];
+}
+
+function setPrefix(controllers: Type<unknown>[], prefix: string | false): void {
+  for (const controller of controllers) {
+    Reflect.defineMetadata(PATH_METADATA, prefix || '/', controller);
+    // A forRootAsync factory answering `false` comes after the controller was registered, and
+    // its routes would be served at the root, shadowing the application's. Bound to a host no
+    // request has, they never match and every request goes on to the application's routes.
+    if (prefix === false) Reflect.defineMetadata(HOST_METADATA, NO_HOST, controller);
+  }
 }

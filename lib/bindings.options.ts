@@ -1,4 +1,4 @@
-import type { BindingsModuleOptions } from './interfaces/bindings-module-options.interface.js';
+import type { AdminOptions, BindingsModuleOptions, ChannelsOptions, DocsOptions } from './interfaces/bindings-module-options.interface.js';
 
 /** The module options with every default filled in, so no code reads `?? default` twice. */
 export interface ResolvedOptions {
@@ -12,6 +12,14 @@ export interface ResolvedOptions {
   limits: Required<NonNullable<BindingsModuleOptions['limits']>> & { filterLimits: { depth: number; inValues: number; stringLength: number } };
   replay: { size: number; maxAge: number };
   heartbeatInterval: number;
+  sse: { heartbeat: number };
+  adapter?: { redis: string; keyPrefix?: string };
+  channels: { history: number; presence: boolean; can: NonNullable<ChannelsOptions['can']>; configure?: ChannelsOptions['configure'] };
+  /** Secrets of `POST /publish`; undefined when publishing is off. */
+  publish?: { secrets: readonly string[] };
+  admin?: AdminOptions;
+  docs: false | DocsOptions;
+  shutdownTimeout: number;
 }
 
 export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOptions {
@@ -43,5 +51,25 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength } },
     replay: { size: options.replay?.size ?? 1000, maxAge: options.replay?.maxAge ?? 5 * 60_000 },
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
+    sse: { heartbeat: options.sse?.heartbeat ?? 15_000 },
+    adapter: options.adapter,
+    channels: {
+      history: options.channels?.history ?? 100,
+      presence: options.channels?.presence ?? true,
+      can: options.channels?.can ?? {},
+      configure: options.channels?.configure,
+    },
+    publish: options.publish ? { secrets: publishSecrets(options.publish.secret) } : undefined,
+    admin: options.admin,
+    docs: options.docs === false ? false : options.docs === true || options.docs === undefined ? {} : options.docs,
+    shutdownTimeout: options.shutdownTimeout ?? 3000,
   };
+}
+
+function publishSecrets(secret: string | readonly string[]): readonly string[] {
+  const secrets = typeof secret === 'string' ? [secret] : [...secret];
+  if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new Error('nest-bindings: publish.secret must be a non-empty string (or a list of them)');
+  }
+  return secrets;
 }

@@ -12,7 +12,18 @@ export type {
   BindingsModuleAsyncOptions,
   BindingsModuleOptions,
   BindingsOptionsFactory,
+  AdminOptions,
+  ChannelConfig,
+  ChannelsOptions,
+  DocsOptions,
+  PublishOptions,
   ProtocolKeys,
   ReplayOptions,
+  SseOptions,
 } from './interfaces/bindings-module-options.interface.js';
 export { InvalidBindingException } from './exceptions/invalid-binding.exception.js';
+export { ChannelMessage } from './channels/channel-message.entity.js';
+export type { ChannelMessageData } from './channels/channel-message-store.js';
+export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';
+export { BindingsDocs, type OpenApiDocument } from './docs/openapi-document.js';
+export type { AdminStatsBody } from './admin/admin-stats.js';

@@ -13,7 +13,12 @@ import { CardHandler } from './card.handler.js';
       synchronize: true,
     }),
     TypeOrmModule.forFeature([Board, Card]),
-    BindingsModule.forRoot({ path: '/ws', restPrefix: 'api' }),
+    BindingsModule.forRoot({
+      path: '/ws',
+      restPrefix: 'api',
+      // REDIS_URL=redis://127.0.0.1:6379 runs several instances of the sample side by side.
+      adapter: process.env.REDIS_URL ? { redis: process.env.REDIS_URL, keyPrefix: process.env.REDIS_PREFIX } : undefined,
+    }),
   ],
   providers: [CardHandler],
 })

@@ -28,6 +28,9 @@ else
   echo "services: running the SQLite suites only (outside CI)" >&2
 fi
 
+# The multi-instance suites start the built sample app as separate processes.
+npm run build >/tmp/nest-bindings-test-build.log 2>&1 || { cat /tmp/nest-bindings-test-build.log; echo "0 passed, 1 failed"; exit 1; }
+
 run "all suites on SQLite" "$@"
 if [ "$services" = up ] && [ $# -eq 0 ]; then
   BINDINGS_TEST_DB=postgres run "end-to-end suites on PostgreSQL" test/e2e

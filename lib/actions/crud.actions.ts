@@ -131,7 +131,7 @@ export class CrudActions {
       spec = { name: instanceRoom(binding.stream, id), kind: 'instance', binding };
     } else {
       await this.policy.authorize(binding, 'subscribe', ctx.user, input);
-      spec = this.filterSpec(binding, parseFilter(input.filter, binding.filterFields, this.options.limits.filterLimits));
+      spec = this.filterSpec(binding, input.filter);
     }
     return this.rooms.subscribe(subscriber, spec, { explicit: true, since: since as number | undefined });
   }
@@ -148,15 +148,16 @@ export class CrudActions {
     } else if (input.id !== undefined) {
       room = instanceRoom(binding.stream, this.store.parseId(binding, input.id));
     } else {
-      room = this.filterSpec(binding, parseFilter(input.filter, binding.filterFields, this.options.limits.filterLimits)).name;
+      room = this.filterSpec(binding, input.filter).name;
     }
     this.rooms.unsubscribe(subscriber, room);
     return { room };
   }
 
-  private filterSpec(binding: BindingDefinition, filter: FilterNode | undefined): RoomSpec {
+  private filterSpec(binding: BindingDefinition, input: unknown): RoomSpec {
+    const filter = parseFilter(input, binding.filterFields, this.options.limits.filterLimits);
     if (!filter) return { name: binding.stream, kind: 'model', binding };
-    return { name: filterRoom(binding.stream, filterHash(filter)), kind: 'filter', binding, matches: compileMatcher(filter, binding.allFields, binding.sql.dialect) };
+    return { name: filterRoom(binding.stream, filterHash(filter)), kind: 'filter', binding, matches: compileMatcher(filter, binding.allFields, binding.sql.dialect), filter: input };
   }
 
   private async page(binding: BindingDefinition, input: Input, search: FilterNode | undefined, action: string, ctx: ActionContext): Promise<unknown> {

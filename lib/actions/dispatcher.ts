@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { AccessPolicy } from '../auth/access-policy.js';
+import { ChannelActions } from '../channels/channel-actions.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { toBindingError } from '../protocol/to-binding-error.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
@@ -28,14 +29,21 @@ export class Dispatcher implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly accessor: BindingsMetadataAccessor,
+    private readonly channels: ChannelActions,
   ) {}
 
   onModuleInit(): void {
     this.register('ping', (data) => data ?? null);
+    for (const [event, handler] of this.channels.handlers()) this.register(event, handler);
     for (const binding of this.registry.all()) {
       for (const action of binding.actions) this.register(`${binding.stream}.${action}`, this.crud.handler(binding, action), binding);
     }
     this.exploreHandlers();
+  }
+
+  /** Every served event, with the binding it belongs to when it is a binding's action (for the OpenAPI document). */
+  events(): Array<{ event: string; binding?: BindingDefinition }> {
+    return [...this.handlers].map(([event, { binding }]) => ({ event, binding }));
   }
 
   /** Whether an event is served (used by REST to tell 404 from 405-like cases). */

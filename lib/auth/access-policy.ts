@@ -48,14 +48,14 @@ export class AccessPolicy {
   mayReceive(binding: BindingDefinition, subscriber: Subscriber, row: Row | undefined): boolean | Promise<boolean> {
     if (!row) return false;
     if (binding.options.scope) {
-      let matches = subscriber.scopes.get(binding.stream);
+      let matches = subscriber.scopes?.get(binding.stream);
       if (!matches) {
         try {
           matches = compileMatcher(this.scope(binding, subscriber.user), binding.allFields, binding.sql.dialect);
         } catch {
           matches = () => false;
         }
-        subscriber.scopes.set(binding.stream, matches);
+        (subscriber.scopes ??= new Map()).set(binding.stream, matches);
       }
       if (!matches(row)) return false;
     }

@@ -3,7 +3,7 @@ import type { EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent,
 import { RowStore } from '../actions/row-store.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-import { RoomHub } from '../rooms/room-hub.js';
+import { PushBus } from '../rooms/push-bus.js';
 import type { EntityChange, Row } from './entity-change.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
@@ -27,7 +27,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   constructor(
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
-    private readonly rooms: RoomHub,
+    private readonly bus: PushBus,
   ) {}
 
   onModuleInit(): void {
@@ -172,7 +172,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
 
   private publish(change: EntityChange): void {
     try {
-      this.rooms.publish(change);
+      this.bus.publish(change);
     } catch (error) {
       // A push that fails must never fail the application's commit.
       this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${(error as Error)?.stack ?? error}`);

@@ -41,6 +41,54 @@ export interface ReplayOptions {
   maxAge?: number;
 }
 
+/** Settings of one channel; `channels.configure(channel)` may return some of them per channel. */
+export interface ChannelConfig {
+  /** Messages kept per channel, and the largest `limit` of `channel.history` (default 100; 0 keeps none). */
+  history?: number;
+  /** Whether members get `channel.presence` and `channel.state`, and `channel.info` lists users (default true). */
+  presence?: boolean;
+}
+
+/** Channels (PROTOCOL.md section 7): chat rooms with history and presence, on the bindings' sockets. */
+export interface ChannelsOptions extends ChannelConfig {
+  can?: {
+    /** Who may join, read the history of and see the info of a channel (default: everyone). */
+    join?: (user: any, channel: string) => boolean | Promise<boolean>;
+    /** Who may post (and edit or delete their own messages) in a channel (default: whoever may join). */
+    message?: (user: any, channel: string, message: unknown) => boolean | Promise<boolean>;
+  };
+  /** Per-channel overrides of `history` and `presence`. */
+  configure?: (channel: string) => ChannelConfig | undefined | null;
+}
+
+/** `POST <restPrefix>/publish` for backends; requests are signed with HMAC-SHA256. */
+export interface PublishOptions {
+  /** The shared secret; several during a rotation (a signature made with any of them is accepted). */
+  secret: string | readonly string[];
+}
+
+/** `GET <restPrefix>/admin/stats`. */
+export interface AdminOptions {
+  /** Whether the (authenticated) user may read the statistics; false answers 403. */
+  can: (user: any) => boolean | Promise<boolean>;
+}
+
+/** The OpenAPI document (`<restPrefix>/docs-json`) and its page (`<restPrefix>/docs`). */
+export interface DocsOptions {
+  /** `info.title` (default "nest-bindings API"). */
+  title?: string;
+  /** `info.version` (default "1.0.0"). */
+  version?: string;
+  /** `info.description`. */
+  description?: string;
+}
+
+/** The Server-Sent Events streams. */
+export interface SseOptions {
+  /** Milliseconds between heartbeat comment lines, which keep proxies from closing idle streams (default 15,000; 0 sends none). */
+  heartbeat?: number;
+}
+
 /** Options of `BindingsModule.forRoot()`. */
 export interface BindingsModuleOptions {
   /** WebSocket path (default `/ws`). */
@@ -61,8 +109,22 @@ export interface BindingsModuleOptions {
   identify?: (user: any) => string;
   limits?: BindingsLimits;
   replay?: ReplayOptions;
+  /** Share rooms and pushes between instances through Redis pub/sub: `{ redis: 'redis://127.0.0.1:6379' }`. */
+  adapter?: { redis: string; keyPrefix?: string };
   /** Milliseconds between WebSocket pings; a peer that missed the previous pong is dropped (default 30,000). */
   heartbeatInterval?: number;
+  /** Server-Sent Events (`GET /<prefix>/<app>/<Model>/events`). */
+  sse?: SseOptions;
+  /** Channels: defaults, permissions and per-channel settings (default: open channels, history 100, presence on). */
+  channels?: ChannelsOptions;
+  /** Enables `POST <restPrefix>/publish` for backends signing with this secret (default: not served, 404). */
+  publish?: PublishOptions;
+  /** Enables `GET <restPrefix>/admin/stats` for the users `admin.can` allows (default: 403 for everyone). */
+  admin?: AdminOptions;
+  /** The OpenAPI document and its page; `false` serves neither (default: served). */
+  docs?: boolean | DocsOptions;
+  /** Milliseconds `app.close()` waits for sockets to finish their close handshake (1001) before dropping them (default 3,000). */
+  shutdownTimeout?: number;
 }
 
 /** A class whose instances create the options, for `forRootAsync({ useClass })`. */

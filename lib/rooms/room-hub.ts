@@ -8,8 +8,14 @@ import type { EntityChange, Row } from '../changes/entity-change.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
+import { BindingRegistry } from '../registry/binding.registry.js';
+import type { KeptPush } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
+import { instanceRoom } from './room-names.js';
 import type { Subscriber } from './subscriber.js';
+
+/** How many deleted rooms' last seq are remembered (about 100 bytes each). */
+const MAX_RETIRED_ROOMS = 100_000;
 
 /** What `subscribe` answers. */
 export interface SubscribeResult {
@@ -30,15 +36,25 @@ export class RoomHub implements OnModuleDestroy {
   /** Prefix of change ids, unique per process, so ids never collide across instances. */
   private readonly instanceId = randomBytes(4).toString('hex');
   private changeNo = 0;
+  /** The last seq of rooms deleted after their replay window (bounded, oldest forgotten first). */
+  private readonly retired = new Map<string, number>();
+  /** Numbers deliveries, so a socket in several matching rooms gets each push once. */
+  private deliveries = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Where replays come from when pushes are kept outside this process (the Redis adapter). */
+  replaySource?: (room: string, since: number) => Promise<KeptPush[] | undefined>;
+  /** Told of each new filter room, so other instances can match changes against it. */
+  filterRoomCreated?: (spec: RoomSpec) => void;
   /** Pushes sent since start, for statistics. */
   pushes = 0;
+  private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
     private readonly serializer: RowSerializer,
     private readonly policy: AccessPolicy,
     private readonly codec: FrameCodec,
+    private readonly registry: BindingRegistry,
   ) {
     const every = Math.min(60_000, Math.max(1000, options.replay.maxAge / 4));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
@@ -69,10 +85,18 @@ export class RoomHub implements OnModuleDestroy {
       subscriber.rooms.delete(room); // re-inserted below: most recently used
     }
     subscriber.rooms.set(room, options.explicit || already === true);
+    subscriber.joined?.(room.name, room.seq);
     if (options.since === undefined) return { room: room.name };
-    const missed = existing ? room.replay.after(options.since, room.seq, Date.now()) : undefined;
+    const missed = this.replaySource
+      ? await this.replaySource(room.name, options.since)
+      : existing && !(room.previousSeq > 0 && options.since <= room.previousSeq)
+        ? room.replay.after(options.since, room.seq, Date.now())
+        : undefined;
     if (!missed) return { room: room.name, recovered: false };
-    for (const push of missed) this.deliver(room.binding, subscriber, push.row, push.frame);
+    for (const push of missed) this.send(room.binding, subscriber, push.row, push.frame);
+    // A push replayed from another instance's buffer may still be on its way here live:
+    // remember how far the replay went, so the live copy is not sent a second time.
+    if (missed.length) (subscriber.replayed ??= new Map()).set(room.name, missed[missed.length - 1].seq);
     await subscriber.pending;
     return { room: room.name, recovered: true };
   }
@@ -87,38 +111,72 @@ export class RoomHub implements OnModuleDestroy {
   leaveAll(subscriber: Subscriber): void {
     for (const room of subscriber.rooms.keys()) this.leave(room, subscriber);
     subscriber.rooms.clear();
+    for (const listener of this.closeListeners) listener(subscriber);
   }
 
-  /** Fans one committed change out to the sockets of every matching room. */
-  publish(change: EntityChange): void {
-    const binding = change.binding;
-    const targets: Room[] = [];
-    const instance = this.rooms.get(`${binding.stream}:${change.id}`);
-    if (instance) targets.push(instance);
-    const filters = this.filterRooms.get(binding.stream);
-    if (filters) {
-      for (const room of filters) {
-        if ((change.before && room.matches!(change.before)) || (change.after && room.matches!(change.after))) targets.push(room);
-      }
-    }
-    const model = this.rooms.get(binding.stream);
-    if (model) targets.push(model);
-    if (targets.length === 0) return;
+  /** Calls `listener` with every subscriber that closes, once it has left its rooms (channels announce departures). */
+  onClose(listener: (subscriber: Subscriber) => void): void {
+    this.closeListeners.push(listener);
+  }
 
-    const changeNo = ++this.changeNo;
+  /** Fans one committed change out to the sockets of every matching local room (one instance). */
+  publish(change: EntityChange): void {
+    const targets = this.roomsFor(change, this.filterRooms.get(change.binding.stream) ?? []).map((name) => this.rooms.get(name)).filter((room) => room !== undefined);
+    if (targets.length === 0) return;
+    this.deliver(this.prepare(change, targets.map((room) => ({ room: room.name, seq: room.seq + 1 }))));
+  }
+
+  /**
+   * The rooms a change goes through, most specific first: its instance room, the filter
+   * rooms (among `filters`) that the row matched before or after, its model room. Names
+   * only: with several instances, rooms that exist elsewhere count too.
+   */
+  roomsFor(change: EntityChange, filters: Iterable<{ name: string; matches?: (row: Row) => boolean }>): string[] {
+    const stream = change.binding.stream;
+    const names = [instanceRoom(stream, change.id)];
+    for (const room of filters) {
+      if ((change.before && room.matches!(change.before)) || (change.after && room.matches!(change.after))) names.push(room.name);
+    }
+    names.push(stream);
+    return names;
+  }
+
+  /** Serializes a change once, then builds the frame of each room around it. */
+  prepare(change: EntityChange, rooms: ReadonlyArray<{ room: string; seq: number }>): PreparedPush {
+    const binding = change.binding;
     const row = change.kind === 'deleted' ? change.before : change.after;
     const data = JSON.stringify(this.serializer.serialize(binding, row!));
     const head = this.codec.pushHead(`${binding.stream}.${change.kind}`);
-    const tail = `,"change":"${this.instanceId}-${changeNo.toString(36)}",${this.codec.dataMember(data)}${change.changes ? `,"changes":${JSON.stringify(change.changes)}` : ''}}`;
+    const changeId = `${this.instanceId}-${(++this.changeNo).toString(36)}`;
+    const tail = `,"change":"${changeId}",${this.codec.dataMember(data)}${change.changes ? `,"changes":${JSON.stringify(change.changes)}` : ''}}`;
+    return {
+      stream: binding.stream,
+      changeId,
+      row,
+      frames: rooms.map(({ room, seq }) => ({ room, seq, frame: `${head},"room":${JSON.stringify(room)},"seq":${seq}${tail}` })),
+    };
+  }
+
+  /**
+   * Sends a prepared push to the local members of its rooms: each socket once, through the
+   * first (most specific) of its rooms, after the per-subscriber checks.
+   */
+  deliver(push: PreparedPush): void {
+    const binding = this.registry.get(push.stream);
+    const stamp = ++this.deliveries;
     const now = Date.now();
-    for (const room of targets) {
-      const seq = ++room.seq;
-      const frame = `${head},"room":${JSON.stringify(room.name)},"seq":${seq}${tail}`;
-      room.replay.add({ seq, at: now, frame, row });
+    for (const { room: name, seq, frame } of push.frames) {
+      const room = this.rooms.get(name);
+      if (!room) continue;
+      room.seq = Math.max(room.seq, seq);
+      room.replay.add({ seq, at: now, frame, row: push.row });
+      // Encoded once per room: every socket of the room is sent the same bytes.
+      const bytes = room.members.size > 0 ? Buffer.from(frame) : undefined;
       for (const member of room.members) {
-        if (member.lastChange === changeNo) continue;
-        member.lastChange = changeNo;
-        this.deliver(binding, member, row, frame);
+        if (member.lastChange === stamp) continue;
+        if (member.replayed && seq <= (member.replayed.get(name) ?? 0)) continue;
+        member.lastChange = stamp;
+        this.send(binding, member, push.row, frame, bytes);
       }
     }
   }
@@ -149,20 +207,20 @@ export class RoomHub implements OnModuleDestroy {
     return { rooms: this.rooms.size, pushes };
   }
 
-  private deliver(binding: BindingDefinition | undefined, member: Subscriber, row: Row | undefined, frame: string): void {
+  private send(binding: BindingDefinition | undefined, member: Subscriber, row: Row | undefined, frame: string, bytes?: Buffer): void {
     const verdict = binding ? this.policy.mayReceive(binding, member, row) : true;
     this.pushes++;
     if (verdict === true && member.waiting === 0) {
-      member.send(frame);
+      member.send(frame, bytes);
       return;
     }
     if (verdict === false) return;
     // An asynchronous check: later pushes to this member wait for it, so order holds.
     member.waiting++;
-    member.pending = member.pending
+    member.pending = (member.pending ?? Promise.resolve())
       .then(() => verdict)
       .then((ok) => {
-        if (ok) member.send(frame);
+        if (ok) member.send(frame, bytes);
       })
       .finally(() => member.waiting--);
   }
@@ -182,11 +240,14 @@ export class RoomHub implements OnModuleDestroy {
 
   private createRoom(spec: RoomSpec): Room {
     const room = new Room(spec.name, spec.kind, this.options.replay, spec.binding, spec.matches);
+    room.previousSeq = this.retired.get(room.name) ?? 0;
+    this.retired.delete(room.name);
     this.rooms.set(room.name, room);
     if (spec.kind === 'filter') {
       let set = this.filterRooms.get(spec.binding!.stream);
       if (!set) this.filterRooms.set(spec.binding!.stream, (set = new Set()));
       set.add(room);
+      this.filterRoomCreated?.(spec);
     }
     return room;
   }
@@ -202,6 +263,12 @@ export class RoomHub implements OnModuleDestroy {
 
   private deleteRoom(room: Room): void {
     this.rooms.delete(room.name);
+    // Remembered so that a `since` from this room's life is never mistaken for one of the next room of that name.
+    const last = Math.max(room.seq, room.previousSeq);
+    if (last > 0) {
+      this.retired.set(room.name, last);
+      if (this.retired.size > MAX_RETIRED_ROOMS) this.retired.delete(this.retired.keys().next().value!);
+    }
     if (room.kind === 'filter') this.filterRooms.get(room.binding!.stream)?.delete(room);
   }
 
@@ -215,9 +282,20 @@ export class RoomHub implements OnModuleDestroy {
 }
 
 /** How to create a room when the first subscriber arrives. */
+/** A change serialized once, with the frame of each room it goes through, most specific first. */
+export interface PreparedPush {
+  stream: string;
+  changeId: string;
+  /** Every column of the row, for the per-subscriber checks. */
+  row: Row | undefined;
+  frames: Array<{ room: string; seq: number; frame: string }>;
+}
+
 export interface RoomSpec {
   name: string;
   kind: RoomKind;
   binding?: BindingDefinition;
   matches?: (row: Row) => boolean;
+  /** For filter rooms: the filter as the client sent it (validated), to share with other instances. */
+  filter?: unknown;
 }

@@ -11,6 +11,12 @@ export class Room {
   seq = 0;
   /** When the last member left (0 while it has members): the room is kept for replay. */
   emptySince = 0;
+  /**
+   * The last seq of an earlier room of the same name, deleted after its replay window (0 if
+   * none). Numbering starts again from 1, so a `since` up to this value may come from the
+   * earlier room: it is answered `recovered: false`, never replayed from the wrong history.
+   */
+  previousSeq = 0;
   readonly replay: ReplayBuffer;
 
   constructor(

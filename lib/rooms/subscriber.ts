@@ -9,15 +9,27 @@ export abstract class Subscriber {
   readonly rooms = new Map<Room, boolean>();
   /** Number of the last change sent, so a change matching several rooms is sent once. */
   lastChange = 0;
-  /** Per-binding scope matchers of this subscriber, compiled once. */
-  readonly scopes = new Map<string, (row: Record<string, unknown>) => boolean>();
-  /** Serializes pushes whose permission check is asynchronous, keeping their order. */
-  pending: Promise<void> = Promise.resolve();
+  /** Per-binding scope matchers of this subscriber, compiled once (created on first use). */
+  scopes?: Map<string, (row: Record<string, unknown>) => boolean>;
+  /** Serializes pushes whose permission check is asynchronous, keeping their order (created on first use). */
+  pending?: Promise<void>;
+  /** Per room, the last seq sent by a replay (created on first replay). */
+  replayed?: Map<string, number>;
   /** How many pushes wait behind an asynchronous check. */
   waiting = 0;
 
   constructor(readonly user: unknown) {}
 
-  /** Sends one frame, already serialized. */
-  abstract send(frame: string): void;
+  /**
+   * Sends one frame, already serialized. `bytes`, when given, is the same frame encoded
+   * once for every member of a room, so a WebSocket need not encode it again.
+   */
+  abstract send(frame: string, bytes?: Buffer): void;
+
+  /**
+   * Called when the subscriber has joined a room (before any replay), with the room's seq
+   * at that moment: every later push of the room has a higher seq. SSE streams use it to
+   * tell the browser where to resume from before the first push arrives.
+   */
+  joined?(room: string, seq: number): void;
 }

@@ -88,9 +88,12 @@ class FakeSocket extends Subscriber {
   }
 }
 
+/** Bindings made by the tests, found by stream as the hub finds them in the registry. */
+const registry = new Map<string, BindingDefinition>();
+
 function binding(stream = 'shop.Product', options: Record<string, unknown> = {}): BindingDefinition {
   const columns = ['id', 'name', 'price', 'secret'].map((propertyName) => ({ propertyName }));
-  return {
+  const made = {
     stream,
     name: stream.split('.')[1],
     options,
@@ -99,13 +102,15 @@ function binding(stream = 'shop.Product', options: Record<string, unknown> = {})
     allFields: new Map(),
     sql: { dialect: 'sqlite' },
   } as unknown as BindingDefinition;
+  registry.set(stream, made);
+  return made;
 }
 
 const product = binding();
 
 function hub(options: BindingsModuleOptions = {}): RoomHub {
   const resolved = resolveOptions(options);
-  const rooms = new RoomHub(resolved, new RowSerializer({} as any), new AccessPolicy(resolved), new FrameCodec(resolved));
+  const rooms = new RoomHub(resolved, new RowSerializer({} as any), new AccessPolicy(resolved), new FrameCodec(resolved), { get: (stream: string) => registry.get(stream) } as any);
   hubs.push(rooms);
   return rooms;
 }

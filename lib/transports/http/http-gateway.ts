@@ -16,6 +16,9 @@ import { BindingRegistry } from '../../registry/binding.registry.js';
  */
 @Injectable()
 export class HttpGateway implements OnModuleInit {
+  /** Events served since start (every REST request is one), for statistics. */
+  requests = 0;
+
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly authenticator: Authenticator,
@@ -64,6 +67,7 @@ export class HttpGateway implements OnModuleInit {
 
   /** Serves any event, as `POST /api/events` does. */
   async event(req: IncomingMessage, event: string, data: unknown): Promise<unknown> {
+    this.requests++;
     try {
       const user = await this.authenticator.authenticate(req);
       return asBody(await this.dispatcher.dispatch(event, data, { user, transport: 'http' }));

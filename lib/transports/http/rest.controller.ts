@@ -1,6 +1,7 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Req, type Type } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Req, Res, type Type } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpGateway } from './http-gateway.js';
+import { SseTransport } from './sse.transport.js';
 
 /** Every answer is JSON, also a reply that is a bare string or null (see HttpGateway). */
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -12,7 +13,10 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export function createRestController(): Type<unknown> {
   @Controller()
   class BindingsRestController {
-    constructor(private readonly http: HttpGateway) {}
+    constructor(
+      private readonly http: HttpGateway,
+      private readonly sse: SseTransport,
+    ) {}
 
     @Post('events')
     @Header('Content-Type', JSON_TYPE)
@@ -26,6 +30,12 @@ export function createRestController(): Type<unknown> {
     @Header('Content-Type', JSON_TYPE)
     list(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
       return this.http.serve(req, app, model, 'list', this.http.listQuery(query));
+    }
+
+    /** Server-Sent Events; declared before `:app/:model/:id` so that `events` is not taken as an id. */
+    @Get(':app/:model/events')
+    stream(@Req() req: IncomingMessage, @Res() res: ServerResponse, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+      return this.sse.open(req, res, app, model, query);
     }
 
     @Get(':app/:model/:id')

@@ -22,14 +22,16 @@ export class WsConnection extends Subscriber {
     this.tokens = limits.burst;
   }
 
-  send(frame: string): void {
+  send(frame: string, bytes?: Buffer): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     // A peer that stops reading would make the buffer grow without end: drop it instead.
     if (this.socket.bufferedAmount > this.limits.sendBuffer) {
       this.socket.close(CLOSE_SLOW_CONSUMER, 'send buffer full');
       return;
     }
-    this.socket.send(frame);
+    // A shared Buffer is framed as it is (ws neither encodes nor copies it); text either way.
+    if (bytes) this.socket.send(bytes, { binary: false });
+    else this.socket.send(frame);
   }
 
   /** Takes one frame from the token bucket; false when the socket is over its rate. */

@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
@@ -20,7 +20,7 @@ import { WsEnhancers } from './ws-enhancers.js';
  * otherwise it listens for upgrades on its own path and leaves every other path alone.
  */
 @Injectable()
-export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
+export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger('BindingsModule');
   private server?: WebSocketServer;
   private detachUpgrade?: () => void;
@@ -32,6 +32,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly perUser = new Map<string, number>();
   /** Frames received since start, for statistics. */
   requests = 0;
+  /** Set once the application shuts down: new sockets are closed at once. */
+  private closing = false;
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
@@ -88,12 +90,34 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.heartbeat);
+  }
+
+  /**
+   * `app.close()`: after every module's onModuleDestroy (the database is still open), stop
+   * taking sockets, let the pushes still waiting for an asynchronous permission check
+   * reach their sockets, then close each socket with 1001 "server shutting down" (the
+   * close frame goes out after every frame already sent). Sockets that have not finished
+   * the closing handshake within `shutdownTimeout` are dropped.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.heartbeat);
     this.detachUpgrade?.();
+    const deadline = Date.now() + this.options.shutdownTimeout;
+    const connections = [...this.connections.values()];
+    await within(Promise.all(connections.map((c) => c.pending)), deadline);
+    const closed = connections.map((c) => new Promise<void>((resolve) => (c.socket.readyState === WebSocket.CLOSED ? resolve() : c.socket.once('close', () => resolve()))));
+    for (const { socket } of connections) socket.close(CLOSE_GOING_AWAY, 'server shutting down');
+    await within(Promise.all(closed), deadline);
     for (const ws of this.connections.keys()) ws.terminate();
     this.server?.close();
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
+    if (this.closing) {
+      ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+      return;
+    }
     const user = this.upgradeUsers.get(req) ?? null;
     // Upgrades verified at the same time may all have passed the check: close the extra ones.
     if (this.atUserLimit(user)) {
@@ -186,6 +210,16 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy {
       ws.ping();
     }
   }
+}
+
+/** RFC 6455 "going away": the server is shutting down. */
+const CLOSE_GOING_AWAY = 1001;
+
+/** Waits for `work`, but not past `deadline` (ms since the epoch). */
+function within(work: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+  return Promise.race([work.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
 function refuseUpgrade(socket: Duplex, status: number): void {

@@ -1,0 +1,76 @@
+// Fan-out: S sockets subscribed to one object (split over one or more server URLs); then
+// U updates, one after another, each triggered by an HTTP request; for each, the time from
+// the trigger until the last socket has the push. Checks that every socket got every push
+// exactly once. Prints JSON {p50, p99, missing, duplicated, rssPerConnection?}.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+
+const [urlsText, total, updates, mode, trigger, serverPids = ''] = process.argv.slice(2);
+const urls = urlsText.split(',');
+const count = Number(total);
+const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+const pids = serverPids ? serverPids.split(',').map(Number) : [];
+const baseline = pids.reduce((sum, pid) => sum + rss(pid), 0);
+
+const received = new Array(count).fill(0);
+const seen = Array.from({ length: count }, () => new Set());
+let duplicated = 0;
+let pending = 0;
+let resolveRound;
+
+function open(index) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(urls[index % urls.length], { perMessageDeflate: false });
+    socket.once('error', reject);
+    socket.once('open', () => {
+      socket.on('message', (raw) => {
+        const frame = JSON.parse(raw);
+        if (frame.id !== undefined) return frame.id === 1 ? resolve(socket) : undefined;
+        const key = frame.change ?? frame.seq;
+        if (seen[index].has(key)) duplicated++;
+        seen[index].add(key);
+        received[index]++;
+        if (--pending === 0) resolveRound?.();
+      });
+      socket.send(JSON.stringify({ event: 'shop.Product.subscribe', id: 1, data: { id: 1 } }));
+    });
+  });
+}
+
+const sockets = [];
+for (let i = 0; i < count; i += 500) {
+  sockets.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => open(i + j)))));
+}
+await new Promise((r) => setTimeout(r, 500));
+const rssPerConnection = pids.length ? (pids.reduce((sum, pid) => sum + rss(pid), 0) - baseline) / count : undefined;
+
+function fire(round) {
+  return new Promise((resolve, reject) => {
+    const [method, target] = trigger.split(' ');
+    const body = mode === 'bindings' ? JSON.stringify({ price: 1000 + round }) : '';
+    const req = http.request(target, { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const times = [];
+for (let round = 0; round < Number(updates); round++) {
+  pending = count;
+  const done = new Promise((resolve) => (resolveRound = resolve));
+  const started = process.hrtime.bigint();
+  await fire(round);
+  await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
+  times.push(Number(process.hrtime.bigint() - started) / 1e6);
+}
+await new Promise((r) => setTimeout(r, 200));
+times.sort((a, b) => a - b);
+const pick = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+const missing = received.reduce((sum, n) => sum + Math.max(0, Number(updates) - n), 0);
+console.log(JSON.stringify({ p50: pick(0.5), p99: pick(0.99), missing, duplicated, rssPerConnection }));
+for (const socket of sockets) socket.terminate();
+process.exit(0);

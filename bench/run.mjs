@@ -1,0 +1,166 @@
+// npm run bench: starts the servers, runs the loads and prints ratios measured in the same
+// run, each against its baseline. Servers are pinned to core 0 and the load to core 1
+// (taskset), the two sides of each comparison alternate (A B A B) and the median is
+// reported. Everything listens on 127.0.0.1 and is stopped by its PID.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const root = new URL('..', import.meta.url).pathname;
+const quick = process.argv.includes('--quick');
+const REQUEST_MS = quick ? 2000 : 5000;
+const FANOUT_SIZES = quick ? [1000] : [5000, 10000];
+const UPDATES = quick ? 20 : 50;
+const cores = cpus().length;
+const pin = (core) => (cores > 1 ? ['taskset', '-c', String(core)] : []);
+const children = new Set();
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('SIGINT', () => process.exit(1));
+
+const dir = mkdtempSync(join(tmpdir(), 'nest-bindings-bench-'));
+const db = join(dir, 'bench.sqlite');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer(name, env = {}) {
+  const port = await freePort();
+  const [cmd, ...args] = [...pin(0), process.execPath, join(root, 'dist/bench/servers', `${name}.js`)];
+  const child = spawn(cmd, args, { env: { ...process.env, PORT: String(port), BENCH_DB: db, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => chunk.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+  });
+  // taskset execs node in place: the child's PID is the server's.
+  return { port, pid: child.pid, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+function load(script, args) {
+  const [cmd, ...rest] = [...pin(1), process.execPath, join(root, 'bench/load', script), ...args.map(String)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${script} exited with ${code}`));
+    });
+  });
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+const results = [];
+const report = (name, value, baseline, unit, target) => {
+  // Throughput: ours / baseline (higher is better); latency and memory: ours / baseline (lower is better).
+  const ratio = value / baseline;
+  results.push({ name, value, baseline, unit, ratio, target });
+  console.log(`${name}: ${value.toFixed(1)} vs ${baseline.toFixed(1)} ${unit} -> ${ratio.toFixed(2)}x (target ${target})`);
+};
+
+async function withServer(name, env, work) {
+  const server = await startServer(name, env);
+  try {
+    return await work(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+// Seed once, with the hand-written app.
+await withServer('nest-handwritten', {}, async () => undefined);
+
+// 1. Request/reply over WebSocket: 50 connections x 4 in flight.
+const rps = { bindings: [], handwritten: [], bare: [] };
+for (const round of [0, 1]) {
+  for (const name of round === 0 ? ['bindings', 'nest-handwritten', 'bare-ws'] : ['nest-handwritten', 'bindings', 'bare-ws']) {
+    const { rps: value, errors } = await withServer(name, {}, (s) => load('ws-requests.mjs', [`ws://127.0.0.1:${s.port}/ws`, 50, 4, REQUEST_MS]));
+    if (errors) throw new Error(`${name}: ${errors} error replies`);
+    rps[name === 'nest-handwritten' ? 'handwritten' : name === 'bare-ws' ? 'bare' : 'bindings'].push(value);
+  }
+}
+report('WS retrieve req/s, bindings vs hand-written gateway', median(rps.bindings), median(rps.handwritten), 'req/s', '>= 1.2x');
+report('WS retrieve req/s, bindings vs bare ws (ceiling)', median(rps.bindings), median(rps.bare), 'req/s', 'information');
+
+// 3. REST retrieve with autocannon.
+async function cannon(port, path) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: 50,
+    duration: REQUEST_MS / 1000,
+    requests: [{ setupRequest: (req) => ({ ...req, path: `${path}/${1 + Math.floor(Math.random() * 10000)}` }) }],
+  });
+  if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
+  return result.requests.average;
+}
+const rest = { bindings: [], handwritten: [] };
+for (const order of [['bindings', 'nest-handwritten'], ['nest-handwritten', 'bindings']]) {
+  for (const name of order) {
+    const path = name === 'bindings' ? '/api/shop/Product' : '/products';
+    rest[name === 'bindings' ? 'bindings' : 'handwritten'].push(await withServer(name, {}, (s) => cannon(s.port, path)));
+  }
+}
+report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+
+// 2 and 4. Fan-out and memory per idle subscribed connection.
+const fanout = {};
+for (const size of FANOUT_SIZES) {
+  const runs = { bindings: [], bare: [] };
+  for (const order of [['bindings', 'bare-ws'], ['bare-ws', 'bindings']]) {
+    for (const name of order) {
+      const result = await withServer(name, {}, (s) => {
+        const trigger = name === 'bindings' ? `PATCH http://127.0.0.1:${s.port}/api/shop/Product/1` : `POST http://127.0.0.1:${s.port}/broadcast`;
+        return load('fanout.mjs', [`ws://127.0.0.1:${s.port}/ws`, size, UPDATES, name === 'bindings' ? 'bindings' : 'bare', trigger, s.pid]);
+      });
+      if (result.missing || result.duplicated) throw new Error(`${name} fan-out: ${result.missing} missing, ${result.duplicated} duplicated`);
+      runs[name === 'bindings' ? 'bindings' : 'bare'].push(result);
+    }
+  }
+  fanout[size] = runs;
+  report(`fan-out to ${size} sockets, p50 ms`, median(runs.bindings.map((r) => r.p50)), median(runs.bare.map((r) => r.p50)), 'ms', '<= 1.1x');
+  report(`fan-out to ${size} sockets, p99 ms`, median(runs.bindings.map((r) => r.p99)), median(runs.bare.map((r) => r.p99)), 'ms', '<= 1.1x');
+  report(`RSS per idle subscribed connection at ${size}`, median(runs.bindings.map((r) => r.rssPerConnection)) / 1024, median(runs.bare.map((r) => r.rssPerConnection)) / 1024, 'KiB', '<= 1.3x');
+}
+
+// 5. Two instances over Redis vs one instance.
+if (process.env.BINDINGS_REDIS_URL) {
+  const size = FANOUT_SIZES[0];
+  const env = { REDIS_URL: process.env.BINDINGS_REDIS_URL, REDIS_PREFIX: `bench${Date.now()}:` };
+  const a = await startServer('bindings', env);
+  const b = await startServer('bindings', env);
+  try {
+    const two = await load('fanout.mjs', [`ws://127.0.0.1:${a.port}/ws,ws://127.0.0.1:${b.port}/ws`, size, UPDATES, 'bindings', `PATCH http://127.0.0.1:${a.port}/api/shop/Product/1`, `${a.pid},${b.pid}`]);
+    if (two.missing || two.duplicated) throw new Error(`two instances: ${two.missing} missing, ${two.duplicated} duplicated`);
+    report(`two instances over Redis, fan-out to ${size}, p99 ms`, two.p99, median(fanout[size].bindings.map((r) => r.p99)), 'ms', '<= 1.5x');
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+} else {
+  console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
+}
+
+const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+const table = [
+  `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; servers on core 0, load on core 1; medians of alternating runs.`,
+  '',
+  '| measure | nest-bindings | baseline | ratio | target |',
+  '|---|---|---|---|---|',
+  ...results.map((r) => `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`),
+].join('\n');
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(join(root, 'bench/results/latest.md'), table + '\n');
+console.log('\n' + table);
+process.exit(0);

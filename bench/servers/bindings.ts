@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { BindingsModule } from '../../lib/index.js';
+import { databaseOptions, seed } from './product.js';
+
+// nest-bindings serving the same table: retrieve over WebSocket and REST, and pushes.
+@Module({
+  imports: [
+    TypeOrmModule.forRoot(databaseOptions(process.env.BENCH_DB!)),
+    BindingsModule.forRoot({
+      limits: { framesPerSecond: 1e9, burst: 1e9, connectionsPerUser: 1e9, subscriptionsPerSocket: 10 },
+      adapter: process.env.REDIS_URL ? { redis: process.env.REDIS_URL, keyPrefix: process.env.REDIS_PREFIX } : undefined,
+    }),
+  ],
+})
+class AppModule {}
+
+const app = await NestFactory.create(AppModule, { logger: ['error'] });
+app.useWebSocketAdapter(new WsAdapter(app));
+await seed(app.get(DataSource));
+await app.listen(Number(process.env.PORT), '127.0.0.1');
+console.log('ready');

@@ -1,0 +1,208 @@
+import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ResolvedOptions } from '../../bindings.options.js';
+import type { EntityChange } from '../../changes/entity-change.js';
+import { compileMatcher, parseFilter } from '../../query/index.js';
+import type { BindingRegistry } from '../../registry/binding.registry.js';
+import { PushBus } from '../../rooms/push-bus.js';
+import type { KeptPush } from '../../rooms/replay-buffer.js';
+import type { PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
+
+// INCR the seq of every room a change goes through, in one round trip, and keep each
+// counter alive for the replay window: the numbering of a room is shared by all instances.
+const NEXT_SEQS = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('INCR', key)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return out`;
+
+interface Message {
+  origin: string;
+  push: PreparedPush;
+}
+
+type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => boolean };
+
+/**
+ * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
+ * a change numbers it in every room it goes through (Redis INCR, so `seq` is the same on
+ * every instance), keeps the frames in a capped Redis list per room (so a client can
+ * replay after reconnecting to any instance), delivers to its own sockets and publishes the
+ * prepared frames once; the other instances deliver them to theirs. Filter rooms are
+ * registered in Redis so the committing instance can match changes against filters that
+ * live elsewhere. When Redis is unreachable an instance keeps serving and pushes to its own
+ * sockets with local numbering; see the README for what is lost meanwhile.
+ */
+export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('BindingsModule');
+  private readonly origin = randomBytes(6).toString('hex');
+  private readonly prefix: string;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  /** Filter rooms known anywhere, by stream, compiled once. */
+  private readonly filters = new Map<string, Map<string, FilterMatch>>();
+  private refresher?: NodeJS.Timeout;
+  private degraded = false;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly hub: RoomHub,
+    private readonly registry: BindingRegistry,
+  ) {
+    super();
+    const adapter = options.adapter!;
+    this.prefix = adapter.keyPrefix ?? 'nb:';
+    // No offline queue: while Redis is away a command fails at once and the change goes
+    // to the local sockets instead of waiting in memory.
+    const connection = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
+    this.pub = new Redis(adapter.redis, connection);
+    this.sub = new Redis(adapter.redis, { ...connection, enableOfflineQueue: true });
+    for (const client of [this.pub, this.sub]) {
+      client.on('error', (error) => this.degrade(error));
+      client.on('ready', () => this.recover());
+    }
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.hub.replaySource = (room, since) => this.replay(room, since);
+    this.hub.filterRoomCreated = (spec) => this.shareFilter(spec);
+    this.sub.on('message', (channel, text) => this.receive(channel, text));
+    try {
+      await Promise.all([this.pub.connect(), this.sub.connect()]);
+      await this.sub.subscribe(this.key('changes'), this.key('filters'));
+      await this.loadFilters();
+    } catch (error) {
+      this.degrade(error as Error);
+    }
+    const every = Math.max(1000, this.options.replay.maxAge / 2);
+    this.refresher = setInterval(() => this.keepAlive(), every).unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.refresher);
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+
+  publish(change: EntityChange): void {
+    const names = this.hub.roomsFor(change, this.filters.get(change.binding.stream)?.values() ?? []);
+    if (this.pub.status !== 'ready') {
+      this.hub.publish(change);
+      return;
+    }
+    // The changes of one instance keep their order: one connection, replies in order.
+    this.pub
+      .eval(NEXT_SEQS, names.length, ...names.map((room) => this.key(`seq:${room}`)), this.options.replay.maxAge)
+      .then((seqs) => {
+        const push = this.hub.prepare(change, names.map((room, i) => ({ room, seq: Number((seqs as number[])[i]) })));
+        this.hub.deliver(push);
+        this.share(push);
+      })
+      .catch((error: Error) => {
+        this.degrade(error);
+        this.hub.publish(change);
+      });
+  }
+
+  /** Keeps the frames for replay and hands them to the other instances. */
+  private share(push: PreparedPush): void {
+    const now = Date.now();
+    const pipeline = this.pub.pipeline();
+    for (const { room, seq, frame } of push.frames) {
+      const key = this.key(`replay:${room}`);
+      pipeline.rpush(key, JSON.stringify({ seq, at: now, frame, row: push.row }));
+      pipeline.ltrim(key, -this.options.replay.size, -1);
+      pipeline.pexpire(key, this.options.replay.maxAge);
+    }
+    pipeline.publish(this.key('changes'), JSON.stringify({ origin: this.origin, push } satisfies Message));
+    pipeline.exec().catch((error: Error) => this.degrade(error));
+  }
+
+  private receive(channel: string, text: string): void {
+    try {
+      if (channel === this.key('filters')) {
+        const { stream, room, filter } = JSON.parse(text);
+        this.addFilter(stream, room, filter);
+        return;
+      }
+      const message = JSON.parse(text) as Message;
+      if (message.origin !== this.origin) this.hub.deliver(message.push);
+    } catch (error) {
+      this.logger.error(`Unreadable message on ${channel}: ${(error as Error).message}`);
+    }
+  }
+
+  /** The kept pushes of `room` after `since`, or undefined when some are gone. */
+  private async replay(room: string, since: number): Promise<KeptPush[] | undefined> {
+    try {
+      const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${room}`), 0, -1), this.pub.get(this.key(`seq:${room}`))]);
+      const seq = Number(current ?? 0);
+      if (since === seq) return [];
+      if (since > seq) return undefined;
+      const kept = entries.map((entry) => JSON.parse(entry) as KeptPush).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
+      if (kept.length === 0 || kept[0].seq > since + 1) return undefined;
+      return kept.filter((push) => push.seq > since);
+    } catch {
+      return undefined; // Redis away: the client is told to refetch
+    }
+  }
+
+  private shareFilter(spec: RoomSpec): void {
+    const stream = spec.binding!.stream;
+    this.addFilter(stream, spec.name, spec.filter);
+    if (this.pub.status !== 'ready') return;
+    const text = JSON.stringify(spec.filter);
+    this.pub
+      .multi()
+      .hset(this.key(`filters:${stream}`), spec.name, text)
+      .publish(this.key('filters'), JSON.stringify({ stream, room: spec.name, filter: spec.filter }))
+      .exec()
+      .catch((error: Error) => this.degrade(error));
+  }
+
+  private async loadFilters(): Promise<void> {
+    for (const binding of this.registry.all()) {
+      const known = await this.pub.hgetall(this.key(`filters:${binding.stream}`));
+      for (const [room, text] of Object.entries(known)) this.addFilter(binding.stream, room, JSON.parse(text));
+    }
+  }
+
+  private addFilter(stream: string, room: string, filter: unknown): void {
+    const binding = this.registry.get(stream);
+    if (!binding) return;
+    let rooms = this.filters.get(stream);
+    if (!rooms) this.filters.set(stream, (rooms = new Map()));
+    if (rooms.has(room)) return;
+    const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
+    rooms.set(room, { name: room, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) });
+  }
+
+  /** Rooms with local members keep their numbering alive while they are in use. */
+  private keepAlive(): void {
+    if (this.pub.status !== 'ready') return;
+    const pipeline = this.pub.pipeline();
+    for (const { room } of this.hub.occupied()) pipeline.pexpire(this.key(`seq:${room}`), this.options.replay.maxAge);
+    for (const binding of this.registry.all()) pipeline.pexpire(this.key(`filters:${binding.stream}`), Math.max(this.options.replay.maxAge, 3_600_000));
+    pipeline.exec().catch((error: Error) => this.degrade(error));
+  }
+
+  private degrade(error: Error): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.logger.error(`Redis unreachable (${error.message}): serving local pushes only until it returns`);
+  }
+
+  private recover(): void {
+    if (!this.degraded) return;
+    this.degraded = false;
+    this.logger.log('Redis is back: pushes are shared between instances again');
+    this.loadFilters().catch((error: Error) => this.degrade(error));
+  }
+
+  private key(name: string): string {
+    return this.prefix + name;
+  }
+}

@@ -1,0 +1,273 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ActionContext } from '../actions/action-context.js';
+import { AccessPolicy } from '../auth/access-policy.js';
+import { BINDINGS_OPTIONS } from '../bindings.constants.js';
+import type { ResolvedOptions } from '../bindings.options.js';
+import type { ChannelConfig } from '../interfaces/bindings-module-options.interface.js';
+import { BindingError } from '../protocol/binding-error.js';
+import { FrameCodec } from '../protocol/frame-codec.js';
+import { RoomHub } from '../rooms/room-hub.js';
+import type { Subscriber } from '../rooms/subscriber.js';
+import { ChannelMessageStore, type ChannelMessageData } from './channel-message-store.js';
+import { channelRoom, readChannelInput } from './channel-names.js';
+import { PresenceStore } from './presence-store.js';
+
+type Handler = (data: unknown, ctx: ActionContext) => unknown;
+
+/** The settings in force for one channel. */
+export type ResolvedChannelConfig = Required<ChannelConfig>;
+
+/**
+ * The `channel.*` events (PROTOCOL.md section 7), served by the dispatcher like any other
+ * event, so they work over the WebSocket and through `POST /api/events`. A channel's
+ * members are the sockets in the room `channel:<name>`; presence is counted per user
+ * (named by `identify`) in a PresenceStore, history kept in a ChannelMessageStore.
+ */
+@Injectable()
+export class ChannelActions {
+  /** Channels each socket joined, and whether it counted in their presence. */
+  private readonly joined = new WeakMap<Subscriber, Map<string, boolean>>();
+  /** Sockets that closed: a join still in progress for one of them is undone. */
+  private readonly closed = new WeakSet<Subscriber>();
+  /** Names of sockets in the presence store, unique across processes. */
+  private readonly socketKeys = new WeakMap<Subscriber, string>();
+  private readonly instanceId = randomBytes(4).toString('hex');
+  private sockets = 0;
+
+  constructor(
+    @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly hub: RoomHub,
+    private readonly codec: FrameCodec,
+    private readonly policy: AccessPolicy,
+    private readonly presence: PresenceStore,
+    private readonly messages: ChannelMessageStore,
+  ) {
+    hub.onClose((subscriber) => this.disconnected(subscriber));
+  }
+
+  /** Event name -> handler, for the dispatcher's table. */
+  handlers(): Array<[string, Handler]> {
+    return [
+      ['channel.join', (data, ctx) => this.join(data, ctx)],
+      ['channel.leave', (data, ctx) => this.leave(data, ctx)],
+      ['channel.message', (data, ctx) => this.message(data, ctx)],
+      ['channel.edit', (data, ctx) => this.edit(data, ctx)],
+      ['channel.delete', (data, ctx) => this.remove(data, ctx)],
+      ['channel.history', (data, ctx) => this.history(data, ctx)],
+      ['channel.info', (data, ctx) => this.info(data, ctx)],
+      ['channel.state', (data, ctx) => this.state(data, ctx)],
+    ];
+  }
+
+  /** The settings of `channel`: the module's `channels` defaults, overridden by `configure(channel)`. */
+  config(channel: string): ResolvedChannelConfig {
+    const defaults = this.options.channels;
+    const own = defaults.configure?.(channel) ?? {};
+    const history = own.history ?? defaults.history;
+    return {
+      history: Number.isSafeInteger(history) && history > 0 ? history : 0,
+      presence: own.presence ?? defaults.presence,
+    };
+  }
+
+  async join(data: unknown, ctx: ActionContext): Promise<{ channel: string }> {
+    const subscriber = requireSocket(ctx, 'channel.join');
+    const { channel } = readChannelInput(data, 'channel.join', []);
+    await this.mayJoin(ctx.user, channel);
+    if (this.closed.has(subscriber)) return { channel };
+    await this.hub.subscribe(subscriber, { name: channelRoom(channel), kind: 'custom' }, { explicit: true });
+    let channels = this.joined.get(subscriber);
+    if (!channels) this.joined.set(subscriber, (channels = new Map()));
+    if (channels.has(channel)) return { channel };
+    const user = this.policy.identify(ctx.user);
+    const counted = user !== undefined && this.config(channel).presence;
+    channels.set(channel, counted);
+    if (counted) {
+      const first = await this.presence.add(channel, user, this.socketKey(subscriber));
+      // The socket closed while the store answered: its departure already ran, undo the arrival.
+      if (this.closed.has(subscriber) || !channels.has(channel)) {
+        await this.part(channel, user, subscriber);
+      } else if (first) {
+        this.broadcast(channel, 'channel.presence', { channel, user, action: 'joined' });
+      }
+    }
+    return { channel };
+  }
+
+  async leave(data: unknown, ctx: ActionContext): Promise<{ channel: string }> {
+    const subscriber = requireSocket(ctx, 'channel.leave');
+    const { channel } = readChannelInput(data, 'channel.leave', []);
+    const channels = this.joined.get(subscriber);
+    const counted = channels?.get(channel);
+    channels?.delete(channel);
+    this.hub.unsubscribe(subscriber, channelRoom(channel));
+    if (counted) await this.part(channel, this.policy.identify(ctx.user)!, subscriber);
+    return { channel };
+  }
+
+  async message(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
+    const input = readChannelInput(data, 'channel.message', ['message']);
+    const { channel } = input;
+    const text = this.readMessage(input.message);
+    await this.mayWrite(ctx.user, channel, text);
+    const message: ChannelMessageData = { channel, id: randomUUID(), user: this.policy.identify(ctx.user) ?? null, message: text, date: new Date().toISOString() };
+    await this.messages.append(message, this.config(channel).history);
+    this.broadcast(channel, 'channel.message', message);
+    return message;
+  }
+
+  async edit(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
+    const input = readChannelInput(data, 'channel.edit', ['id', 'message']);
+    const { channel } = input;
+    const id = readId(input.id);
+    const text = this.readMessage(input.message);
+    await this.mayWrite(ctx.user, channel, text);
+    await this.ownMessage(channel, id, ctx.user);
+    const edited = await this.messages.edit(channel, id, text);
+    if (!edited) throw messageNotFound(channel, id);
+    this.broadcast(channel, 'channel.message:edit', edited);
+    return edited;
+  }
+
+  async remove(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
+    const input = readChannelInput(data, 'channel.delete', ['id']);
+    const { channel } = input;
+    const id = readId(input.id);
+    const current = await this.ownMessage(channel, id, ctx.user);
+    await this.mayWrite(ctx.user, channel, current.message);
+    const deleted = await this.messages.delete(channel, id);
+    if (!deleted) throw messageNotFound(channel, id);
+    this.broadcast(channel, 'channel.message:delete', deleted);
+    return deleted;
+  }
+
+  async history(data: unknown, ctx: ActionContext): Promise<{ channel: string; messages: ChannelMessageData[] }> {
+    const input = readChannelInput(data, 'channel.history', ['limit']);
+    const { channel } = input;
+    const kept = this.config(channel).history;
+    let limit = kept;
+    if (input.limit !== undefined) {
+      if (!(typeof input.limit === 'number' && Number.isSafeInteger(input.limit) && input.limit >= 1)) {
+        throw BindingError.badRequest('limit must be a positive integer', [{ field: 'limit', constraint: 'min', message: 'limit must be a positive integer' }]);
+      }
+      limit = Math.min(input.limit, kept);
+    }
+    await this.mayJoin(ctx.user, channel);
+    return { channel, messages: await this.messages.history(channel, limit) };
+  }
+
+  async info(data: unknown, ctx: ActionContext): Promise<{ channel: string; users: Array<{ user: string; state: unknown }>; config: ResolvedChannelConfig }> {
+    const { channel } = readChannelInput(data, 'channel.info', []);
+    await this.mayJoin(ctx.user, channel);
+    const config = this.config(channel);
+    return { channel, users: config.presence ? await this.presence.list(channel) : [], config };
+  }
+
+  async state(data: unknown, ctx: ActionContext): Promise<{ channel: string; user: string; state: unknown }> {
+    const subscriber = requireSocket(ctx, 'channel.state');
+    const input = readChannelInput(data, 'channel.state', ['state']);
+    const { channel } = input;
+    if (!('state' in input)) throw BindingError.badRequest('state is required', [{ field: 'state', constraint: 'isDefined', message: 'state is required' }]);
+    const state = this.readJson(input.state, 'state');
+    if (!this.config(channel).presence) throw BindingError.badRequest(`Presence is off in channel ${channel}`);
+    const user = this.policy.identify(ctx.user);
+    if (user === undefined) throw new BindingError('forbidden', 'Anonymous users have no presence state');
+    if (!this.joined.get(subscriber)?.get(channel) || !(await this.presence.setState(channel, user, state))) {
+      throw new BindingError('forbidden', `Join channel ${channel} before setting a state in it`);
+    }
+    const update = { channel, user, state };
+    this.broadcast(channel, 'channel.state', update);
+    return update;
+  }
+
+  /** Sends `{event, data}` to every member of `channel`; answers how many sockets got it. */
+  broadcast(channel: string, event: string, data: unknown): number {
+    return this.hub.broadcast(channelRoom(channel), this.codec.message(event, data));
+  }
+
+  /** A socket closed: it parts every channel it was in (presence counts its user's other sockets). */
+  private disconnected(subscriber: Subscriber): void {
+    this.closed.add(subscriber);
+    const channels = this.joined.get(subscriber);
+    if (!channels) return;
+    this.joined.delete(subscriber);
+    const user = this.policy.identify(subscriber.user);
+    for (const [channel, counted] of channels) {
+      if (counted) void this.part(channel, user!, subscriber).catch(() => undefined);
+    }
+  }
+
+  /** Removes one socket of `user` from the presence of `channel`; announces the user's departure with its last socket. */
+  private async part(channel: string, user: string, subscriber: Subscriber): Promise<void> {
+    if (await this.presence.remove(channel, user, this.socketKey(subscriber))) {
+      this.broadcast(channel, 'channel.presence', { channel, user, action: 'parted' });
+    }
+  }
+
+  private socketKey(subscriber: Subscriber): string {
+    let key = this.socketKeys.get(subscriber);
+    if (!key) this.socketKeys.set(subscriber, (key = `${this.instanceId}-${(++this.sockets).toString(36)}`));
+    return key;
+  }
+
+  private async mayJoin(user: unknown, channel: string): Promise<void> {
+    const can = this.options.channels.can.join;
+    if (can && !(await can(user, channel))) throw new BindingError('forbidden', `Not allowed in channel ${channel}`);
+  }
+
+  /** Posting, editing and deleting need `can.join` and `can.message`. */
+  private async mayWrite(user: unknown, channel: string, message: unknown): Promise<void> {
+    await this.mayJoin(user, channel);
+    const can = this.options.channels.can.message;
+    if (can && !(await can(user, channel, message))) throw new BindingError('forbidden', `Not allowed to post in channel ${channel}`);
+  }
+
+  /** The stored message `id`, when `user` wrote it: only its author may edit or delete a message. */
+  private async ownMessage(channel: string, id: string, user: unknown): Promise<ChannelMessageData> {
+    const message = await this.messages.find(channel, id);
+    if (!message) throw messageNotFound(channel, id);
+    const name = this.policy.identify(user);
+    if (name === undefined || message.user !== name) throw new BindingError('forbidden', 'Only the author of a message may change it');
+    return message;
+  }
+
+  private readMessage(value: unknown): unknown {
+    if (value === undefined || value === null || value === '') {
+      throw BindingError.badRequest('message is required', [{ field: 'message', constraint: 'isNotEmpty', message: 'message must not be empty' }]);
+    }
+    return this.readJson(value, 'message');
+  }
+
+  /** Any JSON value up to `limits.stringLength` characters once serialized. */
+  private readJson(value: unknown, field: string): unknown {
+    const max = this.options.limits.stringLength;
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch {
+      json = undefined;
+    }
+    if (json === undefined) throw BindingError.badRequest(`${field} must be JSON`);
+    if (json.length > max) {
+      throw BindingError.badRequest(`${field} is too long`, [{ field, constraint: 'maxLength', message: `${field} must be at most ${max} characters of JSON` }]);
+    }
+    return value;
+  }
+}
+
+function requireSocket(ctx: ActionContext, event: string): Subscriber {
+  if (!ctx.subscriber) throw BindingError.badRequest(`${event} needs a WebSocket connection: channel membership belongs to a socket`);
+  return ctx.subscriber;
+}
+
+function readId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 100) {
+    throw BindingError.badRequest('id must be a message id', [{ field: 'id', constraint: 'isString', message: 'id must be the id of a message' }]);
+  }
+  return id;
+}
+
+function messageNotFound(channel: string, id: string): BindingError {
+  return new BindingError('not_found', `Message ${id} not found in channel ${channel}`);
+}

@@ -1,0 +1,24 @@
+// nest-bindings/client: the browser and Node client of the wire protocol (PROTOCOL.md
+// sections 1, 2 and 4). No Node-only imports: it runs on the browser's WebSocket, or on
+// any class with the same shape passed as `WebSocket` (the `ws` package in Node 20).
+export { BindingClient, backoffDelay, connect, type ConnectOptions, type ConnectionState, type ResyncEvent } from './client.js';
+export { BindingClientError, type ClientErrorCode, type ErrorDetail } from './errors.js';
+export { ModelClient } from './model.js';
+export { Subscription } from './subscription.js';
+export type {
+  Filter,
+  FilterOperators,
+  FrameKeys,
+  Id,
+  ListQuery,
+  Order,
+  Page,
+  Push,
+  RequestOptions,
+  Row,
+  SearchQuery,
+  ServerMessage,
+  SubscribeTarget,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';

@@ -1,0 +1,204 @@
+import { Listeners } from './emitter.js';
+import type { BindingClientError } from './errors.js';
+import type { Push, Row, SubscribeTarget } from './types.js';
+
+/** Pushes kept for a subscription whose room is not known yet (its reply is on its way). */
+const MAX_HELD = 1000;
+
+/** What a subscription needs of its client. */
+export interface SubscriptionHost {
+  release(subscription: Subscription<any>): Promise<void>;
+}
+
+/**
+ * One subscription: `on(name, handler)` with a push's full event (`shop.Product.updated`),
+ * its last part (`updated`) or `*`; `on('resync')` when the server could not replay what
+ * was missed during a disconnection (refetch); `on('error')` when a renewal was refused
+ * (the subscription is then over); `for await (const push of subscription)`; `unsubscribe()`.
+ */
+export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
+  private readonly listeners = new Listeners();
+  private readonly iterators = new Set<PushIterator<T>>();
+  private held: Push<T>[] | undefined = [];
+  /** Pushes for this subscription that wait until the code awaiting `subscribe()` has attached its listeners. */
+  private deferred: Push<T>[] | undefined;
+  private currentRoom?: string;
+  private over = false;
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    /** The model's stream, `shop.Product`. */
+    readonly stream: string,
+    /** What was subscribed to: `{id}`, `{filter}` or `{}` (the whole model). */
+    readonly target: SubscribeTarget<T>,
+  ) {}
+
+  /** The room the server answered with; undefined until the subscribe reply arrives. */
+  get room(): string | undefined {
+    return this.currentRoom;
+  }
+
+  /** True after `unsubscribe()`, `client.close()` or a refused renewal. */
+  get closed(): boolean {
+    return this.over;
+  }
+
+  on(name: 'resync', listener: () => void): () => void;
+  on(name: 'error', listener: (error: BindingClientError) => void): () => void;
+  on(name: string, listener: (push: Push<T>) => void): () => void;
+  on(name: string, listener: (...args: any[]) => void): () => void {
+    return this.listeners.add(name, listener);
+  }
+
+  off(name: string, listener: (...args: any[]) => void): void {
+    this.listeners.remove(name, listener);
+  }
+
+  /** Every push of this subscription, in order, until it ends; a refused renewal throws. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Push<T>> {
+    const iterator = new PushIterator<T>((it) => this.iterators.delete(it));
+    if (this.over) iterator.finish();
+    else this.iterators.add(iterator);
+    return iterator;
+  }
+
+  /** Leaves the room (on the server too, unless another subscription of this client holds it). */
+  unsubscribe(): Promise<void> {
+    if (this.over) return Promise.resolve();
+    this.end();
+    return this.host.release(this);
+  }
+
+  /**
+   * @internal The room is known: returns the pushes held meanwhile, for the client to route.
+   * Pushes delivered from now until the next macrotask (those held, or a replay) are kept
+   * back until then, so that listeners attached right after `await subscribe()` get them.
+   */
+  _setRoom(room: string): Push<T>[] {
+    this.currentRoom = room;
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.deferred = [];
+    setTimeout(() => {
+      const deferred = this.deferred ?? [];
+      this.deferred = undefined;
+      for (const push of deferred) this._deliver(push);
+    }, 0);
+    return held;
+  }
+
+  /** @internal A push of this stream that came before the room was known. */
+  _hold(push: Push<T>): void {
+    if (this.held && this.held.length < MAX_HELD) this.held.push(push);
+  }
+
+  /**
+   * @internal Whether a push (already new to this client) concerns this subscription. The
+   * server sends each change once per socket, through the most specific of the socket's
+   * rooms (instance, then filter, then model), so: an instance subscription takes its own
+   * room's pushes; a model subscription takes every push of its stream; a filter
+   * subscription takes its own room's pushes and those that came through a more or
+   * equally specific room (which may have shadowed it), not those of the model room
+   * (which means no instance or filter room of this socket matched).
+   */
+  _accepts(push: Push<T>): boolean {
+    const room = this.currentRoom;
+    if (this.over || room === undefined || !push.event.startsWith(`${this.stream}.`)) return false;
+    if (push.room === room || room === this.stream) return true;
+    return room.startsWith(`${this.stream}?`) && push.room !== this.stream;
+  }
+
+  /** @internal */
+  _deliver(push: Push<T>): void {
+    if (this.over) return;
+    if (this.deferred) {
+      this.deferred.push(push);
+      return;
+    }
+    const event = push.event;
+    const last = event.slice(event.lastIndexOf('.') + 1);
+    this.listeners.emit(event, push);
+    if (last !== event) this.listeners.emit(last, push);
+    this.listeners.emit('*', push);
+    for (const iterator of this.iterators) iterator.put(push);
+  }
+
+  /** @internal The server could not replay what was missed. */
+  _resync(): void {
+    if (!this.over) this.listeners.emit('resync');
+  }
+
+  /** @internal A renewal was refused: the subscription is over. */
+  _fail(error: BindingClientError): void {
+    if (this.over) return;
+    this.end(error);
+    this.listeners.emit('error', error);
+  }
+
+  /** @internal The client closed. */
+  _end(): void {
+    this.end();
+  }
+
+  private end(error?: BindingClientError): void {
+    this.over = true;
+    this.held = undefined;
+    this.deferred = undefined;
+    for (const iterator of this.iterators) iterator.finish(error);
+    this.iterators.clear();
+  }
+}
+
+/** An async iterator over pushes, with its own buffer (pushes wait until read). */
+class PushIterator<T> implements AsyncIterableIterator<Push<T>> {
+  private readonly buffer: Push<T>[] = [];
+  private waiter?: { resolve: (result: IteratorResult<Push<T>>) => void; reject: (error: unknown) => void };
+  private done = false;
+  private error?: BindingClientError;
+
+  constructor(private readonly detach: (iterator: PushIterator<T>) => void) {}
+
+  put(push: Push<T>): void {
+    if (this.done) return;
+    const waiter = this.waiter;
+    if (waiter) {
+      this.waiter = undefined;
+      waiter.resolve({ value: push, done: false });
+    } else {
+      this.buffer.push(push);
+    }
+  }
+
+  finish(error?: BindingClientError): void {
+    if (this.done) return;
+    this.done = true;
+    this.error = error;
+    const waiter = this.waiter;
+    if (!waiter) return;
+    this.waiter = undefined;
+    this.error = undefined;
+    if (error) waiter.reject(error);
+    else waiter.resolve({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<Push<T>>> {
+    if (this.buffer.length > 0) return Promise.resolve({ value: this.buffer.shift()!, done: false });
+    if (this.done) {
+      const error = this.error;
+      this.error = undefined;
+      return error ? Promise.reject(error) : Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  return(): Promise<IteratorResult<Push<T>>> {
+    this.buffer.length = 0;
+    this.finish();
+    this.detach(this);
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Push<T>> {
+    return this;
+  }
+}

@@ -1,0 +1,121 @@
+import { HttpException, Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Dispatcher } from '../../actions/dispatcher.js';
+import { AccessPolicy } from '../../auth/access-policy.js';
+import { Authenticator } from '../../auth/authenticator.js';
+import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
+import type { ResolvedOptions } from '../../bindings.options.js';
+import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
+import { BindingRegistry } from '../../registry/binding.registry.js';
+import { RoomHub } from '../../rooms/room-hub.js';
+import { SseStream } from './sse-stream.js';
+
+/**
+ * `GET /<prefix>/<app>/<Model>/events?id=…|filter=<json>`: the pushes of one room as
+ * Server-Sent Events. The stream subscribes through the same `subscribe` action as a
+ * WebSocket (authenticate, `scope`, `can.retrieve`, `can.subscribe`), so what it may see
+ * and the errors it gets are the same; an error is answered as JSON before the stream
+ * starts. `Last-Event-ID` (or `?lastEventId=`) is the `since` of the subscription.
+ */
+@Injectable()
+export class SseTransport implements OnModuleDestroy {
+  readonly streams = new Set<SseStream>();
+  private readonly perUser = new Map<string, number>();
+  private heartbeat?: ReturnType<typeof setInterval>;
+
+  constructor(
+    @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly dispatcher: Dispatcher,
+    private readonly authenticator: Authenticator,
+    private readonly registry: BindingRegistry,
+    private readonly rooms: RoomHub,
+    private readonly policy: AccessPolicy,
+  ) {}
+
+  onModuleDestroy(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    for (const stream of this.streams) stream.end();
+  }
+
+  async open(req: IncomingMessage, res: ServerResponse, app: string, model: string, query: Record<string, unknown>): Promise<void> {
+    let user: unknown;
+    try {
+      user = await this.authenticator.authenticate(req);
+    } catch (error) {
+      fail(error);
+    }
+    const stream = `${app}.${model}`;
+    if (!this.registry.get(stream)) fail(new BindingError('unknown_event', `No binding named ${stream}`));
+    const data = readInput(req, query);
+    const name = this.policy.identify(user);
+    if (name !== undefined && (this.perUser.get(name) ?? 0) >= this.options.limits.connectionsPerUser) {
+      fail(new BindingError('rate_limited', 'Too many connections for this user'));
+    }
+
+    const sse = new SseStream(user, res, this.options.keys.event, this.options.limits.sendBuffer);
+    if (name !== undefined) this.perUser.set(name, (this.perUser.get(name) ?? 0) + 1);
+    let done = false;
+    const cleanup = () => {
+      if (done) return;
+      done = true;
+      this.streams.delete(sse);
+      this.rooms.leaveAll(sse);
+      if (name !== undefined) {
+        const left = this.perUser.get(name)! - 1;
+        if (left > 0) this.perUser.set(name, left);
+        else this.perUser.delete(name);
+      }
+      if (this.streams.size === 0) {
+        clearInterval(this.heartbeat);
+        this.heartbeat = undefined;
+      }
+    };
+    res.once('close', cleanup);
+
+    let reply: { room: string; recovered?: boolean };
+    try {
+      reply = (await this.dispatcher.dispatch(`${stream}.subscribe`, data, { user, transport: 'http', subscriber: sse })) as typeof reply;
+    } catch (error) {
+      cleanup();
+      fail(error);
+    }
+    if (sse.closed) return cleanup(); // the client left while we subscribed
+    this.streams.add(sse);
+    if (this.options.sse.heartbeat > 0) this.heartbeat ??= setInterval(() => this.streams.forEach((s) => s.heartbeat()), this.options.sse.heartbeat).unref();
+    sse.start();
+    if (reply.recovered === false) sse.resync(reply.room);
+  }
+}
+
+/** `{id}` or `{filter}` (or neither: the model room), and `since` from Last-Event-ID. Other parameters belong to the application (`?token=`). */
+function readInput(req: IncomingMessage, query: Record<string, unknown>): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const key of ['id', 'filter', 'lastEventId']) {
+    const value = query[key];
+    if (value !== undefined && typeof value !== 'string') fail(BindingError.badRequest(`Query parameter ${key} must be given once`));
+  }
+  if (query.id !== undefined) data.id = query.id;
+  if (query.filter !== undefined) {
+    try {
+      data.filter = JSON.parse(query.filter as string);
+    } catch {
+      fail(BindingError.badRequest('filter must be JSON'));
+    }
+  }
+  const header = req.headers['last-event-id'];
+  const last = typeof header === 'string' && header !== '' ? header : (query.lastEventId as string | undefined);
+  if (last !== undefined) {
+    if (!/^\d{1,15}$/.test(last)) {
+      fail(BindingError.badRequest('Last-Event-ID must be the seq of a push (a non-negative integer)', [{ field: 'lastEventId', constraint: 'min', message: 'a non-negative integer' }]));
+    }
+    data.since = Number(last);
+  }
+  return data;
+}
+
+/** Throws the HTTP form of an error: Nest's exception layer answers it as `{"error": …}`. */
+function fail(error: unknown): never {
+  const known = error instanceof BindingError ? error : new BindingError('internal', 'Internal error');
+  throw new HttpException({ error: known.toJSON() }, HTTP_STATUS[known.code]);
+}

@@ -1,0 +1,249 @@
+import { Injectable } from '@nestjs/common';
+import { WebSocket } from 'ws';
+import { connect, type BindingClient, type ConnectOptions, type ConnectionState, type Push } from '../../lib/client/index.js';
+import { OnStream } from '../../lib/index.js';
+import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
+import { queryTokenAuth, signToken } from '../../sample/auth.examples.js';
+import { Category, NoteEntity, Product } from '../fixtures/entities.js';
+import { startApp, type TestApp } from '../fixtures/harness.js';
+import { reason, resolved, tick, until } from './fake-websocket.js';
+
+/**
+ * nest-bindings/client against a real app over `ws` (Node 20 has no global WebSocket):
+ * the actions, pushes, and what happens across a lost connection (server-side close and
+ * a network-style abort): nothing lost, nothing twice, and `resync` when the server
+ * cannot replay.
+ */
+
+@Injectable()
+class Echo {
+  @OnStream('test.echo')
+  echo(data: unknown) {
+    return { echoed: data };
+  }
+}
+
+type P = { id: number; name: string; price: number; status: string; version: number };
+
+const clients: BindingClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+/** A client whose reconnection waits for `hold()`'s gate to open, so a test can change data while it is away. */
+function client(t: TestApp, options: ConnectOptions = {}) {
+  let gate: Promise<void> = Promise.resolve();
+  let release = () => undefined as void;
+  const states: ConnectionState[] = [];
+  const c = connect(t.ws, {
+    WebSocket: WebSocket as any,
+    heartbeat: 0,
+    reconnect: { minDelay: 10, maxDelay: 40 },
+    ...options,
+    token: async () => {
+      await gate;
+      return options.token as string | undefined;
+    },
+  });
+  clients.push(c);
+  c.on('state', (s) => states.push(s));
+  return {
+    c,
+    states,
+    /** The next connection attempts wait until the returned function is called. */
+    hold(): () => void {
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return () => release();
+    },
+  };
+}
+
+/** Drops every server-side socket of the app: a clean close (1012) or a network-style abort (no close frame). */
+function drop(t: TestApp, how: 'close' | 'terminate'): void {
+  for (const ws of t.app.get(WsTransport).connections.keys()) {
+    if (how === 'close') ws.close(1012, 'service restart');
+    else ws.terminate();
+  }
+}
+
+describe('against a real app', () => {
+  let t: TestApp;
+  let n = 0;
+  beforeAll(async () => {
+    t = await startApp([Product, Category, NoteEntity], {}, { providers: [Echo] });
+  });
+  afterAll(() => t.close());
+  const repo = () => t.dataSource.getRepository(Product);
+
+  it('serves every action through the typed model, custom events through request, errors with code/message/details', async () => {
+    const { c } = client(t);
+    const products = c.model<P>('shop.Product');
+    const created = await products.create({ name: `act-${++n}`, price: 5 }); // queued until the socket opens
+    expect(created).toMatchObject({ name: `act-${n}`, price: 5, status: 'open' });
+    expect(await products.retrieve(created.id)).toEqual(created);
+    expect((await products.update(created.id, { price: 6 })).price).toBe(6);
+    expect((await products.save({ id: created.id, status: 'closed' })).status).toBe('closed');
+    const page = await products.list({ filter: { name: created.name }, order: { price: 'DESC' } });
+    expect([page.count, page.rows[0].id]).toEqual([1, created.id]);
+    expect((await products.search({ q: `act-${n}` })).count).toBe(1);
+    expect(await products.delete(created.id)).toEqual({ id: created.id });
+    expect(await c.request('test.echo', [1, 'a'])).toEqual({ echoed: [1, 'a'] });
+    expect(await c.request('ping', 'hello')).toBe('hello');
+
+    const missing = await products.retrieve(created.id).then(resolved, reason);
+    expect([missing.name, missing.code, missing.message]).toEqual(['BindingClientError', 'not_found', `Product ${created.id} not found`]);
+    const invalid = await products.create({ name: '', price: -1 }).then(resolved, reason);
+    expect(invalid.code).toBe('bad_request');
+    expect(invalid.details.map((d: any) => d.field).sort()).toEqual(['name', 'price']);
+    expect((await c.request('no.such.event').then(resolved, reason)).code).toBe('unknown_event');
+  });
+
+  it('delivers pushes to on(name) and to for-await, and stops after unsubscribe', async () => {
+    const { c } = client(t);
+    const products = c.model<P>('shop.Product');
+    const p = await products.create({ name: `push-${++n}`, price: 1 });
+    const sub = await products.subscribe({ id: p.id });
+    expect(sub.room).toBe(`shop.Product:${p.id}`);
+    const named: string[] = [];
+    sub.on('updated', (push) => named.push(`updated:${push.data.price}`));
+    sub.on('shop.Product.deleted', (push) => named.push(`deleted:${push.data.id}`));
+    const iterated = (async () => {
+      const got: Array<[string, number]> = [];
+      for await (const push of sub) {
+        got.push([push.event, push.seq]);
+        if (got.length === 3) break;
+      }
+      return got;
+    })();
+    await repo().update(p.id, { price: 2 });
+    await products.update(p.id, { price: 3 });
+    await repo().delete(p.id);
+    expect(await iterated).toEqual([
+      ['shop.Product.updated', 1],
+      ['shop.Product.updated', 2],
+      ['shop.Product.deleted', 3],
+    ]);
+    expect(named).toEqual(['updated:2', 'updated:3', `deleted:${p.id}`]);
+    const q = await products.create({ name: `push-${++n}`, price: 1 });
+    const model = await products.subscribe({});
+    const seen: number[] = [];
+    model.on('*', (push) => seen.push(push.data.id));
+    await model.unsubscribe();
+    await repo().update(q.id, { price: 9 });
+    await tick(100);
+    expect(seen).toEqual([]);
+  });
+
+  it.each(['close', 'terminate'] as const)('loses and repeats nothing across a dropped connection (%s): replay with since, dedupe by change', async (how) => {
+    const prefix = `recon-${how}`;
+    const { c, states, hold } = client(t);
+    const products = c.model<P>('shop.Product');
+    const p = await products.create({ name: `${prefix}-a`, price: 1 });
+    // Two rooms hold the same object: its changes come once, through the instance room;
+    // after reconnecting both rooms replay them, and the client must drop the repeats.
+    const instance = await products.subscribe({ id: p.id });
+    const filter = await products.subscribe({ filter: { name: { like: `${prefix}-%` } } });
+    const viaInstance: Push<P>[] = [];
+    const viaFilter: Push<P>[] = [];
+    instance.on('*', (push) => viaInstance.push(push));
+    filter.on('*', (push) => viaFilter.push(push));
+    const resyncs: string[] = [];
+    c.on('resync', (e) => resyncs.push(e.room));
+
+    await products.update(p.id, { price: 2 });
+    await until(() => viaInstance.length === 1);
+
+    const release = hold();
+    drop(t, how);
+    await until(() => states.at(-1) === 'reconnecting');
+    // Changes while the client is away, by other code of the application.
+    await repo().update(p.id, { price: 3 });
+    const b = await repo().save(repo().create({ name: `${prefix}-b`, price: 10 }));
+    await t.dataSource.transaction((m) => m.getRepository(Product).update(p.id, { price: 4 }));
+    const queued = products.retrieve(p.id); // waits in the queue
+    release();
+    await c.ready();
+    expect((await queued).price).toBe(4);
+    await products.update(p.id, { price: 5 });
+    await until(() => viaInstance.length >= 4 && viaFilter.length >= 5);
+    await tick(100); // anything extra would arrive now
+
+    expect(states).toEqual(['open', 'reconnecting', 'open']);
+    expect(resyncs).toEqual([]);
+    expect(viaInstance.map((x) => [x.seq, x.data.price])).toEqual([
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [4, 5],
+    ]);
+    const changes = viaFilter.map((x) => x.change);
+    expect(new Set(changes).size).toBe(changes.length);
+    expect(viaFilter.map((x) => `${x.data.name}:${x.data.price}`).sort()).toEqual([`${prefix}-a:2`, `${prefix}-a:3`, `${prefix}-a:4`, `${prefix}-a:5`, `${prefix}-b:10`]);
+    expect(viaFilter.find((x) => x.data.id === b.id)?.event).toBe('shop.Product.created');
+    expect(viaInstance.map((x) => x.change)).toEqual(viaFilter.filter((x) => x.data.id === p.id).map((x) => x.change));
+  });
+});
+
+describe('a replay buffer too small for the gap', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp([Product, Category, NoteEntity], { replay: { size: 1 } });
+  });
+  afterAll(() => t.close());
+
+  it('answers recovered: false; the client emits resync on the subscription and the client, the app refetches, live pushes go on', async () => {
+    const { c, hold } = client(t);
+    const products = c.model<P>('shop.Product');
+    const p = await products.create({ name: 'resync-1', price: 1 });
+    const sub = await products.subscribe({ id: p.id });
+    const pushes: number[] = [];
+    sub.on('updated', (push) => pushes.push(push.data.price));
+    const resyncs: string[] = [];
+    sub.on('resync', () => resyncs.push('subscription'));
+    c.on('resync', (e) => resyncs.push(`client ${e.room}`));
+    let refetched: P | undefined;
+    sub.on('resync', () => void products.retrieve(p.id).then((row) => (refetched = row)));
+    await products.update(p.id, { price: 2 });
+    await until(() => pushes.length === 1);
+
+    const release = hold();
+    drop(t, 'terminate');
+    await until(() => c.state === 'reconnecting');
+    for (const price of [3, 4, 5]) await t.dataSource.getRepository(Product).update(p.id, { price });
+    release();
+    await until(() => refetched !== undefined);
+    expect(resyncs).toEqual(['subscription', `client shop.Product:${p.id}`]);
+    expect(refetched!.price).toBe(5);
+    expect(pushes).toEqual([2]); // nothing replayed from a buffer that lost seq 2 and 3
+    await products.update(p.id, { price: 6 });
+    await until(() => pushes.length === 2);
+    expect(pushes).toEqual([2, 6]);
+  });
+});
+
+describe('token and frame keys', () => {
+  let t: TestApp;
+  const secret = 'client-secret';
+  beforeAll(async () => {
+    t = await startApp([Product, Category, NoteEntity], { authenticate: queryTokenAuth(secret), anonymous: false, protocol: { eventKey: 'type', dataKey: 'payload' } });
+  });
+  afterAll(() => t.close());
+
+  it('sends the token as ?token= (read by the app\'s authenticate) and speaks the configured keys', async () => {
+    const keys = { eventKey: 'type', dataKey: 'payload' };
+    const { c } = client(t, { token: signToken(secret, { id: 7, name: 'grace' }), keys });
+    const products = c.model<P>('shop.Product');
+    const p = await products.create({ name: 'keyed', price: 1 });
+    const sub = await products.subscribe({ id: p.id });
+    const got: Push<P>[] = [];
+    sub.on('updated', (push) => got.push(push));
+    await products.update(p.id, { price: 2 });
+    await until(() => got.length === 1);
+    expect(got[0]).toMatchObject({ event: 'shop.Product.updated', type: 'shop.Product.updated', data: { price: 2 }, payload: { price: 2 } });
+
+    const refused = client(t, { token: 'forged', keys, queue: false });
+    await until(() => refused.states.includes('reconnecting'));
+    await tick(50);
+    expect(refused.states).not.toContain('open');
+  });
+});
