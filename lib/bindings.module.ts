@@ -19,6 +19,7 @@ import { BindingRegistry } from './registry/binding.registry.js';
 import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
 import { RoomHub } from './rooms/room-hub.js';
 import { LocalPushBus, PushBus } from './rooms/push-bus.js';
+import { RedisPresenceStore } from './adapters/redis/redis-presence-store.js';
 import { RedisPushBus } from './adapters/redis/redis-push-bus.js';
 import { BindingsService } from './service/bindings.service.js';
 import { AdminStats } from './admin/admin-stats.js';
@@ -55,7 +56,12 @@ const CORE_PROVIDERS: Provider[] = [
     useFactory: (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): PushBus =>
       options.adapter?.redis ? new RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
   },
-  { provide: PresenceStore, useClass: MemoryPresenceStore },
+  {
+    provide: PresenceStore,
+    inject: [BINDINGS_OPTIONS],
+    useFactory: (options: ResolvedOptions): PresenceStore =>
+      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:') : new MemoryPresenceStore(),
+  },
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
     provide: ChannelMessageStore,

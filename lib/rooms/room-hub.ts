@@ -43,6 +43,8 @@ export class RoomHub implements OnModuleDestroy {
   private readonly sweeper: NodeJS.Timeout;
   /** Where replays come from when pushes are kept outside this process (the Redis adapter). */
   replaySource?: (room: string, since: number) => Promise<KeptPush[] | undefined>;
+  /** Hands an application message to the other instances (the Redis adapter). */
+  broadcastRemote?: (room: string, frame: string) => void;
   /** Told of each new filter room, so other instances can match changes against it. */
   filterRoomCreated?: (spec: RoomSpec) => void;
   /** Pushes sent since start, for statistics. */
@@ -181,8 +183,17 @@ export class RoomHub implements OnModuleDestroy {
     }
   }
 
-  /** Sends an application message to every member of a room; answers how many got it. */
+  /**
+   * Sends an application message to every member of a room, on every instance when an
+   * adapter shares rooms; answers how many sockets of this instance got it.
+   */
   broadcast(name: string, frame: string): number {
+    this.broadcastRemote?.(name, frame);
+    return this.broadcastLocal(name, frame);
+  }
+
+  /** Sends an application message to the members of a room on this instance. */
+  broadcastLocal(name: string, frame: string): number {
     const room = this.rooms.get(name);
     if (!room) return 0;
     for (const member of room.members) member.send(frame);

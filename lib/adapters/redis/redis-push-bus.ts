@@ -69,10 +69,11 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   async onModuleInit(): Promise<void> {
     this.hub.replaySource = (room, since) => this.replay(room, since);
     this.hub.filterRoomCreated = (spec) => this.shareFilter(spec);
+    this.hub.broadcastRemote = (room, frame) => this.shareBroadcast(room, frame);
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
-      await this.sub.subscribe(this.key('changes'), this.key('filters'));
+      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('broadcasts'));
       await this.loadFilters();
     } catch (error) {
       this.degrade(error as Error);
@@ -128,11 +129,22 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
         this.addFilter(stream, room, filter);
         return;
       }
+      if (channel === this.key('broadcasts')) {
+        const { origin, room, frame } = JSON.parse(text);
+        if (origin !== this.origin) this.hub.broadcastLocal(room, frame);
+        return;
+      }
       const message = JSON.parse(text) as Message;
       if (message.origin !== this.origin) this.hub.deliver(message.push);
     } catch (error) {
       this.logger.error(`Unreadable message on ${channel}: ${(error as Error).message}`);
     }
+  }
+
+  /** Application messages (channels, BindingsService.broadcast, publishing) reach every instance. */
+  private shareBroadcast(room: string, frame: string): void {
+    if (this.pub.status !== 'ready') return;
+    this.pub.publish(this.key('broadcasts'), JSON.stringify({ origin: this.origin, room, frame })).catch((error: Error) => this.degrade(error));
   }
 
   /** The kept pushes of `room` after `since`, or undefined when some are gone. */
