@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Starts (or stops) the servers the tests need, on 127.0.0.1 only, installing them with
 # apt-get when missing:  scripts/services.sh start|stop|env
-#   PostgreSQL 15 on port $PG_PORT (default 54329), a throwaway cluster under .services/pg
-#   Redis on port $REDIS_PORT (default 63799), no persistence
+#   PostgreSQL 15 on port $PG_PORT, a throwaway cluster under .services/pg
+#   Redis on port $REDIS_PORT, no persistence
 # Every server is stopped by its PID. With CI=true a server that cannot start is an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD/.services"
-PG_PORT="${PG_PORT:-54329}"
-REDIS_PORT="${REDIS_PORT:-63799}"
+# Ports: as given, else the ones this checkout used last, else free ones (another checkout's
+# servers may hold the usual ones).
+free_port() { node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+mkdir -p "$root"
+PG_PORT="${PG_PORT:-$(cat "$root/pg.port" 2>/dev/null || free_port)}"
+REDIS_PORT="${REDIS_PORT:-$(cat "$root/redis.port" 2>/dev/null || free_port)}"
+echo "$PG_PORT" >"$root/pg.port"
+echo "$REDIS_PORT" >"$root/redis.port"
 PG_BIN="/usr/lib/postgresql/15/bin"
 
 install_missing() {
