@@ -33,7 +33,10 @@ start_pg() {
     rm -rf "$root/pg"
     su postgres -c "$PG_BIN/initdb -D '$root/pg' --auth=trust -U postgres" >/dev/null
   fi
-  if ! su postgres -c "$PG_BIN/pg_ctl -D '$root/pg' status" >/dev/null 2>&1; then
+  if su postgres -c "$PG_BIN/pg_ctl -D '$root/pg' status" >/dev/null 2>&1; then
+    # Already running: its port is the 4th line of postmaster.pid.
+    sed -n 4p "$root/pg/postmaster.pid" >"$root/pg.port"
+  else
     su postgres -c "$PG_BIN/pg_ctl -D '$root/pg' -l '$root/pg.log' -o \"-p $PG_PORT -k '$root/pg' -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300\" -w start" >/dev/null
   fi
 }
