@@ -69,17 +69,15 @@ export class RowStore {
     const orderSql = compileOrder(order, binding.fields, ctx);
     // The primary key ends every order so pages never overlap or skip rows.
     const orderBy = ` ORDER BY ${orderSql ? `${orderSql}, ` : ''}${binding.sql.pk} ASC`;
-    const countAlias = this.registry.dataSource.driver.escape('__count');
     // COUNT(*) OVER () gives the total with the page in one round trip (SQLite >= 3.25, PostgreSQL).
-    const select = binding.sql.select.replace(/ FROM /, `, COUNT(*) OVER () AS ${countAlias} FROM `);
     const pageParams = [...params];
-    const sql = `${select}${whereSql}${orderBy} LIMIT ${this.placeholder(pageParams, limit)} OFFSET ${this.placeholder(pageParams, offset)}`;
+    const sql = `${binding.sql.selectCounted}${whereSql}${orderBy} LIMIT ${this.placeholder(pageParams, limit)} OFFSET ${this.placeholder(pageParams, offset)}`;
     const manager = this.registry.dataSource.manager;
     const raws: Row[] = await manager.query(sql, pageParams);
     let count = raws.length ? Number(raws[0].__count) : 0;
     if (!raws.length && offset > 0) {
       // Past the last page the window has no row to carry the total: ask for it alone.
-      const counted: Row[] = await manager.query(`SELECT COUNT(*) AS ${countAlias} FROM ${binding.sql.from}${whereSql}`, params);
+      const counted: Row[] = await manager.query(`SELECT COUNT(*) AS ${this.registry.dataSource.driver.escape('__count')} FROM ${binding.sql.from}${whereSql}`, params);
       count = Number(counted[0].__count);
     }
     return { rows: raws.map((raw) => this.hydrate(binding, raw, binding.exposed)), count };

@@ -46,6 +46,8 @@ export interface BindingSql {
   readonly dialect: Dialect;
   /** `SELECT <exposed columns> FROM <table>` */
   readonly select: string;
+  /** `SELECT <exposed columns>, COUNT(*) OVER () AS "__count" FROM <table>`: a page and its total in one query. */
+  readonly selectCounted: string;
   /** `<table>` */
   readonly from: string;
   /** Condition that hides soft-deleted rows, or ''. */

@@ -146,6 +146,7 @@ export class BindingRegistry {
       sql: {
         dialect: this.dialect,
         select: `SELECT ${list(exposed)} FROM ${table}`,
+        selectCounted: `SELECT ${list(exposed)}, COUNT(*) OVER () AS ${escape('__count')} FROM ${table}`,
         selectAll: `SELECT ${list(stored)} FROM ${table}`,
         from: table,
         notDeleted: metadata.deleteDateColumn ? `${escape(metadata.deleteDateColumn.databaseName)} IS NULL` : '',
