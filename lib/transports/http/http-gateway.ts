@@ -1,4 +1,4 @@
-import { HttpException, Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
@@ -9,6 +9,7 @@ import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
 import { isPlainObject } from '../../protocol/plain-object.js';
 import { parseOrderString } from '../../query/index.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
+import { httpFailure } from './http-failure.js';
 
 /**
  * Turns REST requests into events for the dispatcher, and its errors into HTTP answers
@@ -171,7 +172,6 @@ function trimSlashes(path: string): string {
   return path.replace(/^\/+|\/+$/g, '');
 }
 
-/** Throws the HTTP form of a BindingError; Nest's exception layer sends it. */
 function fail(error: BindingError): never {
-  throw new HttpException({ error: error.toJSON() }, HTTP_STATUS[error.code]);
+  throw httpFailure(error);
 }

@@ -1,8 +1,9 @@
-import { Controller, Get, Header, HttpCode, HttpException, Logger, Post, Req, type Type } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Logger, Post, Req, type Type } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { AdminStats } from '../../admin/admin-stats.js';
-import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
+import { BindingError } from '../../protocol/binding-error.js';
 import { Publisher } from '../../publish/publisher.js';
+import { httpFailure } from './http-failure.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const logger = new Logger('BindingsModule');
@@ -44,7 +45,6 @@ async function answer<T>(work: Promise<T>): Promise<T> {
     return await work;
   } catch (error) {
     if (!(error instanceof BindingError)) logger.error(`An operations route failed: ${(error as Error)?.stack ?? error}`);
-    const failure = error instanceof BindingError ? error : new BindingError('internal', 'Internal error');
-    throw new HttpException({ error: failure.toJSON() }, HTTP_STATUS[failure.code]);
+    throw httpFailure(error);
   }
 }

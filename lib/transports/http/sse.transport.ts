@@ -1,11 +1,13 @@
-import { HttpException, Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { Authenticator } from '../../auth/authenticator.js';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
-import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
+import { BindingError } from '../../protocol/binding-error.js';
+import { UserConnections } from '../../auth/user-connections.js';
+import { httpFailure } from './http-failure.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
 import { RoomHub } from '../../rooms/room-hub.js';
 import { SseStream } from './sse-stream.js';
@@ -20,7 +22,8 @@ import { SseStream } from './sse-stream.js';
 @Injectable()
 export class SseTransport implements OnModuleDestroy {
   readonly streams = new Set<SseStream>();
-  private readonly perUser = new Map<string, number>();
+  /** Open streams per identified user, for `limits.connectionsPerUser` (counted apart from WebSockets). */
+  private readonly users: UserConnections;
   private heartbeat?: ReturnType<typeof setInterval>;
 
   constructor(
@@ -30,7 +33,9 @@ export class SseTransport implements OnModuleDestroy {
     private readonly registry: BindingRegistry,
     private readonly rooms: RoomHub,
     private readonly policy: AccessPolicy,
-  ) {}
+  ) {
+    this.users = new UserConnections(options.limits.connectionsPerUser);
+  }
 
   onModuleDestroy(): void {
     clearInterval(this.heartbeat);
@@ -49,23 +54,17 @@ export class SseTransport implements OnModuleDestroy {
     if (!this.registry.get(stream)) fail(new BindingError('unknown_event', `No binding named ${stream}`));
     const data = readInput(req, query);
     const name = this.policy.identify(user);
-    if (name !== undefined && (this.perUser.get(name) ?? 0) >= this.options.limits.connectionsPerUser) {
-      fail(new BindingError('rate_limited', 'Too many connections for this user'));
-    }
+    if (this.users.full(name)) fail(new BindingError('rate_limited', 'Too many connections for this user'));
 
     const sse = new SseStream(user, res, this.options.keys.event, this.options.limits.sendBuffer);
-    if (name !== undefined) this.perUser.set(name, (this.perUser.get(name) ?? 0) + 1);
+    const release = this.users.add(name);
     let done = false;
     const cleanup = () => {
       if (done) return;
       done = true;
       this.streams.delete(sse);
       this.rooms.leaveAll(sse);
-      if (name !== undefined) {
-        const left = this.perUser.get(name)! - 1;
-        if (left > 0) this.perUser.set(name, left);
-        else this.perUser.delete(name);
-      }
+      release();
       if (this.streams.size === 0) {
         clearInterval(this.heartbeat);
         this.heartbeat = undefined;
@@ -114,8 +113,6 @@ function readInput(req: IncomingMessage, query: Record<string, unknown>): Record
   return data;
 }
 
-/** Throws the HTTP form of an error: Nest's exception layer answers it as `{"error": …}`. */
 function fail(error: unknown): never {
-  const known = error instanceof BindingError ? error : new BindingError('internal', 'Internal error');
-  throw new HttpException({ error: known.toJSON() }, HTTP_STATUS[known.code]);
+  throw httpFailure(error);
 }

@@ -7,6 +7,7 @@ import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { Authenticator } from '../../auth/authenticator.js';
+import { UserConnections } from '../../auth/user-connections.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
 import { RoomHub } from '../../rooms/room-hub.js';
@@ -29,7 +30,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
   private readonly upgradeUsers = new WeakMap<IncomingMessage, unknown>();
   readonly connections = new Map<WebSocket, WsConnection>();
   /** Open sockets per identified user, for `limits.connectionsPerUser`. */
-  private readonly perUser = new Map<string, number>();
+  private readonly users: UserConnections;
   /** Frames received since start, for statistics. */
   requests = 0;
   /** Set once the application shuts down: new sockets are closed at once. */
@@ -44,7 +45,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     private readonly rooms: RoomHub,
     private readonly authenticator: Authenticator,
     private readonly policy: AccessPolicy,
-  ) {}
+  ) {
+    this.users = new UserConnections(options.limits.connectionsPerUser);
+  }
 
   onApplicationBootstrap(): void {
     const httpServer: HttpServer | undefined = this.adapterHost.httpAdapter?.getHttpServer();
@@ -127,7 +130,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const connection = new WsConnection(ws, user, this.options.limits);
     this.connections.set(ws, connection);
     const name = this.policy.identify(user);
-    if (name !== undefined) this.perUser.set(name, (this.perUser.get(name) ?? 0) + 1);
+    const release = this.users.add(name);
     ws.on('pong', () => (connection.alive = true));
     ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
@@ -135,11 +138,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     ws.on('error', () => undefined);
     ws.on('close', () => {
       this.connections.delete(ws);
-      if (name !== undefined) {
-        const left = this.perUser.get(name)! - 1;
-        if (left > 0) this.perUser.set(name, left);
-        else this.perUser.delete(name);
-      }
+      release();
       this.rooms.leaveAll(connection);
     });
   }
@@ -195,8 +194,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
 
   /** Whether `user` already holds `connectionsPerUser` sockets; anonymous users are not counted. */
   private atUserLimit(user: unknown): boolean {
-    const name = this.policy.identify(user);
-    return name !== undefined && (this.perUser.get(name) ?? 0) >= this.options.limits.connectionsPerUser;
+    return this.users.full(this.policy.identify(user));
   }
 
   /** Drops peers that did not answer the previous ping, pings the others. */
