@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts (or stops) the servers the tests need, on 127.0.0.1 only, installing them with
-# apt-get when missing:  scripts/services.sh start|stop|env
+# apt-get when missing:  scripts/services.sh start|stop|env|running
+#   running: exits 0 when both servers of this checkout are up (so a caller knows whether
+#   it started them and must stop them)
 #   PostgreSQL 15 on port $PG_PORT, a throwaway cluster under .services/pg
 #   Redis on port $REDIS_PORT, no persistence
 # Every server is stopped by its PID. With CI=true a server that cannot start is an error.
@@ -55,12 +57,27 @@ case "${1:-start}" in
     start_redis
     ;;
   stop)
-    if [ -f "$root/pg/postmaster.pid" ]; then kill "$(head -1 "$root/pg/postmaster.pid")" 2>/dev/null || true; fi
-    if [ -f "$root/redis.pid" ]; then kill "$(cat "$root/redis.pid")" 2>/dev/null || true; rm -f "$root/redis.pid"; fi
+    # By PID, then wait until both are gone: a caller may check that nothing is left running.
+    pids=()
+    if [ -f "$root/pg/postmaster.pid" ]; then pids+=("$(head -1 "$root/pg/postmaster.pid")"); fi
+    if [ -f "$root/redis.pid" ]; then pids+=("$(cat "$root/redis.pid")"); fi
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for _ in $(seq 100); do
+      alive=0
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+    rm -f "$root/redis.pid"
+    [ "$alive" = 0 ] || { echo "services: still running after stop: ${pids[*]}" >&2; exit 1; }
+    ;;
+  running)
+    [ -f "$root/pg/postmaster.pid" ] && kill -0 "$(head -1 "$root/pg/postmaster.pid")" 2>/dev/null &&
+      [ -f "$root/redis.pid" ] && kill -0 "$(cat "$root/redis.pid")" 2>/dev/null
     ;;
   env)
     echo "BINDINGS_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
     echo "BINDINGS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|env|running" >&2; exit 2 ;;
 esac

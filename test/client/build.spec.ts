@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
 import { buildClientCjs, buildClientEsm, ROOT, runNode, tempDir } from '../fixtures/client-build.js';
@@ -35,6 +35,10 @@ describe('nest-bindings/client', () => {
   it('is exported as ./client with import (ESM), require (CommonJS) and types, and shipped', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     expect(pkg.exports['./client']).toEqual({
+      node: {
+        import: { types: './dist/lib/client-node/index.d.ts', default: './dist/lib/client-node/index.js' },
+        require: { types: './dist/cjs/client-node/index.d.ts', default: './dist/cjs/client-node/index.js' },
+      },
       import: { types: './dist/lib/client/index.d.ts', default: './dist/lib/client/index.js' },
       require: { types: './dist/cjs/client/index.d.ts', default: './dist/cjs/client/index.js' },
       types: './dist/lib/client/index.d.ts',
@@ -67,6 +71,39 @@ describe('nest-bindings/client', () => {
     );
     const output = await runNode(script, { CLIENT: out, WS: join(ROOT, 'node_modules/ws'), URL: t.ws });
     expect(JSON.parse(output)).toEqual({ pong: 'cjs', name: 'from-cjs', error: { code: 'not_found', typed: true } });
+  });
+
+  it('in Node 20 connects without being given a WebSocket class, through import and require of nest-bindings/client', async () => {
+    // The built package (npm test builds first), resolved by its own name as an application would.
+    expect(existsSync(join(ROOT, 'dist/lib/client-node/index.js'))).toBe(true);
+    expect((globalThis as { WebSocket?: unknown }).WebSocket).toBeUndefined();
+    const esm = join(ROOT, 'dist', `node-entry-${process.pid}.mjs`);
+    const cjs = join(ROOT, 'dist', `node-entry-${process.pid}.cjs`);
+    writeFileSync(
+      esm,
+      `import { connect } from 'nest-bindings/client';
+       const client = connect(process.env.URL);
+       const created = await client.model('shop.Product').create({ name: 'from-node-esm', price: 3 });
+       await client.close();
+       console.log(JSON.stringify({ name: created.name }));`,
+    );
+    writeFileSync(
+      cjs,
+      `const { connect } = require('nest-bindings/client');
+       (async () => {
+         const client = connect(process.env.URL);
+         const pong = await client.request('ping', 'node-cjs');
+         await client.close();
+         console.log(JSON.stringify({ pong }));
+       })().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    try {
+      expect(JSON.parse(await runNode(esm, { URL: t.ws }))).toEqual({ name: 'from-node-esm' });
+      expect(JSON.parse(await runNode(cjs, { URL: t.ws }))).toEqual({ pong: 'node-cjs' });
+    } finally {
+      rmSync(esm, { force: true });
+      rmSync(cjs, { force: true });
+    }
   });
 
   it('builds as ES modules (the browser build) and works through import()', async () => {
