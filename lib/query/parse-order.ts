@@ -34,6 +34,11 @@ export function parseOrderString(s: string): Record<string, SortDirection> {
     const desc = part.startsWith('-');
     const field = desc || part.startsWith('+') ? part.slice(1).trim() : part;
     if (field === '') throw fail(`order: "${part}" names no field`, undefined, 'type');
+    const spoken = /^(\S+)\s+(asc|desc)$/i.exec(field);
+    if (spoken) {
+      const [, name, dir] = spoken;
+      throw fail(`order: write ${dir.toLowerCase() === 'desc' ? '-' : ''}${name} for "${part}" (a leading minus sorts descending)`, name, 'syntax');
+    }
     if (Object.hasOwn(order, field)) throw fail(`order names "${field}" twice`, field, 'type');
     order[field] = desc ? 'DESC' : 'ASC';
   }

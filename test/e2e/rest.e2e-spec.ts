@@ -156,6 +156,19 @@ describe('GET /api/<app>/<Model>: list', () => {
     }
   });
 
+  it('tells the fix: an unknown parameter is refused with the one it resembles, "price desc" points to -price', async () => {
+    const typo = expectError(await call('GET', `/api/shop/Product?fitler=${q({ price: 1 })}`), 400, 'bad_request');
+    expect(typo.message).toMatch(/Unknown query parameter fitler; did you mean filter\?/);
+    expect(typo.details).toEqual([expect.objectContaining({ field: 'fitler', constraint: 'whitelist' })]);
+    expectError(await call('GET', '/api/shop/Product/1?includes=category'), 400, 'bad_request');
+    const spoken = expectError(await call('GET', `/api/shop/Product?order=${encodeURIComponent('price desc')}`), 400, 'bad_request');
+    expect(spoken.message).toContain('write -price for "price desc"');
+    const ascending = expectError(await call('GET', `/api/shop/Product?order=${encodeURIComponent('name ASC')}`), 400, 'bad_request');
+    expect(ascending.message).toContain('write name for "name ASC"');
+    // Parameters of the application (a token that authenticate reads, a cache buster) still pass.
+    expect((await call('GET', '/api/shop/Product?token=abc&_=123&limit=1')).status).toBe(200);
+  });
+
   it('a filter nested 5 deep is 400, 4 deep is fine', async () => {
     const nest = (depth: number): Record<string, unknown> => (depth === 1 ? { price: 10 } : { $or: [nest(depth - 1)] });
     expect((await call('GET', `/api/shop/Product?filter=${q(nest(4))}`)).status).toBe(200);
@@ -281,10 +294,11 @@ describe('errors and their status codes', () => {
     expectError(await call('POST', '/api/shop/Product', { name: uniqueName(), price: 1e300 }), 400, 'bad_request');
     expectError(await call('POST', '/api/shop/Product', { name: { nested: { garbage: true } }, price: 1 }), 400, 'bad_request');
     expectError(await call('GET', '/api/shop/Product/abc'), 400, 'bad_request');
-    // Parameters the bindings do not know belong to the application (a ?token= for authenticate): ignored.
-    const ignored = await call('GET', '/api/shop/Product/1?token=abc&_=123');
-    expect([ignored.status, ignored.body.id]).toEqual([200, 1]);
-    expect((await call('GET', '/api/shop/Product?where=1&token=abc')).status).toBe(200);
+    // A parameter of the application (a ?token= for authenticate, a cache buster) passes; any other unknown one is refused.
+    const created = await createProduct();
+    const passed = await call('GET', `/api/shop/Product/${created.id}?token=abc&_=123`);
+    expect([passed.status, passed.body.id]).toEqual([200, created.id]);
+    expectError(await call('GET', '/api/shop/Product?where=1&token=abc'), 400, 'bad_request');
   });
 
   it('a body that is not valid JSON is 400 bad_request', async () => {
@@ -304,6 +318,29 @@ describe('errors and their status codes', () => {
     const res = await call('POST', '/elsewhere', '{"broken": ');
     expect(res.status).toBe(400);
     expect(res.body.error).not.toEqual(expect.objectContaining({ code: expect.any(String) }));
+  });
+
+  it('a body sent without a JSON content type is 400 and says that JSON is expected; nothing is written', async () => {
+    const before = (await call('GET', '/api/shop/Product?limit=1')).body.count;
+    for (const [method, path] of [['POST', '/api/shop/Product'], ['PATCH', '/api/shop/Product/1'], ['PUT', '/api/shop/Product/1'], ['POST', '/api/events'], ['POST', '/api/shop/Product/search']]) {
+      const res = await fetch(t.http + path, { method, headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'plain', price: 1 }) });
+      const error = expectError({ status: res.status, body: await res.json() }, 400, 'bad_request');
+      expect([method, path, error.message]).toEqual([method, path, 'The body must be JSON, sent with Content-Type: application/json (got text/plain)']);
+    }
+    expect((await call('GET', '/api/shop/Product?limit=1')).body.count).toBe(before);
+  });
+
+  it('a PATCH or PUT whose body names another id than the path is 400 and changes neither row', async () => {
+    const one = await createProduct({ price: 7 });
+    const two = await createProduct({ price: 8 });
+    for (const method of ['PATCH', 'PUT']) {
+      const error = expectError(await call(method, `/api/shop/Product/${one.id}`, { id: two.id, price: 9 }), 400, 'bad_request');
+      expect(error.details).toEqual([expect.objectContaining({ field: 'id', constraint: 'path' })]);
+    }
+    expect((await call('GET', `/api/shop/Product/${one.id}`)).body).toEqual(one);
+    expect((await call('GET', `/api/shop/Product/${two.id}`)).body).toEqual(two);
+    // The same id in the body and the path is fine.
+    expect((await call('PATCH', `/api/shop/Product/${one.id}`, { id: one.id, price: 9 })).status).toBe(200);
   });
 
   it('a body that is JSON but not an object is 400 bad_request', async () => {

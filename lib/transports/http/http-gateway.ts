@@ -105,7 +105,7 @@ export class HttpGateway implements OnModuleInit {
           data.include = (value as string).split(',').filter(Boolean);
           break;
         default:
-        // Other parameters belong to the application (a `?token=` that authenticate reads, a cache buster).
+          refuseUnknownParameter(key, LIST_PARAMETERS);
       }
     }
     return data;
@@ -114,6 +114,7 @@ export class HttpGateway implements OnModuleInit {
   /** `data` of a retrieve: the id of the path, and `include=a,b`. */
   retrieveQuery(id: string, query: Record<string, unknown>): Record<string, unknown> {
     const data: Record<string, unknown> = { id };
+    for (const key of Object.keys(query)) if (key !== 'include') refuseUnknownParameter(key, ['include']);
     const include = query.include;
     if (include !== undefined) {
       if (typeof include !== 'string') fail(BindingError.badRequest('Query parameter include must be given once'));
@@ -122,11 +123,55 @@ export class HttpGateway implements OnModuleInit {
     return data;
   }
 
-  /** A write body with the id of the path. */
-  withId(id: string, body: unknown): Record<string, unknown> {
+  /**
+   * The body of a request that carries one. A body sent with another content type never
+   * reaches the JSON parser and arrives empty: say what was expected instead of answering
+   * as if no field had been sent.
+   */
+  body(req: IncomingMessage, body: unknown): unknown {
+    const type = req.headers['content-type'];
+    const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    if (sent && !(typeof type === 'string' && /^application\/([\w.+-]+\+)?json\b/i.test(type))) {
+      fail(BindingError.badRequest(`The body must be JSON, sent with Content-Type: application/json (got ${type ? type.split(';')[0] : 'no content type'})`, [{ field: 'content-type', constraint: 'json', message: 'expected application/json' }]));
+    }
+    return body;
+  }
+
+  /** A write body with the id of the path; an `id` in the body must name the same row. */
+  withId(req: IncomingMessage, id: string, body: unknown): Record<string, unknown> {
+    body = this.body(req, body);
     if (!isPlainObject(body)) fail(BindingError.badRequest('The body must be a JSON object'));
+    if (body.id !== undefined && String(body.id) !== id) {
+      fail(BindingError.badRequest(`The body names id ${JSON.stringify(body.id)} but the path names ${id}; leave id out of the body or make them equal`, [{ field: 'id', constraint: 'path', message: 'must equal the id of the path' }]));
+    }
     return { ...body, id };
   }
+}
+
+/** Query parameters of a list, and those any request may carry for `authenticate` (`token`) or a cache (`_`). */
+const LIST_PARAMETERS = ['page', 'limit', 'order', 'filter', 'include'];
+const APPLICATION_PARAMETERS = new Set(['token', 'access_token', '_']);
+
+/** A typo such as `?fitler=` is refused, so it never silently returns every row. */
+function refuseUnknownParameter(key: string, accepted: readonly string[]): void {
+  if (APPLICATION_PARAMETERS.has(key)) return;
+  const near = accepted.find((name) => editDistance(name, key.toLowerCase()) <= 2);
+  fail(
+    BindingError.badRequest(`Unknown query parameter ${key}${near ? `; did you mean ${near}?` : ''} Accepted: ${[...accepted, ...APPLICATION_PARAMETERS].join(', ')}`, [
+      { field: key, constraint: 'whitelist', message: `${key} is not a query parameter of this route` },
+    ]),
+  );
+}
+
+/** Levenshtein distance of two short strings (parameter names), for the hint above. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
 }
 
 function parseJson(text: string, name: string): unknown {

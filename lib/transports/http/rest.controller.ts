@@ -22,7 +22,7 @@ export function createRestController(): Type<unknown> {
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
     events(@Req() req: IncomingMessage, @Body() body: unknown) {
-      const { event, data } = this.http.envelope(body);
+      const { event, data } = this.http.envelope(this.http.body(req, body));
       return this.http.event(req, event, data);
     }
 
@@ -48,26 +48,26 @@ export function createRestController(): Type<unknown> {
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(201)
     create(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Body() body: unknown) {
-      return this.http.serve(req, app, model, 'create', body);
+      return this.http.serve(req, app, model, 'create', this.http.body(req, body));
     }
 
     @Post(':app/:model/:action')
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
     action(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('action') action: string, @Body() body: unknown) {
-      return this.http.serveAction(req, app, model, action, body);
+      return this.http.serveAction(req, app, model, action, this.http.body(req, body));
     }
 
     @Patch(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
     update(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
-      return this.http.serve(req, app, model, 'update', this.http.withId(id, body));
+      return this.http.serve(req, app, model, 'update', this.http.withId(req, id, body));
     }
 
     @Put(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
     save(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
-      return this.http.serve(req, app, model, 'save', this.http.withId(id, body));
+      return this.http.serve(req, app, model, 'save', this.http.withId(req, id, body));
     }
 
     @Delete(':app/:model/:id')
