@@ -9,6 +9,7 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import type { Dialect, FieldInfo } from '../query/index.js';
 import type { BindingDefinition } from './binding-definition.js';
 import { columnKind } from './column-kind.js';
+import { declaredBindings } from './declared-bindings.js';
 import { BindingsMetadataAccessor } from './metadata.accessor.js';
 
 const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save']);
@@ -38,6 +39,19 @@ export class BindingRegistry {
       this.byTarget.set(definition.target, definition);
     }
     this.logger.log(`Serving ${[...this.byStream.keys()].join(', ') || 'no bindings'}`);
+    this.warnUnregistered(dataSource);
+  }
+
+  /** A `@Binding` class this DataSource does not know is served nowhere: say how to fix it. */
+  private warnUnregistered(dataSource: DataSource): void {
+    const known = new Set(dataSource.entityMetadatas.map((metadata) => metadata.target));
+    for (const target of declaredBindings) {
+      if (known.has(target)) continue;
+      this.logger.warn(
+        `${target.name} has @Binding but is not an entity of the DataSource these bindings serve, so it is not served. ` +
+          `Register it with TypeORM: TypeOrmModule.forFeature([${target.name}]) (with autoLoadEntities: true), or list it in the DataSource's entities.`,
+      );
+    }
   }
 
   get(stream: string): BindingDefinition | undefined {
