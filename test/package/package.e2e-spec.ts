@@ -1,0 +1,130 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * The package as a user receives it: `npm pack` of this checkout (which builds on prepack),
+ * unpacked into a fresh ES-module project like the one `nest new` makes, whose source is the
+ * README's Quick start, taken from the README itself. The project compiles with tsc, starts,
+ * and a client from the same tarball gets a push. The project's dependencies are links to
+ * this checkout's node_modules (the tests run offline), never to its sources.
+ */
+
+const ROOT = process.cwd();
+const run = promisify(execFile);
+let work: string;
+let server: ChildProcess | undefined;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'nb-package-'));
+});
+afterAll(() => {
+  server?.kill();
+  if (!process.env.KEEP_PACKAGE_TEST) rmSync(work, { recursive: true, force: true });
+});
+
+/** The code blocks of the README's Quick start, named by their first-line comment (`// app.module.ts`). */
+function quickStartFiles(): Map<string, string> {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Quick start');
+  const end = readme.slice(start + 1).search(/\n#{1,3} /) + start + 1;
+  const section = readme.slice(start, end);
+  const files = new Map<string, string>();
+  for (const [, code] of section.matchAll(/```ts\n([\s\S]*?)```/g)) {
+    const name = /^\/\/ ([\w.-]+\.ts)\n/.exec(code)?.[1] ?? 'client.ts';
+    files.set(name, code);
+  }
+  return files;
+}
+
+/** A folder of links to this checkout's packages, as `npm install` would lay them out (without nest-bindings itself). */
+function linkDependencies(modules: string): void {
+  mkdirSync(join(modules, '@types'), { recursive: true });
+  // Only Node's types: the package's own declarations must need nothing else (no @types/ws).
+  symlinkSync(join(ROOT, 'node_modules/@types/node'), join(modules, '@types/node'));
+  for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
+    if (entry === '@types' || entry === 'nest-bindings' || entry.startsWith('.')) continue;
+    symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('the packed package', () => {
+  it('ships the built library, the client, the LICENSE and the docs the README links to, and no source maps', async () => {
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, maxBuffer: 20 * 1024 * 1024, timeout: 180_000 });
+    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
+    const paths: string[] = packed.files.map((file: { path: string }) => file.path);
+    expect(paths).toEqual(expect.arrayContaining(['package.json', 'LICENSE', 'README.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/client-node/index.js', 'dist/cjs/client/index.js', 'dist/cjs/client-node/index.js']));
+    expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
+    expect(paths.filter((path) => /^(test|sample|bench|lib)\//.test(path))).toEqual([]);
+    // Every relative link of the README resolves inside the package.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\(((?!https?:|#)[^)\s]+)\)/g)].map((m) => m[1].split('#')[0]);
+    expect(links.length).toBeGreaterThan(0);
+    for (const link of links) expect([link, paths.includes(link.replace(/^\.\//, ''))]).toEqual([link, true]);
+
+    const app = join(work, 'app');
+    mkdirSync(join(app, 'src'), { recursive: true });
+    mkdirSync(join(app, 'node_modules/nest-bindings'), { recursive: true });
+    await run('tar', ['xzf', join(work, packed.filename), '-C', join(app, 'node_modules/nest-bindings'), '--strip-components=1']);
+    linkDependencies(join(app, 'node_modules'));
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'quick-start', private: true, type: 'module' }));
+    // The compiler settings of a project made by `nest new` (ES modules).
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'ES2023',
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          strictNullChecks: true,
+          skipLibCheck: true,
+          outDir: 'dist',
+          rootDir: 'src',
+          types: ['node'],
+        },
+        include: ['src'],
+      }),
+    );
+    const files = quickStartFiles();
+    expect([...files.keys()].sort()).toEqual(['app.module.ts', 'client.ts', 'main.ts', 'product.entity.ts']);
+    for (const [name, code] of files) writeFileSync(join(app, 'src', name), code);
+    // The README's client is compiled too (typed rows), and run below against the server.
+    await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, timeout: 120_000 }).catch((error) => {
+      throw new Error(`the Quick start does not compile:\n${error.stdout}${error.stderr}`);
+    });
+
+    const port = await freePort();
+    server = spawn(process.execPath, ['dist/main.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    server.stdout!.on('data', (chunk) => (log += chunk));
+    server.stderr!.on('data', (chunk) => (log += chunk));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the Quick start app did not start:\n${log}`)), 30_000);
+      const check = () => (log.includes('Serving shop.Product') && /successfully started/.test(log) ? (clearTimeout(timer), resolve()) : undefined);
+      server!.stdout!.on('data', check);
+      server!.once('exit', (code) => reject(new Error(`the Quick start app exited with ${code}:\n${log}`)));
+    });
+
+    // The README's client, pointed at this port: it subscribes, creates, and prints the push it got.
+    const client = readFileSync(join(app, 'dist/client.js'), 'utf8')
+      .replace('ws://127.0.0.1:3000/ws', `ws://127.0.0.1:${port}/ws`)
+      .replace("console.log('new product', push.data)", '(console.log(JSON.stringify(push)), process.exit(0))');
+    writeFileSync(join(app, 'dist/client-run.js'), client);
+    const { stdout: pushed } = await run(process.execPath, ['dist/client-run.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
+    expect(JSON.parse(pushed)).toEqual(expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } }));
+  }, 300_000);
+});
