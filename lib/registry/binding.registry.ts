@@ -170,6 +170,10 @@ export class BindingRegistry {
     const target = this.forTarget(related.target);
     if (!target) throw new UnboundRelationException(owner.metadata.name, name, related.name);
     const fail = (problem: string) => new InvalidBindingException(owner.metadata.name, `relations names "${name}", ${problem}`, `Remove "${name}" from relations.`);
+    // An included row is what a retrieve of it answers: a target that serves no retrieve has nothing to answer.
+    if (!target.actions.has('retrieve')) {
+      throw new InvalidBindingException(owner.metadata.name, `relations names "${name}", whose target ${target.stream} does not serve retrieve`, `Add 'retrieve' to the actions of ${related.name}, or remove "${name}" from relations.`);
+    }
     const escape = (id: string) => this.dataSource.driver.escape(id);
     const [o, r, j] = [escape('__o'), escape('__r'), escape('__j')];
     const table = (metadata: EntityMetadata) => metadata.tablePath.split('.').map(escape).join('.');

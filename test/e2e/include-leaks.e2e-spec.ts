@@ -1,10 +1,11 @@
+import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { BindingsModule, InvalidBindingException, UnboundRelationException } from '../../lib/index.js';
 import { createTestDatabase } from '../fixtures/database.js';
 import { http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { Account, Charter, Note, Profile, Project, Tag } from '../fixtures/include-fixtures.js';
+import { Account, Charter, Feedback, Note, Profile, Project, Tag, Visit } from '../fixtures/include-fixtures.js';
 import { alice, as, authenticateFromHeader, bob, carol, type TestUser } from '../fixtures/tenancy-fixtures.js';
 
 // An included row must be exactly what a retrieve of it by the same user answers: the
@@ -39,7 +40,10 @@ beforeAll(async () => {
   const charters = t.dataSource.getRepository(Charter);
   ch.acme = await charters.save({ text: 'acme charter', tenant: 'acme', signature: 'sig-a', projectId: p.acme.id });
   ch.planted = await charters.save({ text: 'globex charter on acme', tenant: 'globex', signature: 'sig-g', projectId: p.open.id });
-  for (const [key, user] of Object.entries({ alice, bob, carol })) sockets.set(key, await TestSocket.open(t.ws, as(user)));
+  // A third tenant whose one note makes Note's can.retrieve throw.
+  p.initech = await projects.save({ title: 'initech roadmap', tenant: 'initech' });
+  n.boom = await notes.save({ body: 'boom', tenant: 'initech', projectId: p.initech.id });
+  for (const [key, user] of Object.entries({ alice, bob, carol, dave })) sockets.set(key, await TestSocket.open(t.ws, as(user)));
   sockets.set('anonymous', await TestSocket.open(t.ws));
 });
 afterAll(async () => {
@@ -53,8 +57,9 @@ const N = (row: Note) => ({ id: row.id, body: row.body, tenant: row.tenant, proj
 const T = (row: Tag) => ({ id: row.id, label: row.label, tenant: row.tenant });
 const C = (row: Charter) => ({ id: row.id, text: row.text, tenant: row.tenant, projectId: row.projectId });
 
-type Who = 'alice' | 'bob' | 'carol' | 'anonymous';
-const users: Record<Who, TestUser | null> = { alice, bob, carol, anonymous: null };
+const dave: TestUser = { id: 4, tenant: 'initech', role: 'admin' };
+type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'anonymous';
+const users: Record<Who, TestUser | null> = { alice, bob, carol, dave, anonymous: null };
 type Answer = { data?: any; code?: string };
 
 /** One read over WebSocket or over the REST routes, as `who`. */
@@ -153,29 +158,67 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
   });
 });
 
+describe('include, whatever the transport', () => {
+  it('loads each included relation in one query for the whole page, not one per row', async () => {
+    const spy = jest.spyOn(t.dataSource.manager, 'query');
+    try {
+      const page = (await sockets.get('alice')!.request('inc.Project.list', { include: ['notes', 'tags', 'charter'] })).data;
+      expect(page.rows.map((row: Project) => row.id)).toEqual([p.acme.id, p.open.id]);
+      // The page (with its count) and one query per relation.
+      expect(spy).toHaveBeenCalledTimes(4);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("a related can.retrieve that throws fails that request with internal, and nothing of the row leaves", async () => {
+    const reply = await sockets.get('dave')!.request('inc.Project.retrieve', { id: p.initech.id, include: ['notes'] });
+    expect(reply.error.code).toBe('internal');
+    expect(JSON.stringify(reply)).not.toMatch(/boom|hook|initech/);
+    const rest = await http(t.http, 'GET', `/api/inc/Project?include=notes`, undefined, as(dave));
+    expect([rest.status, rest.body.error.code]).toEqual([500, 'internal']);
+    expect(JSON.stringify(rest.body)).not.toMatch(/boom|hook|initech/);
+    // The socket stays usable, and the owner row alone is still served.
+    expect((await sockets.get('dave')!.request('inc.Project.retrieve', { id: p.initech.id })).data).toEqual(P(p.initech));
+  });
+});
+
+/** How start-up with `entities` fails (undefined when it does not). */
+async function startupFailure(entities: Function[]): Promise<unknown> {
+  const database = await createTestDatabase(entities);
+  const dataSource = new DataSource(database.options);
+  try {
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRootAsync({ useFactory: () => database.options, dataSourceFactory: async () => dataSource.initialize() }), BindingsModule.forRoot({})],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    await app.close();
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await database.drop();
+  }
+}
+
 describe('start-up', () => {
   it('refuses a relation to an entity without @Binding, saying how to fix it', async () => {
-    const database = await createTestDatabase([Profile, Account]);
-    const dataSource = new DataSource(database.options);
-    try {
-      const start = async () => {
-        const moduleRef = await Test.createTestingModule({
-          imports: [TypeOrmModule.forRootAsync({ useFactory: () => database.options, dataSourceFactory: async () => dataSource.initialize() }), BindingsModule.forRoot({})],
-        }).compile();
-        const app = moduleRef.createNestApplication({ logger: false });
-        await app.init();
-        await app.close();
-      };
-      const failure = await start().then(() => undefined, (error: unknown) => error);
-      expect(failure).toBeInstanceOf(UnboundRelationException);
-      expect(failure).toBeInstanceOf(InvalidBindingException);
-      expect((failure as Error).message).toBe(
-        '@Binding on Profile: relations names "account", whose target entity Account has no @Binding, so an include could not apply its exclude, scope or can.retrieve. ' +
-          'Put @Binding({ exclude, scope, can, ... }) on Account to say what its rows may show and to whom, or remove "account" from relations.',
-      );
-    } finally {
-      if (dataSource.isInitialized) await dataSource.destroy();
-      await database.drop();
-    }
+    const failure = await startupFailure([Profile, Account]);
+    expect(failure).toBeInstanceOf(UnboundRelationException);
+    expect(failure).toBeInstanceOf(InvalidBindingException);
+    expect((failure as Error).message).toBe(
+      '@Binding on Profile: relations names "account", whose target entity Account has no @Binding, so an include could not apply its exclude, scope or can.retrieve. ' +
+        'Put @Binding({ exclude, scope, can, ... }) on Account to say what its rows may show and to whom, or remove "account" from relations.',
+    );
+  });
+
+  it('refuses a relation to a binding that serves no retrieve', async () => {
+    const failure = await startupFailure([Visit, Feedback]);
+    expect(failure).toBeInstanceOf(InvalidBindingException);
+    expect((failure as Error).message).toBe(
+      `@Binding on Visit: relations names "feedback", whose target inc.Feedback does not serve retrieve. Add 'retrieve' to the actions of Feedback, or remove "feedback" from relations.`,
+    );
   });
 });
