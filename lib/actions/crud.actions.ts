@@ -236,7 +236,13 @@ export class CrudActions {
   /** The serialized related rows `user` may retrieve, by owner id. */
   private async loadIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: (string | number)[], user: unknown): Promise<Map<string, Row[]>> {
     const related = include.target;
-    const found = await this.store.findIncluded(owner, include, ownerIds, this.policy.scope(related, user));
+    // A to-one relation embeds at most one row per owner row; a to-many list is bounded by limits.includeRows.
+    const bound = include.many ? this.options.limits.includeRows : undefined;
+    const found = await this.store.findIncluded(owner, include, ownerIds, this.policy.scope(related, user), bound === undefined ? undefined : bound + 1);
+    if (bound !== undefined && found.length > bound) {
+      const message = `include ${include.name} would embed more than ${bound} rows; ask for a smaller page or list ${related.stream} with a filter`;
+      throw BindingError.badRequest(message, [{ field: 'include', constraint: 'includeRows', message }]);
+    }
     const rpk = related.primary.propertyName;
     // One can.retrieve and one serialize per distinct related row, however many owners share it.
     const distinct = new Map<string, Row>();

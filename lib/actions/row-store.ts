@@ -61,9 +61,10 @@ export class RowStore {
   /**
    * The related rows of `include` for the owner rows `ownerIds`, in one query: every column,
    * soft-deleted rows left out and the related binding's `scope` ANDed in, as its retrieve
-   * reads them. Each comes with the id of the owner row it belongs to, ordered by related id.
+   * reads them. Each comes with the id of the owner row it belongs to, ordered by related id;
+   * at most `limit` of them.
    */
-  async findIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: readonly (string | number)[], scope: FilterNode | undefined): Promise<Array<{ owner: unknown; row: Row }>> {
+  async findIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: readonly (string | number)[], scope: FilterNode | undefined, limit?: number): Promise<Array<{ owner: unknown; row: Row }>> {
     if (ownerIds.length === 0) return [];
     const related = include.target;
     const params: unknown[] = [];
@@ -72,7 +73,8 @@ export class RowStore {
     if (related.sql.notDeleted) conditions.push(related.sql.notDeleted);
     if (scope) conditions.push(compileWhere(scope, related.allFields, this.sqlContext(related, params)));
     const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
-    const sql = `${include.sqlHead}${list}${include.sqlTail}${where} ORDER BY ${related.sql.pk} ASC`;
+    const limited = limit === undefined ? '' : ` LIMIT ${this.placeholder(params, limit)}`;
+    const sql = `${include.sqlHead}${list}${include.sqlTail}${where} ORDER BY ${related.sql.pk} ASC${limited}`;
     const raws: Row[] = await this.registry.dataSource.manager.query(sql, params);
     const driver = this.registry.dataSource.driver;
     return raws.map((raw) => ({ owner: driver.prepareHydratedValue(raw.__owner, owner.primary), row: this.hydrate(related, raw, related.metadata.columns) }));

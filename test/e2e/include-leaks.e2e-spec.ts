@@ -20,7 +20,8 @@ const tg: Record<string, Tag> = {};
 const ch: Record<string, Charter> = {};
 
 beforeAll(async () => {
-  t = await startApp([Project, Note, Tag, Charter], { authenticate: authenticateFromHeader });
+  // includeRows is small so the bound can be shown; the other tenants stay under it.
+  t = await startApp([Project, Note, Tag, Charter], { authenticate: authenticateFromHeader, limits: { includeRows: 3 } });
   const projects = t.dataSource.getRepository(Project);
   const notes = t.dataSource.getRepository(Note);
   const tags = t.dataSource.getRepository(Tag);
@@ -43,7 +44,12 @@ beforeAll(async () => {
   // A third tenant whose one note makes Note's can.retrieve throw.
   p.initech = await projects.save({ title: 'initech roadmap', tenant: 'initech' });
   n.boom = await notes.save({ body: 'boom', tenant: 'initech', projectId: p.initech.id });
-  for (const [key, user] of Object.entries({ alice, bob, carol, dave })) sockets.set(key, await TestSocket.open(t.ws, as(user)));
+  // A fourth tenant with 3 + 1 notes, for limits.includeRows.
+  p.full = await projects.save({ title: 'umbrella full', tenant: 'umbrella' });
+  p.light = await projects.save({ title: 'umbrella light', tenant: 'umbrella' });
+  for (const body of ['u1', 'u2', 'u3']) await notes.save({ body, tenant: 'umbrella', projectId: p.full.id });
+  await notes.save({ body: 'u4', tenant: 'umbrella', projectId: p.light.id });
+  for (const [key, user] of Object.entries({ alice, bob, carol, dave, eve })) sockets.set(key, await TestSocket.open(t.ws, as(user)));
   sockets.set('anonymous', await TestSocket.open(t.ws));
 });
 afterAll(async () => {
@@ -58,8 +64,9 @@ const T = (row: Tag) => ({ id: row.id, label: row.label, tenant: row.tenant });
 const C = (row: Charter) => ({ id: row.id, text: row.text, tenant: row.tenant, projectId: row.projectId });
 
 const dave: TestUser = { id: 4, tenant: 'initech', role: 'admin' };
-type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'anonymous';
-const users: Record<Who, TestUser | null> = { alice, bob, carol, dave, anonymous: null };
+const eve: TestUser = { id: 5, tenant: 'umbrella', role: 'member' };
+type Who = 'alice' | 'bob' | 'carol' | 'dave' | 'eve' | 'anonymous';
+const users: Record<Who, TestUser | null> = { alice, bob, carol, dave, eve, anonymous: null };
 type Answer = { data?: any; code?: string };
 
 /** One read over WebSocket or over the REST routes, as `who`. */
@@ -155,6 +162,22 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
     expect((await get('bob', 'Note', 'search', { q: 'acme', include: ['project'] })).rows).toEqual([{ ...N(n.foreign), project: null }]);
     expect((await get('carol', 'Project', 'search', { q: 'roadmap', include: ['notes', 'tags'] })).rows).toEqual([{ ...P(p.acme), notes: [N(n.one)], tags: [T(tg.red)] }]);
     expect((await get('bob', 'Tag', 'search', { q: 'blue', include: ['projects'] })).rows).toEqual([{ ...T(tg.blue), projects: [] }]);
+  });
+
+  it('a to-many include holding more than limits.includeRows rows is refused with bad_request; a smaller page is served', async () => {
+    const bodies = (rows: any[]) => rows.map((row) => [row.title, row.notes.map((note: Note) => note.body)]);
+    expect(bodies([await get('eve', 'Project', 'retrieve', { id: p.full.id, include: ['notes'] })])).toEqual([['umbrella full', ['u1', 'u2', 'u3']]]);
+    expect(await read(via, 'eve', 'Project', 'list', { include: ['notes'] })).toEqual({ code: 'bad_request' });
+    expect(await read(via, 'eve', 'Project', 'search', { q: 'umbrella', include: ['notes'] })).toEqual({ code: 'bad_request' });
+    expect(bodies((await get('eve', 'Project', 'list', { filter: { title: 'umbrella light' }, include: ['notes'] })).rows)).toEqual([['umbrella light', ['u4']]]);
+    // A to-one include embeds one row per owner row: the page size bounds it, not includeRows.
+    const notes = (await get('eve', 'Note', 'list', { include: ['project'] })).rows;
+    expect(notes.map((note: any) => [note.body, note.project.title])).toEqual([
+      ['u1', 'umbrella full'],
+      ['u2', 'umbrella full'],
+      ['u3', 'umbrella full'],
+      ['u4', 'umbrella light'],
+    ]);
   });
 });
 
