@@ -33,6 +33,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     framesPerSecond: 100,
     burst: 200,
     sendBuffer: 4 * 1024 * 1024,
+    includeRows: 1000,
     ...options.limits,
   };
   const path = options.path ?? '/ws';

@@ -1,12 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { In } from 'typeorm';
 import { AccessPolicy } from '../auth/access-policy.js';
 import { BINDINGS_OPTIONS, type CrudAction } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { andFilters, compileMatcher, filterHash, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
-import type { BindingDefinition } from '../registry/binding-definition.js';
+import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
 import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
 import type { ActionContext } from './action-context.js';
@@ -44,7 +43,7 @@ export class CrudActions {
     const include = this.readInclude(binding, input.include);
     const row = await this.visibleRow(binding, id, ctx.user);
     await this.policy.authorize(binding, 'retrieve', ctx.user, row);
-    const [reply] = await this.present(binding, [row], include);
+    const [reply] = await this.present(binding, [row], include, ctx.user);
     if (binding.autoSubscribe.has('retrieve')) await this.autoSubscribe(binding, id, ctx);
     return reply;
   }
@@ -172,7 +171,7 @@ export class CrudActions {
     const offset = (page - 1) * limit;
     if (!Number.isSafeInteger(offset)) throw BindingError.badRequest('page is too large');
     const { rows, count } = await this.store.findPage(binding, where, order, limit, offset);
-    return { page, limit, count, rows: await this.present(binding, rows, include) };
+    return { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
   }
 
   private async insert(binding: BindingDefinition, values: Input, ctx: ActionContext): Promise<Row> {
@@ -212,20 +211,69 @@ export class CrudActions {
     return [...new Set(include as string[])];
   }
 
-  /** Serializes rows, loading the requested relations in one query for the whole page. */
-  private async present(binding: BindingDefinition, rows: Row[], include: string[]): Promise<Row[]> {
+  /**
+   * Serializes rows with the requested relations, each loaded in one query for the whole
+   * page. An included row is what a retrieve of it by `user` answers: the related scope is
+   * in the query, its can.retrieve is asked per related row, and its own binding serializes
+   * it; a refused row is left out (null for a to-one relation, absent from a list).
+   */
+  private async present(binding: BindingDefinition, rows: Row[], include: string[], user: unknown): Promise<Row[]> {
     if (include.length === 0 || rows.length === 0) return rows.map((row) => this.serializer.serialize(binding, row));
     const pk = binding.primary.propertyName;
-    const loaded = await this.store.dataSource.getRepository(binding.target).find({
-      where: { [pk]: In(rows.map((row) => row[pk])) },
-      relations: Object.fromEntries(include.map((name) => [name, true])),
-    });
-    const byId = new Map(loaded.map((entity: any) => [entity[pk], entity]));
+    const ids = rows.map((row) => row[pk] as string | number);
+    const loaded = new Map<string, Map<string, Row[]>>();
+    for (const name of include) loaded.set(name, await this.loadIncluded(binding, binding.includes.get(name)!, ids, user));
     return rows.map((row) => {
-      const entity = byId.get(row[pk]);
-      const included = new Map(include.map((name) => [name, this.serializer.serializeRelated(binding.relations.get(name)!, entity?.[name])]));
+      const included = new Map<string, unknown>();
+      for (const name of include) {
+        const found = loaded.get(name)!.get(String(row[pk])) ?? [];
+        included.set(name, binding.includes.get(name)!.many ? found : (found[0] ?? null));
+      }
       return this.serializer.serialize(binding, row, included);
     });
+  }
+
+  /** The serialized related rows `user` may retrieve, by owner id. */
+  private async loadIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: (string | number)[], user: unknown): Promise<Map<string, Row[]>> {
+    const related = include.target;
+    // A to-one relation embeds at most one row per owner row; a to-many list is bounded by limits.includeRows.
+    const bound = include.many ? this.options.limits.includeRows : undefined;
+    const found = await this.store.findIncluded(owner, include, ownerIds, this.policy.scope(related, user), bound === undefined ? undefined : bound + 1);
+    if (bound !== undefined && found.length > bound) {
+      const message = `include ${include.name} would embed more than ${bound} rows; ask for a smaller page or list ${related.stream} with a filter`;
+      throw BindingError.badRequest(message, [{ field: 'include', constraint: 'includeRows', message }]);
+    }
+    const rpk = related.primary.propertyName;
+    // One can.retrieve and one serialize per distinct related row, however many owners share it.
+    const distinct = new Map<string, Row>();
+    for (const { row } of found) distinct.set(String(row[rpk]), row);
+    const allowed = new Map<string, Row>();
+    await Promise.all(
+      [...distinct].map(async ([key, row]) => {
+        if (await this.mayRetrieve(related, user, row)) allowed.set(key, this.serializer.serialize(related, row));
+      }),
+    );
+    const byOwner = new Map<string, Row[]>();
+    for (const { owner: ownerId, row } of found) {
+      const out = allowed.get(String(row[rpk]));
+      if (!out) continue;
+      const key = String(ownerId);
+      const list = byOwner.get(key);
+      if (list) list.push(out);
+      else byOwner.set(key, [out]);
+    }
+    return byOwner;
+  }
+
+  /** Whether can.retrieve lets `user` see `row`; a hook that throws fails the request as it would a retrieve. */
+  private async mayRetrieve(binding: BindingDefinition, user: unknown, row: Row): Promise<boolean> {
+    try {
+      await this.policy.authorize(binding, 'retrieve', user, row);
+      return true;
+    } catch (error) {
+      if (error instanceof BindingError && error.code === 'forbidden') return false;
+      throw error;
+    }
   }
 }
 

@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-import { BindingRegistry } from '../registry/binding.registry.js';
 
 export type Row = Record<string, unknown>;
 
@@ -12,25 +10,10 @@ export type Row = Record<string, unknown>;
  */
 @Injectable()
 export class RowSerializer {
-  constructor(private readonly registry: BindingRegistry) {}
-
   serialize(binding: BindingDefinition, row: Row, included?: ReadonlyMap<string, unknown>): Row {
     const out: Row = {};
     for (const column of binding.exposed) out[column.propertyName] = row[column.propertyName] ?? null;
     if (included) for (const [name, value] of included) out[name] = value;
     return binding.options.serialize ? binding.options.serialize(out) : out;
-  }
-
-  /** A related object or list, serialized by its own binding when it has one. */
-  serializeRelated(relation: RelationMetadata, value: unknown): unknown {
-    if (value === null || value === undefined) return null;
-    if (Array.isArray(value)) return value.map((item) => this.serializeRelated(relation, item));
-    const related = this.registry.forTarget(relation.inverseEntityMetadata.target);
-    if (related) return this.serialize(related, value as Row);
-    const out: Row = {};
-    for (const column of relation.inverseEntityMetadata.columns) {
-      if (!column.isVirtual) out[column.propertyName] = (value as Row)[column.propertyName] ?? null;
-    }
-    return out;
   }
 }

@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { compileOrder, compileWhere, type FilterNode, type OrderSpec, type SqlContext } from '../query/index.js';
-import type { BindingDefinition } from '../registry/binding-definition.js';
+import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 
 export type Row = Record<string, unknown>;
@@ -56,6 +56,28 @@ export class RowStore {
     const sql = `${binding.sql.selectAll} WHERE ${binding.sql.pk} IN (${list})`;
     const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
     return rows.map((raw) => this.hydrate(binding, raw, binding.metadata.columns));
+  }
+
+  /**
+   * The related rows of `include` for the owner rows `ownerIds`, in one query: every column,
+   * soft-deleted rows left out and the related binding's `scope` ANDed in, as its retrieve
+   * reads them. Each comes with the id of the owner row it belongs to, ordered by related id;
+   * at most `limit` of them.
+   */
+  async findIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: readonly (string | number)[], scope: FilterNode | undefined, limit?: number): Promise<Array<{ owner: unknown; row: Row }>> {
+    if (ownerIds.length === 0) return [];
+    const related = include.target;
+    const params: unknown[] = [];
+    const list = ownerIds.map((id) => this.placeholder(params, this.persist(owner.primary, id))).join(', ');
+    const conditions: string[] = [];
+    if (related.sql.notDeleted) conditions.push(related.sql.notDeleted);
+    if (scope) conditions.push(compileWhere(scope, related.allFields, this.sqlContext(related, params)));
+    const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+    const limited = limit === undefined ? '' : ` LIMIT ${this.placeholder(params, limit)}`;
+    const sql = `${include.sqlHead}${list}${include.sqlTail}${where} ORDER BY ${related.sql.pk} ASC${limited}`;
+    const raws: Row[] = await this.registry.dataSource.manager.query(sql, params);
+    const driver = this.registry.dataSource.driver;
+    return raws.map((raw) => ({ owner: driver.prepareHydratedValue(raw.__owner, owner.primary), row: this.hydrate(related, raw, related.metadata.columns) }));
   }
 
   /** One page of exposed rows and the number of rows matching `where` over all pages. */

@@ -26,7 +26,7 @@ export interface BindingOptions<T = any> {
   maxPageSize?: number;
   /** Actions whose success also subscribes the socket to the object's room; default `['retrieve']`. */
   autoSubscribe?: readonly ('retrieve' | 'create' | 'update' | 'save')[];
-  /** Relations a read may `include`; anything else is `bad_request`. */
+  /** Relations a read may `include`; anything else is `bad_request`. Each target needs a `@Binding` serving `retrieve`, whose scope, can.retrieve, exclude and serialize its included rows obey. */
   relations?: readonly string[];
   /** Row-level filter ANDed into every read, write and push for this user. */
   scope?: (user: any) => Record<string, unknown> | undefined | null;

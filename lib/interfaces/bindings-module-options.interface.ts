@@ -31,6 +31,8 @@ export interface BindingsLimits {
   burst?: number;
   /** Bytes waiting to be sent to one socket before it is closed with 1013 (default 4 MiB). */
   sendBuffer?: number;
+  /** Related rows one to-many `include` may load for one request, counted in the related scope before `can.retrieve`; more → `bad_request` (default 1,000). */
+  includeRows?: number;
 }
 
 /** How long pushes are kept for clients that reconnect with `since`. */

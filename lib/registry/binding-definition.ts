@@ -36,9 +36,30 @@ export interface BindingDefinition {
   readonly versionColumn?: ColumnMetadata;
   readonly deleteDateColumn?: ColumnMetadata;
   readonly relations: ReadonlyMap<string, RelationMetadata>;
+  /** The relations of `relations`, each with the query that loads it for a page of rows. */
+  readonly includes: ReadonlyMap<string, RelationInclude>;
   readonly pageSize: number;
   readonly maxPageSize: number;
   readonly sql: BindingSql;
+}
+
+/**
+ * A relation that `include` may embed. Its rows are read through the target's own binding,
+ * so they are exactly what a `retrieve` of them would answer.
+ */
+export interface RelationInclude {
+  readonly name: string;
+  /** The binding of the related entity: its scope, can.retrieve, exclude and serialize apply. */
+  readonly target: BindingDefinition;
+  /** A list (one-to-many, many-to-many) or one object or null (many-to-one, one-to-one). */
+  readonly many: boolean;
+  /**
+   * `SELECT "__owner", <every related column> FROM (SELECT <owner id> AS "__owner", <related>.*
+   * FROM <related> JOIN ... WHERE <owner id> IN (`: the caller appends the owner ids, then
+   * `sqlTail`, then conditions on the related columns (scope, soft delete) as they stand.
+   */
+  readonly sqlHead: string;
+  readonly sqlTail: string;
 }
 
 /** SQL fragments prepared once per binding. */

@@ -2,12 +2,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
+import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { BINDINGS_DATA_SOURCE, BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from '../bindings.constants.js';
 import { InvalidBindingException } from '../exceptions/invalid-binding.exception.js';
+import { UnboundRelationException } from '../exceptions/unbound-relation.exception.js';
 import type { BindingOptions } from '../interfaces/binding-options.interface.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import type { Dialect, FieldInfo } from '../query/index.js';
-import type { BindingDefinition } from './binding-definition.js';
+import type { BindingDefinition, RelationInclude } from './binding-definition.js';
 import { columnKind } from './column-kind.js';
 import { declaredBindings } from './declared-bindings.js';
 import { BindingsMetadataAccessor } from './metadata.accessor.js';
@@ -37,6 +39,12 @@ export class BindingRegistry {
       }
       this.byStream.set(definition.stream, definition);
       this.byTarget.set(definition.target, definition);
+    }
+    // Relations are linked once every binding is known: an include reads through the target's binding.
+    for (const definition of this.byStream.values()) {
+      for (const [name, relation] of definition.relations) {
+        (definition.includes as Map<string, RelationInclude>).set(name, this.include(definition, name, relation));
+      }
     }
     this.logger.log(`Serving ${[...this.byStream.keys()].join(', ') || 'no bindings'}`);
     this.warnUnregistered(dataSource);
@@ -155,6 +163,7 @@ export class BindingRegistry {
       versionColumn: metadata.versionColumn,
       deleteDateColumn: metadata.deleteDateColumn,
       relations,
+      includes: new Map(),
       pageSize,
       maxPageSize,
       sql: {
@@ -166,6 +175,51 @@ export class BindingRegistry {
         notDeleted: metadata.deleteDateColumn ? `${escape(metadata.deleteDateColumn.databaseName)} IS NULL` : '',
         pk: escape(primary.databaseName),
       },
+    };
+  }
+
+  /** How `include` loads `relation` of `owner` for a page of owner rows, in one query. */
+  private include(owner: BindingDefinition, name: string, relation: RelationMetadata): RelationInclude {
+    const related = relation.inverseEntityMetadata;
+    const target = this.forTarget(related.target);
+    if (!target) throw new UnboundRelationException(owner.metadata.name, name, related.name);
+    const fail = (problem: string) => new InvalidBindingException(owner.metadata.name, `relations names "${name}", ${problem}`, `Remove "${name}" from relations.`);
+    // An included row is what a retrieve of it answers: a target that serves no retrieve has nothing to answer.
+    if (!target.actions.has('retrieve')) {
+      throw new InvalidBindingException(owner.metadata.name, `relations names "${name}", whose target ${target.stream} does not serve retrieve`, `Add 'retrieve' to the actions of ${related.name}, or remove "${name}" from relations.`);
+    }
+    const escape = (id: string) => this.dataSource.driver.escape(id);
+    const [o, r, j] = [escape('__o'), escape('__r'), escape('__j')];
+    const table = (metadata: EntityMetadata) => metadata.tablePath.split('.').map(escape).join('.');
+    // `a.x = b.y` for each column pair; `column` lives in `alias`, its referenced column in `other`.
+    const on = (columns: readonly ColumnMetadata[], alias: string, other: string) => {
+      if (columns.length === 0 || columns.some((c) => !c.referencedColumn)) throw fail('whose join columns TypeORM does not describe');
+      return columns.map((c) => `${alias}.${escape(c.databaseName)} = ${other}.${escape(c.referencedColumn!.databaseName)}`).join(' AND ');
+    };
+    let joins: string;
+    if (relation.isManyToOne || relation.isOneToOneOwner) {
+      joins = `INNER JOIN ${table(owner.metadata)} ${o} ON ${on(relation.joinColumns, o, r)}`;
+    } else if (relation.isOneToMany || relation.isOneToOneNotOwner) {
+      if (!relation.inverseRelation) throw fail('which has no inverse side');
+      joins = `INNER JOIN ${table(owner.metadata)} ${o} ON ${on(relation.inverseRelation.joinColumns, r, o)}`;
+    } else if (relation.isManyToMany) {
+      // Through the join table: its columns referencing the owner, and those referencing the related entity.
+      const owning = relation.isOwning ? relation : relation.inverseRelation;
+      if (!owning?.junctionEntityMetadata) throw fail('whose join table TypeORM does not describe');
+      const [toOwner, toRelated] = relation.isOwning ? [owning.joinColumns, owning.inverseJoinColumns] : [owning.inverseJoinColumns, owning.joinColumns];
+      joins = `INNER JOIN ${table(owning.junctionEntityMetadata)} ${j} ON ${on(toRelated, j, r)} INNER JOIN ${table(owner.metadata)} ${o} ON ${on(toOwner, j, o)}`;
+    } else {
+      throw fail(`a ${relation.relationType} relation, which include does not support`);
+    }
+    const columns = related.columns.filter((c) => !c.isVirtual && !c.embeddedMetadata);
+    const list = columns.map((c) => `${escape(c.databaseName)} AS ${escape(c.propertyName)}`).join(', ');
+    const ownerKey = escape('__owner');
+    return {
+      name,
+      target,
+      many: relation.isOneToMany || relation.isManyToMany,
+      sqlHead: `SELECT ${ownerKey}, ${list} FROM (SELECT ${o}.${owner.sql.pk} AS ${ownerKey}, ${r}.* FROM ${table(related)} ${r} ${joins} WHERE ${o}.${owner.sql.pk} IN (`,
+      sqlTail: `)) ${escape('__t')}`,
     };
   }
 }

@@ -41,7 +41,7 @@ afterAll(() => hubs.forEach((h) => h.onModuleDestroy()));
 function hub(options: BindingsModuleOptions = {}): RoomHub {
   const resolved = resolveOptions(options);
   const registry = { get: (stream: string) => (stream === product.stream ? product : undefined) };
-  const rooms = new RoomHub(resolved, new RowSerializer({} as any), new AccessPolicy(resolved), new FrameCodec(resolved), registry as any);
+  const rooms = new RoomHub(resolved, new RowSerializer(), new AccessPolicy(resolved), new FrameCodec(resolved), registry as any);
   hubs.push(rooms);
   return rooms;
 }

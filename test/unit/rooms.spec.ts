@@ -110,7 +110,7 @@ const product = binding();
 
 function hub(options: BindingsModuleOptions = {}): RoomHub {
   const resolved = resolveOptions(options);
-  const rooms = new RoomHub(resolved, new RowSerializer({} as any), new AccessPolicy(resolved), new FrameCodec(resolved), { get: (stream: string) => registry.get(stream) } as any);
+  const rooms = new RoomHub(resolved, new RowSerializer(), new AccessPolicy(resolved), new FrameCodec(resolved), { get: (stream: string) => registry.get(stream) } as any);
   hubs.push(rooms);
   return rooms;
 }
