@@ -186,7 +186,8 @@ export class CrudActions {
   /** The written row, read back in the same transaction; a write that leaves the writer's scope is undone. */
   private async reloadInScope(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager: any): Promise<Row> {
     const row = await this.store.findById(binding, id, scope, manager);
-    if (!row) throw new BindingError('forbidden', `This write would move ${binding.name} ${id} out of your scope`);
+    // No id in the message: a refused create would otherwise reveal the next id, and with it other tenants' activity.
+    if (!row) throw new BindingError('forbidden', `This write would move a ${binding.name} out of your scope`);
     return row;
   }
 
