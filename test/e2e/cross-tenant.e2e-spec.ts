@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { IsInt, IsOptional, IsString, Length } from 'class-validator';
 import type { IncomingMessage } from 'node:http';
-import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, Entity, ManyToOne, PrimaryGeneratedColumn, type Relation } from 'typeorm';
 import { Binding, BindingAction, BindingHandler, type RequestContext } from '../../lib/index.js';
 import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
@@ -32,6 +32,17 @@ class Ticket {
   @Column() @IsString() tenant: string;
   @Column('int', { default: 0 }) @IsOptional() @IsInt() rank: number;
   @Column({ type: 'varchar', nullable: true }) internal?: string | null;
+}
+
+/** A comment of one tenant on a ticket: its key `ticketId` names a row of another scoped binding. */
+@Binding<Comment>({ app: 'x', scope: (user: User) => ({ tenant: user.tenant }) })
+@Entity()
+class Comment {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() body: string;
+  @Column() @IsString() tenant: string;
+  @Column({ type: 'int', nullable: true }) @IsOptional() @IsInt() ticketId?: number | null;
+  @ManyToOne(() => Ticket, { nullable: true, onDelete: 'CASCADE' }) ticket?: Relation<Ticket> | null;
 }
 
 @Injectable()
@@ -74,7 +85,7 @@ const repo = () => t.dataSource.getRepository(Ticket);
 
 beforeAll(async () => {
   t = await startApp(
-    [Ticket],
+    [Ticket, Comment],
     {
       authenticate,
       anonymous: false,
@@ -283,6 +294,51 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     const [a, b] = await Promise.all([call(alice, 'whoami', {}), call(bob, 'whoami', {})]);
     expect(expectData(a)).toEqual({ id: alice.id, tenant: 'acme', transport: transportName });
     expect(expectData(b)).toEqual({ id: bob.id, tenant: 'globex', transport: transportName });
+  });
+});
+
+describe('references to the other tenant\'s rows', () => {
+  // A key naming another tenant's row would attach this tenant's data to it (and a delete
+  // there would cascade here), and whether the write succeeds would tell which ids exist
+  // there. Such a reference answers exactly as one to a row that does not exist.
+  const missing = {
+    code: 'bad_request',
+    message: 'A reference points to a row that does not exist, or a row is still referenced',
+    details: [{ field: 'ticketId', constraint: 'foreignKey', message: 'invalid reference' }],
+  };
+  const send = async (user: User, transport: 'ws' | 'events', event: string, data: Record<string, unknown>): Promise<Reply> => {
+    if (transport === 'events') return asReply(await http(t.http, 'POST', '/api/events', { event, data }, as(user)));
+    const frame = await (await open(user)).request(event, data);
+    return frame.error ? { error: frame.error } : { data: frame.data };
+  };
+
+  it.each(['ws', 'events'] as const)('create, update and save with a key of the other tenant answer as a missing row and store nothing (%s)', async (transport) => {
+    const own = (await repo().manager.getRepository(Comment).save({ body: 'own', tenant: 'acme', ticketId: acme[0].id })) as Comment;
+    const before = await t.dataSource.getRepository(Comment).count();
+    for (const ticketId of [globex[0].id, 999_999]) {
+      const attempts: Array<[string, Record<string, unknown>]> = [
+        ['x.Comment.create', { body: 'attached', tenant: 'acme', ticketId }],
+        ['x.Comment.save', { body: 'attached', tenant: 'acme', ticketId }],
+        ['x.Comment.update', { id: own.id, ticketId }],
+        ['x.Comment.save', { id: own.id, ticketId }],
+      ];
+      for (const [event, data] of attempts) {
+        const reply = await send(alice, transport, event, data);
+        expect({ event, ticketId, error: reply.error, status: reply.status }).toEqual({ event, ticketId, error: missing, status: transport === 'events' ? 400 : undefined });
+      }
+    }
+    expect(await t.dataSource.getRepository(Comment).count()).toBe(before);
+    expect(await t.dataSource.getRepository(Comment).findOneByOrFail({ id: own.id })).toEqual({ ...own });
+    // The own tenant's rows may be referenced, and a key can be cleared.
+    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: acme[1].id })).data).toEqual({ id: own.id, body: 'own', tenant: 'acme', ticketId: acme[1].id });
+    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: null })).data).toEqual({ id: own.id, body: 'own', tenant: 'acme', ticketId: null });
+    const created = (await send(alice, transport, 'x.Comment.create', { body: 'new', tenant: 'acme', ticketId: acme[2].id })).data;
+    expect(created).toEqual({ id: expect.any(Number), body: 'new', tenant: 'acme', ticketId: acme[2].id });
+    // A row the application itself attached elsewhere can still be edited without touching its key.
+    await t.dataSource.getRepository(Comment).update({ id: own.id }, { ticketId: globex[1].id });
+    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, body: 'edited' })).data).toEqual({ id: own.id, body: 'edited', tenant: 'acme', ticketId: globex[1].id });
+    await t.dataSource.getRepository(Comment).delete({ id: own.id });
+    await t.dataSource.getRepository(Comment).delete({ id: created.id });
   });
 });
 
