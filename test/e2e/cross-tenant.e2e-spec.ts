@@ -231,6 +231,12 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     expect(expectData(await call(alice, 'list', { filter: { $or: [{ tenant: 'globex' }, { id: { in: globex.map((r) => r.id) } }] } }))).toEqual(page([], 0));
     expect(expectData(await call(alice, 'list', { filter: { tenant: { ne: 'acme' } } }))).toEqual(page([], 0));
     expect(expectData(await call(alice, 'list', { filter: { title: { like: '%plan%' } }, order: { rank: 'DESC' } }))).toEqual(page([...acme].reverse(), 3));
+    // Filters shaped to escape the AND with the scope: empty or nested combinations.
+    for (const filter of [{ $or: [] }, { $and: [] }, { $or: [{}] }, { $or: [{}, { tenant: 'globex' }] }, { $and: [{ $or: [{ tenant: 'globex' }, { rank: { gte: 0 } }] }] }, { tenant: { in: ['globex', 'acme'] } }, { tenant: { isNull: false } }]) {
+      const reply = await call(alice, 'list', { filter });
+      if (reply.error) expect({ filter, code: reply.error.code }).toEqual({ filter, code: 'bad_request' });
+      else expect({ filter, tenants: [...new Set(reply.data.rows.map((r: Ticket) => r.tenant))], count: reply.data.count }).toEqual({ filter, tenants: ['acme'], count: 3 });
+    }
     // Paging: the count stays the caller's on every page, past the last one too.
     expect(expectData(await call(alice, 'list', { page: 2, limit: 2 }))).toEqual({ page: 2, limit: 2, count: 3, rows: [shown(acme[2])] });
     expect(expectData(await call(alice, 'list', { page: 4, limit: 2 }))).toEqual({ page: 4, limit: 2, count: 3, rows: [] });
