@@ -196,7 +196,7 @@ export class CrudActions {
    */
   private async checkReferences(binding: BindingDefinition, values: Input, current: Row | undefined, user: unknown, manager: any): Promise<void> {
     for (const relation of binding.metadata.relations) {
-      if (!relation.isOwning || relation.joinColumns.length !== 1) continue;
+      if (!(relation.isManyToOne || relation.isOneToOneOwner) || relation.joinColumns.length !== 1) continue;
       const join = relation.joinColumns[0];
       const field = binding.metadata.columns.find((c) => !c.isVirtual && c.databaseName === join.databaseName)?.propertyName;
       const value = field === undefined ? undefined : values[field];
