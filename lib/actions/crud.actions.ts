@@ -4,8 +4,10 @@ import { BINDINGS_OPTIONS, type CrudAction } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
+import { invalidReference } from '../protocol/to-binding-error.js';
 import { andFilters, compileMatcher, filterHash, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
+import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
 import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
 import type { ActionContext } from './action-context.js';
@@ -30,6 +32,7 @@ export class CrudActions {
     private readonly policy: AccessPolicy,
     private readonly gate: WriteGate,
     private readonly rooms: RoomHub,
+    private readonly registry: BindingRegistry,
   ) {}
 
   /** The handler of `action` on `binding`, as the dispatcher calls it. */
@@ -81,6 +84,7 @@ export class CrudActions {
           { field: version, constraint: 'version', message: `${version} is ${current[version]}` },
         ]);
       }
+      await this.checkReferences(binding, checked.values, current, ctx.user, manager);
       await manager.save(binding.target, this.store.toEntity(binding, { ...current, ...checked.values }));
       return this.reloadInScope(binding, id, scope, manager);
     });
@@ -176,16 +180,40 @@ export class CrudActions {
 
   private async insert(binding: BindingDefinition, values: Input, ctx: ActionContext): Promise<Row> {
     return this.gate.run(async (manager) => {
+      await this.checkReferences(binding, values, undefined, ctx.user, manager);
       const entity = manager.create(binding.target as any, values) as Record<string, unknown>;
       await manager.save(binding.target, entity);
       return this.reloadInScope(binding, entity[binding.primary.propertyName] as string | number, this.policy.scope(binding, ctx.user), manager);
     });
   }
 
+  /**
+   * A key written to name a row of a scoped binding must name a row inside the writer's
+   * scope there. Otherwise one tenant could attach its rows to another's (and a delete
+   * there would cascade here) and probe which ids exist: such a key answers exactly as a
+   * key naming no row. Keys left unchanged by an update are not checked again.
+   */
+  private async checkReferences(binding: BindingDefinition, values: Input, current: Row | undefined, user: unknown, manager: any): Promise<void> {
+    for (const relation of binding.metadata.relations) {
+      if (!(relation.isManyToOne || relation.isOneToOneOwner) || relation.joinColumns.length !== 1) continue;
+      const join = relation.joinColumns[0];
+      const field = binding.metadata.columns.find((c) => !c.isVirtual && c.databaseName === join.databaseName)?.propertyName;
+      const value = field === undefined ? undefined : values[field];
+      if (value === undefined || value === null || (current && current[field!] === value)) continue;
+      const target = this.registry.forTarget(relation.inverseEntityMetadata.target as Function);
+      if (!target || join.referencedColumn?.propertyName !== target.primary.propertyName) continue;
+      const scope = this.policy.scope(target, user);
+      if (!scope) continue;
+      const id = typeof value === 'string' || typeof value === 'number' ? value : undefined;
+      if (id === undefined || !(await this.store.findById(target, id, scope, manager))) throw invalidReference(field);
+    }
+  }
+
   /** The written row, read back in the same transaction; a write that leaves the writer's scope is undone. */
   private async reloadInScope(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager: any): Promise<Row> {
     const row = await this.store.findById(binding, id, scope, manager);
-    if (!row) throw new BindingError('forbidden', `This write would move ${binding.name} ${id} out of your scope`);
+    // No id in the message: a refused create would otherwise reveal the next id, and with it other tenants' activity.
+    if (!row) throw new BindingError('forbidden', `This write would move a ${binding.name} out of your scope`);
     return row;
   }
 

@@ -134,8 +134,10 @@ export class ChannelActions {
     const input = readChannelInput(data, 'channel.delete', ['id']);
     const { channel } = input;
     const id = readId(input.id);
+    // Refused members learn nothing, not even whether the id exists.
+    await this.mayJoin(ctx.user, channel);
     const current = await this.ownMessage(channel, id, ctx.user);
-    await this.mayWrite(ctx.user, channel, current.message);
+    await this.mayPost(ctx.user, channel, current.message);
     const deleted = await this.messages.delete(channel, id);
     if (!deleted) throw messageNotFound(channel, id);
     this.broadcast(channel, 'channel.message:delete', deleted);
@@ -219,6 +221,10 @@ export class ChannelActions {
   /** Posting, editing and deleting need `can.join` and `can.message`. */
   private async mayWrite(user: unknown, channel: string, message: unknown): Promise<void> {
     await this.mayJoin(user, channel);
+    await this.mayPost(user, channel, message);
+  }
+
+  private async mayPost(user: unknown, channel: string, message: unknown): Promise<void> {
     const can = this.options.channels.can.message;
     if (can && !(await can(user, channel, message))) throw new BindingError('forbidden', `Not allowed to post in channel ${channel}`);
   }

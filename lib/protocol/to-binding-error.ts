@@ -27,6 +27,13 @@ export function toBindingError(error: unknown, metadata?: EntityMetadata): { err
   return { error: new BindingError('internal', 'Internal error'), unexpected: true };
 }
 
+/** A key naming no row (or a row still referenced). Also the answer to a key naming a row outside the writer's scope, so the two cannot be told apart. */
+export function invalidReference(field?: string): BindingError {
+  return BindingError.badRequest('A reference points to a row that does not exist, or a row is still referenced', [
+    { ...(field ? { field } : {}), constraint: 'foreignKey', message: 'invalid reference' },
+  ]);
+}
+
 function constraintError(error: { driverError?: any; message?: string }, metadata?: EntityMetadata): BindingError | undefined {
   const driver = error.driverError ?? {};
   const code = String(driver.code ?? '');
@@ -39,9 +46,7 @@ function constraintError(error: { driverError?: any; message?: string }, metadat
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === '23505') {
     return new BindingError('conflict', `${field ?? 'A value'} must be unique`, detailOf('unique', `${field ?? 'value'} is already taken`));
   }
-  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503') {
-    return BindingError.badRequest('A reference points to a row that does not exist, or a row is still referenced', detailOf('foreignKey', 'invalid reference'));
-  }
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503') return invalidReference(field);
   if (code === 'SQLITE_CONSTRAINT_NOTNULL' || code === '23502') {
     return BindingError.badRequest(`${field ?? 'A value'} is required`, detailOf('isDefined', `${field ?? 'value'} cannot be null`));
   }
