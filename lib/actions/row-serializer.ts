@@ -1,5 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
+import { BindingError } from '../protocol/binding-error.js';
+import { hookMessage } from '../protocol/hook-message.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 
@@ -12,13 +14,22 @@ export type Row = Record<string, unknown>;
  */
 @Injectable()
 export class RowSerializer {
+  private readonly logger = new Logger('BindingsModule');
+
   constructor(private readonly registry: BindingRegistry) {}
 
   serialize(binding: BindingDefinition, row: Row, included?: ReadonlyMap<string, unknown>): Row {
     const out: Row = {};
     for (const column of binding.exposed) out[column.propertyName] = row[column.propertyName] ?? null;
     if (included) for (const [name, value] of included) out[name] = value;
-    return binding.options.serialize ? binding.options.serialize(out) : out;
+    if (!binding.options.serialize) return out;
+    try {
+      return binding.options.serialize(out);
+    } catch (error) {
+      // Fails closed: the reply (or the push) that would carry this row is not sent at all.
+      this.logger.error(`The serialize hook of ${binding.stream} threw on row ${String(row[binding.primary.propertyName])}: ${hookMessage(error)}`);
+      throw new BindingError('internal', 'Internal error');
+    }
   }
 
   /** A related object or list, serialized by its own binding when it has one. */
