@@ -30,7 +30,7 @@ export class BindingRegistry {
     accessor: BindingsMetadataAccessor,
   ) {
     this.dialect = dialectOf(dataSource);
-    this.isolatedTransactions = this.dialect === 'postgres' || isolateSqliteTransactions(dataSource, this.logger);
+    this.isolatedTransactions = this.dialect === 'postgres' || isolateSqliteTransactions(dataSource);
     for (const metadata of dataSource.entityMetadatas) {
       const bindingOptions = typeof metadata.target === 'function' ? accessor.bindingOptions(metadata.target) : undefined;
       if (!bindingOptions) continue;

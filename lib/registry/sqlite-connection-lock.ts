@@ -1,29 +1,31 @@
-import { Logger } from '@nestjs/common';
 import type { DataSource, QueryRunner } from 'typeorm';
 
 const INSTALLED = Symbol.for('nest-bindings:sqlite-connection-lock');
-/** A statement that waits this long for another runner's transaction is logged once (it may be a deadlock). */
-const WAIT_WARNING_MS = 10_000;
 
 type Runner = QueryRunner & { transactionDepth: number; stmtCache?: Map<string, unknown> };
 
 /**
  * Who may use the one better-sqlite3 connection. A runner that opens a transaction owns it
- * until its outermost commit or rollback; meanwhile a statement of any other runner (an
- * autocommit write, another request's read, another transaction's BEGIN) waits. Statements
- * outside transactions run together (they are synchronous in the driver), but a
- * transaction starts only once those already running have returned.
+ * until the connection leaves that transaction (its outermost COMMIT or ROLLBACK);
+ * meanwhile a statement of any other runner (an autocommit write, another request's read,
+ * another transaction's BEGIN) waits. Statements outside transactions run together (they
+ * are synchronous in the driver), but a transaction starts only once those already
+ * running have returned. A wait is bounded like SQLite's own wait for a locked database
+ * (the driver's `timeout`, 5 s by default): past it the statement fails with
+ * "database is locked", so a statement that the open transaction itself is waiting for
+ * (issued through the DataSource instead of the transaction's EntityManager) fails
+ * instead of hanging.
  */
 class ConnectionLock {
   owner: Runner | undefined;
   private running = 0;
   private readonly queue: Array<{ exclusive: boolean; grant: () => void }> = [];
 
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly busyTimeout: () => number) {}
 
   async statement<T>(work: () => Promise<T>): Promise<T> {
     if (this.owner === undefined && this.queue.length === 0) this.running++;
-    else await this.wait(false, 'A statement');
+    else await this.wait(false);
     try {
       return await work();
     } finally {
@@ -34,7 +36,7 @@ class ConnectionLock {
 
   async acquire(runner: Runner): Promise<void> {
     if (this.owner === undefined && this.running === 0 && this.queue.length === 0) this.owner = runner;
-    else await this.wait(true, 'A transaction', runner);
+    else await this.wait(true, runner);
   }
 
   release(runner: Runner): void {
@@ -48,16 +50,9 @@ class ConnectionLock {
     this.pump();
   }
 
-  private wait(exclusive: boolean, what: string, runner?: Runner): Promise<void> {
-    return new Promise<void>((resolve) => {
-      // A statement issued outside the EntityManager of a transaction that is itself
-      // waiting for it never runs: say so instead of hanging silently.
-      const timer = setTimeout(
-        () => this.logger.warn(`${what} has waited ${WAIT_WARNING_MS / 1000} s for an open SQLite transaction. Inside a transaction, use the EntityManager it passes (or event.manager in a subscriber), not the DataSource: SQLite has one connection.`),
-        WAIT_WARNING_MS,
-      );
-      timer.unref();
-      this.queue.push({
+  private wait(exclusive: boolean, runner?: Runner): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
         exclusive,
         grant: () => {
           clearTimeout(timer);
@@ -65,7 +60,21 @@ class ConnectionLock {
           else this.running++;
           resolve();
         },
-      });
+      };
+      const ms = this.busyTimeout();
+      const timer = setTimeout(() => {
+        const index = this.queue.indexOf(waiter);
+        if (index < 0) return;
+        this.queue.splice(index, 1);
+        this.pump();
+        reject(
+          new Error(
+            `database is locked: waited ${ms} ms for a transaction open on the SQLite connection. ` +
+              'Inside a transaction, use the EntityManager it passes (event.manager in a subscriber), not the DataSource: SQLite has one connection.',
+          ),
+        );
+      }, ms);
+      this.queue.push(waiter);
     });
   }
 
@@ -89,27 +98,36 @@ class ConnectionLock {
  * transaction, as other connections would on PostgreSQL (reads too: SQLite has no second
  * connection to read the committed state from).
  */
-export function isolateSqliteTransactions(dataSource: DataSource, logger: Logger): boolean {
+export function isolateSqliteTransactions(dataSource: DataSource): boolean {
   if (dataSource.options.type !== 'better-sqlite3') return false;
   const driver = dataSource.driver as any;
   if (driver[INSTALLED]) return true;
   const Runner = driver.createQueryRunner('master').constructor as new (driver: unknown) => Runner;
   const proto = Runner.prototype as any;
   const statements = new Map<string, unknown>();
-  const lock = new ConnectionLock(logger);
+  const lock = new ConnectionLock(() => (typeof driver.options.timeout === 'number' ? driver.options.timeout : 5000));
 
   driver.createQueryRunner = () => {
     const runner = new Runner(driver);
     if (runner.stmtCache) runner.stmtCache = statements;
     const own = runner as any;
-    own.query = (...args: unknown[]) => (lock.owner === runner ? proto.query.apply(runner, args) : lock.statement(() => proto.query.apply(runner, args)));
+    own.query = async (...args: unknown[]) => {
+      if (lock.owner !== runner) return lock.statement(() => proto.query.apply(runner, args));
+      try {
+        return await proto.query.apply(runner, args);
+      } finally {
+        // Free the connection as soon as it has left the transaction: TypeORM tells the
+        // subscribers about the commit only afterwards, and they may query through the DataSource.
+        if ((args[0] === 'COMMIT' || args[0] === 'ROLLBACK') && !driver.databaseConnection?.inTransaction) lock.release(runner);
+      }
+    };
     own.startTransaction = async (...args: unknown[]) => {
       const outermost = runner.transactionDepth === 0 && lock.owner !== runner;
       if (outermost) await lock.acquire(runner);
       try {
         await proto.startTransaction.apply(runner, args);
       } catch (error) {
-        if (!runner.isTransactionActive) lock.release(runner);
+        if (outermost && !driver.databaseConnection?.inTransaction) lock.release(runner);
         throw error;
       }
     };
@@ -118,7 +136,7 @@ export function isolateSqliteTransactions(dataSource: DataSource, logger: Logger
         try {
           await proto[method].apply(runner, args);
         } finally {
-          if (!runner.isTransactionActive) lock.release(runner);
+          if (!runner.isTransactionActive || !driver.databaseConnection?.inTransaction) lock.release(runner);
         }
       };
     }

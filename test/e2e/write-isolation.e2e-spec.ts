@@ -3,8 +3,9 @@
 // and reads, then makes the binding write fail, and checks what the others were told survived.
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { IsBoolean, IsInt, IsOptional } from 'class-validator';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn, VersionColumn, type EntitySubscriberInterface, type UpdateEvent } from 'typeorm';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn, VersionColumn, type EntitySubscriberInterface, type MigrationInterface, type QueryRunner, type TransactionCommitEvent, type UpdateEvent } from 'typeorm';
 import { Binding, BindingAction, BindingHandler } from '../../lib/index.js';
+import { testDb } from '../fixtures/database.js';
 import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 
 interface Deferred<T> {
@@ -74,13 +75,40 @@ class FailingAudit implements EntitySubscriberInterface<Counter> {
   }
 }
 
+/** Application subscribers that query through the DataSource rather than the event's manager. */
+let afterCommitRead: number | undefined;
+let writeOutside = false;
+class DataSourceSubscriber implements EntitySubscriberInterface<Counter> {
+  constructor(private readonly dataSource: () => DataSource) {}
+  listenTo() {
+    return Counter;
+  }
+  // TypeORM awaits this before commitTransaction returns.
+  async afterTransactionCommit(_event: TransactionCommitEvent) {
+    afterCommitRead = await this.dataSource().getRepository(Counter).count();
+  }
+  async afterUpdate() {
+    // The mistake this guards against: a statement outside the transaction, awaited inside it.
+    if (writeOutside) await this.dataSource().getRepository(Counter).insert({ value: -1 });
+  }
+}
+
+class AddCounterIndex1700000000000 implements MigrationInterface {
+  async up(runner: QueryRunner) {
+    await runner.query('CREATE INDEX "counter_value_index" ON "counter" ("value")');
+  }
+  async down(runner: QueryRunner) {
+    await runner.query('DROP INDEX "counter_value_index"');
+  }
+}
+
 let t: TestApp;
 let writer: TestSocket;
 let other: TestSocket;
 let watcher: TestSocket;
 beforeAll(async () => {
   t = await startApp([Counter], { limits: { framesPerSecond: 1_000_000, burst: 1_000_000 } }, { providers: [CounterActions] });
-  t.dataSource.subscribers.push(new FailingAudit() as EntitySubscriberInterface<any>);
+  t.dataSource.subscribers.push(new FailingAudit() as EntitySubscriberInterface<any>, new DataSourceSubscriber(() => t.dataSource) as EntitySubscriberInterface<any>);
   [writer, other, watcher] = await Promise.all([TestSocket.open(t.ws), TestSocket.open(t.ws), TestSocket.open(t.ws)]);
 });
 afterAll(async () => {
@@ -88,6 +116,7 @@ afterAll(async () => {
   await t.close();
 });
 afterEach(() => {
+  writeOutside = false;
   canHold = undefined;
   auditHold = undefined;
   canSaw.length = 0;
@@ -200,6 +229,45 @@ describe("an application transaction held open, then rolled back", () => {
 });
 
 describe('the DataSource keeps working', () => {
+  it('runs a migration after start-up, then serves writes', async () => {
+    (t.dataSource.migrations as MigrationInterface[]).push(new AddCounterIndex1700000000000());
+    const ran = await t.dataSource.runMigrations();
+    expect(ran.map((m) => m.name)).toEqual(['AddCounterIndex1700000000000']);
+    const [a] = await counters(0);
+    expect((await writer.request('iso.Counter.update', { id: a.id, value: 2 })).data.value).toBe(2);
+  });
+
+  it('lets a subscriber read through the DataSource once the transaction has committed', async () => {
+    const [a] = await counters(0);
+    afterCommitRead = undefined;
+    expect((await writer.request('iso.Counter.update', { id: a.id, value: 1 })).data.value).toBe(1);
+    expect(afterCommitRead).toBeGreaterThan(0);
+  });
+
+  it('never hangs on a statement issued through the DataSource inside a transaction', async () => {
+    const [a] = await counters(0);
+    const options = t.dataSource.driver.options as { timeout?: number };
+    const timeout = options.timeout;
+    options.timeout = 300; // SQLite's wait for a locked database, made short for the test
+    writeOutside = true;
+    try {
+      const started = Date.now();
+      const reply = await writer.request('iso.Counter.update', { id: a.id, value: 8 });
+      if (testDb === 'sqlite') {
+        // One connection: the statement would wait for the very transaction that awaits it.
+        // It fails like a locked database after the wait, and the write is rolled back.
+        expect(reply.error?.code).toBe('internal');
+        expect((await stored(a.id)).value).toBe(0);
+      } else {
+        // Another pooled connection: the statement commits on its own.
+        expect(reply.data.value).toBe(8);
+      }
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      options.timeout = timeout;
+    }
+  });
+
   it('synchronizes, nests transactions as savepoints and serves writes after them', async () => {
     await t.dataSource.synchronize();
     const [a] = await counters(0);
