@@ -20,6 +20,8 @@ function deferred<T>(): Deferred<T> {
 
 /** What the test makes `can.update` wait for, and every row it was asked about. */
 let canHold: Deferred<boolean> | undefined;
+/** Run inside `can.update`, outside any transaction: another writer changing the row meanwhile. */
+let canMeanwhile: ((row: Counter) => Promise<unknown>) | undefined;
 const canSaw: Array<{ id: number; value: number; locked: boolean }> = [];
 
 @Binding({
@@ -28,6 +30,7 @@ const canSaw: Array<{ id: number; value: number; locked: boolean }> = [];
     update: async (_user, row: any) => {
       canSaw.push({ id: row.id, value: row.value, locked: row.locked });
       if (row.locked) return false;
+      if (canMeanwhile) await canMeanwhile(row);
       return canHold ? canHold.promise : true;
     },
   },
@@ -117,6 +120,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   writeOutside = false;
+  canMeanwhile = undefined;
   canHold = undefined;
   auditHold = undefined;
   canSaw.length = 0;
@@ -174,6 +178,17 @@ describe('a binding write whose async `can` is pending', () => {
     expect(canSaw.map((row) => row.locked)).toEqual([false, true]);
     const row = await stored(a.id);
     expect([row.value, row.locked]).toEqual([0, true]);
+  });
+});
+
+describe('a binding write whose row keeps changing while `can` runs', () => {
+  it('gives up with conflict after three authorizations, writing nothing', async () => {
+    const [a] = await counters(0);
+    canMeanwhile = (row) => t.dataSource.getRepository(Counter).update({ id: row.id }, { value: row.value + 1 });
+    const reply = await writer.request('iso.Counter.update', { id: a.id, value: 50 });
+    expect(reply.error?.code).toBe('conflict');
+    expect(canSaw.map((row) => row.value)).toEqual([0, 1, 2]);
+    expect((await stored(a.id)).value).toBe(3);
   });
 });
 
