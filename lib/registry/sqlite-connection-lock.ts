@@ -2,7 +2,13 @@ import type { DataSource, QueryRunner } from 'typeorm';
 
 const INSTALLED = Symbol.for('nest-bindings:sqlite-connection-lock');
 
-type Runner = QueryRunner & { transactionDepth: number; stmtCache?: Map<string, unknown> };
+type Runner = QueryRunner & { transactionDepth: number };
+/** What the driver's runner class offers (its methods are called through `super`). */
+interface RunnerBase extends Runner {
+  stmtCache?: Map<string, unknown>;
+  query(...args: unknown[]): Promise<any>;
+  startTransaction(...args: unknown[]): Promise<void>;
+}
 
 /**
  * Who may use the one better-sqlite3 connection. A runner that opens a transaction owns it
@@ -102,60 +108,73 @@ export function isolateSqliteTransactions(dataSource: DataSource): boolean {
   if (dataSource.options.type !== 'better-sqlite3') return false;
   const driver = dataSource.driver as any;
   if (driver[INSTALLED]) return true;
-  const Runner = driver.createQueryRunner('master').constructor as new (driver: unknown) => Runner;
-  const proto = Runner.prototype as any;
+  const Base = driver.createQueryRunner('master').constructor as new (driver: unknown) => RunnerBase;
   const statements = new Map<string, unknown>();
   const lock = new ConnectionLock(() => (typeof driver.options.timeout === 'number' ? driver.options.timeout : 5000));
 
-  driver.createQueryRunner = () => {
-    const runner = new Runner(driver);
-    if (runner.stmtCache) runner.stmtCache = statements;
-    const own = runner as any;
-    own.query = async (...args: unknown[]) => {
-      if (lock.owner !== runner) return lock.statement(() => proto.query.apply(runner, args));
+  const inTransaction = (): boolean => Boolean(driver.databaseConnection?.inTransaction);
+
+  // The driver's own runner class, with the lock around what touches the connection.
+  class IsolatedRunner extends Base {
+    constructor() {
+      super(driver);
+      if (this.stmtCache) this.stmtCache = statements;
+    }
+
+    async query(...args: unknown[]): Promise<any> {
+      if (lock.owner !== this) return lock.statement(() => super.query(...args));
       try {
-        return await proto.query.apply(runner, args);
+        return await super.query(...args);
       } finally {
         // Free the connection as soon as it has left the transaction: TypeORM tells the
         // subscribers about the commit only afterwards, and they may query through the DataSource.
-        if ((args[0] === 'COMMIT' || args[0] === 'ROLLBACK') && !driver.databaseConnection?.inTransaction) lock.release(runner);
+        if ((args[0] === 'COMMIT' || args[0] === 'ROLLBACK') && !inTransaction()) lock.release(this);
       }
-    };
-    own.startTransaction = async (...args: unknown[]) => {
-      const outermost = runner.transactionDepth === 0 && lock.owner !== runner;
-      if (outermost) await lock.acquire(runner);
+    }
+
+    async startTransaction(...args: unknown[]): Promise<void> {
+      const outermost = this.transactionDepth === 0 && lock.owner !== this;
+      if (outermost) await lock.acquire(this);
       try {
-        await proto.startTransaction.apply(runner, args);
+        await super.startTransaction(...args);
       } catch (error) {
-        if (outermost && !driver.databaseConnection?.inTransaction) lock.release(runner);
+        if (outermost && !inTransaction()) lock.release(this);
         throw error;
       }
-    };
-    for (const method of ['commitTransaction', 'rollbackTransaction']) {
-      own[method] = async (...args: unknown[]) => {
-        try {
-          await proto[method].apply(runner, args);
-        } finally {
-          if (!runner.isTransactionActive || !driver.databaseConnection?.inTransaction) lock.release(runner);
-        }
-      };
     }
-    own.release = async () => {
-      if (lock.owner === runner) {
+
+    async commitTransaction(): Promise<void> {
+      try {
+        await super.commitTransaction();
+      } finally {
+        if (!this.isTransactionActive || !inTransaction()) lock.release(this);
+      }
+    }
+
+    async rollbackTransaction(): Promise<void> {
+      try {
+        await super.rollbackTransaction();
+      } finally {
+        if (!this.isTransactionActive || !inTransaction()) lock.release(this);
+      }
+    }
+
+    async release(): Promise<void> {
+      if (lock.owner === this) {
         // Released with its transaction still open: undo it rather than leave the connection inside it.
         try {
-          await proto.query.call(runner, 'ROLLBACK');
+          await super.query('ROLLBACK');
         } catch {
           // no transaction was open on the connection after all
         }
-        own.isTransactionActive = false;
-        runner.transactionDepth = 0;
-        lock.release(runner);
+        (this as any).isTransactionActive = false;
+        this.transactionDepth = 0;
+        lock.release(this);
       }
-      return proto.release.call(runner);
-    };
-    return runner;
-  };
+      return super.release();
+    }
+  }
+  driver.createQueryRunner = () => new IsolatedRunner();
 
   // Prepared statements belong to the connection: a new connection starts a new cache.
   const disconnect = driver.disconnect.bind(driver);
