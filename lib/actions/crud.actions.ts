@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import { AccessPolicy } from '../auth/access-policy.js';
 import { BINDINGS_OPTIONS, type CrudAction } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
@@ -73,11 +74,8 @@ export class CrudActions {
     const input = readInput(data, undefined, true);
     const id = this.store.parseId(binding, input.id);
     const checked = await this.validator.check(binding, input, 'update');
-    const row = await this.gate.run(async (manager) => {
-      const scope = this.policy.scope(binding, ctx.user);
-      const current = await this.store.findById(binding, id, scope, manager, true);
-      if (!current) throw notFound(binding, id);
-      await this.policy.authorize(binding, action, ctx.user, current);
+    const scope = this.policy.scope(binding, ctx.user);
+    const row = await this.authorizedWrite(binding, id, scope, action, ctx.user, async (manager, current) => {
       const version = binding.versionColumn?.propertyName;
       if (version && checked.expectedVersion !== undefined && current[version] !== checked.expectedVersion) {
         throw new BindingError('conflict', `${binding.name} ${id} is at version ${current[version]}, not ${checked.expectedVersion}; reload it`, [
@@ -104,10 +102,7 @@ export class CrudActions {
   async delete(binding: BindingDefinition, data: unknown, ctx: ActionContext): Promise<{ id: string | number }> {
     const input = readInput(data, ['id'], true);
     const id = this.store.parseId(binding, input.id);
-    await this.gate.run(async (manager) => {
-      const current = await this.store.findById(binding, id, this.policy.scope(binding, ctx.user), manager, true);
-      if (!current) throw notFound(binding, id);
-      await this.policy.authorize(binding, 'delete', ctx.user, current);
+    await this.authorizedWrite(binding, id, this.policy.scope(binding, ctx.user), 'delete', ctx.user, async (manager, current) => {
       const entity = this.store.toEntity(binding, current);
       // Entities with a @DeleteDateColumn are soft-deleted, as TypeORM users expect.
       if (binding.deleteDateColumn) await manager.softRemove(binding.target, entity);
@@ -178,6 +173,37 @@ export class CrudActions {
     return { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
   }
 
+  /**
+   * Authorizes a write of an existing row before its transaction opens, so the
+   * application's `can` (possibly slow, async) never holds a transaction open: on SQLite
+   * that would make every other statement wait. In the transaction the row is read again
+   * and locked; if another write changed it since, `can` is asked again about the new
+   * state, outside the transaction, a bounded number of times.
+   */
+  private async authorizedWrite<T>(
+    binding: BindingDefinition,
+    id: string | number,
+    scope: FilterNode | undefined,
+    action: string,
+    user: unknown,
+    work: (manager: EntityManager, current: Row) => Promise<T>,
+  ): Promise<T> {
+    let seen = await this.visibleRow(binding, id, user, scope);
+    for (let attempt = 1; ; attempt++) {
+      await this.policy.authorize(binding, action, user, seen);
+      const outcome = await this.gate.run(async (manager): Promise<{ done: T } | { changed: Row }> => {
+        const current = await this.store.findById(binding, id, scope, manager, true);
+        if (!current) throw notFound(binding, id);
+        return sameRow(binding, current, seen) ? { done: await work(manager, current) } : { changed: current };
+      });
+      if ('done' in outcome) return outcome.done as T;
+      if (attempt === AUTHORIZE_ATTEMPTS) {
+        throw new BindingError('conflict', `${binding.name} ${id} kept changing while this write was authorized; reload it and retry`);
+      }
+      seen = outcome.changed;
+    }
+  }
+
   private async insert(binding: BindingDefinition, values: Input, ctx: ActionContext): Promise<Row> {
     return this.gate.run(async (manager) => {
       await this.checkReferences(binding, values, undefined, ctx.user, manager);
@@ -217,8 +243,8 @@ export class CrudActions {
     return row;
   }
 
-  private async visibleRow(binding: BindingDefinition, id: string | number, user: unknown): Promise<Row> {
-    const row = await this.store.findById(binding, id, this.policy.scope(binding, user));
+  private async visibleRow(binding: BindingDefinition, id: string | number, user: unknown, scope = this.policy.scope(binding, user)): Promise<Row> {
+    const row = await this.store.findById(binding, id, scope);
     if (!row) throw notFound(binding, id);
     return row;
   }
@@ -303,6 +329,20 @@ export class CrudActions {
       throw error;
     }
   }
+}
+
+/** How often a write re-authorizes a row that other writes keep changing before it answers `conflict`. */
+const AUTHORIZE_ATTEMPTS = 3;
+
+/** Whether two reads of a row found the same state (every column). */
+function sameRow(binding: BindingDefinition, a: Row, b: Row): boolean {
+  return binding.metadata.columns.every(({ propertyName: name }) => {
+    const x = a[name];
+    const y = b[name];
+    if (x instanceof Date && y instanceof Date) return x.getTime() === y.getTime();
+    if (x !== null && y !== null && typeof x === 'object' && typeof y === 'object') return JSON.stringify(x) === JSON.stringify(y);
+    return x === y;
+  });
 }
 
 function notFound(binding: BindingDefinition, id: string | number): BindingError {

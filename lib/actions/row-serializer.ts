@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
+import { BindingError } from '../protocol/binding-error.js';
+import { hookMessage } from '../protocol/hook-message.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 
 export type Row = Record<string, unknown>;
@@ -10,10 +12,19 @@ export type Row = Record<string, unknown>;
  */
 @Injectable()
 export class RowSerializer {
+  private readonly logger = new Logger('BindingsModule');
+
   serialize(binding: BindingDefinition, row: Row, included?: ReadonlyMap<string, unknown>): Row {
     const out: Row = {};
     for (const column of binding.exposed) out[column.propertyName] = row[column.propertyName] ?? null;
     if (included) for (const [name, value] of included) out[name] = value;
-    return binding.options.serialize ? binding.options.serialize(out) : out;
+    if (!binding.options.serialize) return out;
+    try {
+      return binding.options.serialize(out);
+    } catch (error) {
+      // Fails closed: the reply (or the push) that would carry this row is not sent at all.
+      this.logger.error(`The serialize hook of ${binding.stream} threw on row ${String(row[binding.primary.propertyName])}: ${hookMessage(error)}`);
+      throw new BindingError('internal', 'Internal error');
+    }
   }
 }

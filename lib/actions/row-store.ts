@@ -41,7 +41,7 @@ export class RowStore {
     if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
     if (scope) conditions.push(compileWhere(scope, binding.allFields, ctx));
     // A write locks the row it read (PostgreSQL), so a concurrent write of the same row waits
-    // and then sees the new version. SQLite writes are already one at a time (WriteGate).
+    // and then sees the new version. On SQLite a transaction has the connection to itself (registry/sqlite-connection-lock).
     const lock = forUpdate && binding.sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
     const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1${lock}`;
     const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);

@@ -3,9 +3,11 @@ import type { EntityManager } from 'typeorm';
 import { BindingRegistry } from '../registry/binding.registry.js';
 
 /**
- * Runs a write in its own transaction. TypeORM shares one connection for SQLite, where
- * two concurrent transactions would nest as savepoints of each other; writes of the
- * bindings are therefore queued one after another there. PostgreSQL needs no queue.
+ * Runs a write in its own transaction. On PostgreSQL each transaction has its own pooled
+ * connection, and on better-sqlite3 the connection lock (registry/sqlite-connection-lock)
+ * gives it the connection to itself. Other SQLite drivers share one query runner, where
+ * two concurrent transactions would nest as savepoints of each other: writes of the
+ * bindings are queued one after another there.
  */
 @Injectable()
 export class WriteGate {
@@ -15,7 +17,7 @@ export class WriteGate {
 
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     const transaction = () => this.registry.dataSource.transaction(work);
-    if (this.registry.dialect !== 'sqlite') return transaction();
+    if (this.registry.isolatedTransactions) return transaction();
     const result = this.tail.then(transaction, transaction);
     this.tail = result.catch(() => undefined);
     return result;

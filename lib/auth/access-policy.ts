@@ -1,7 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
+import { hookMessage } from '../protocol/hook-message.js';
 import { compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Subscriber } from '../rooms/subscriber.js';
@@ -14,6 +15,7 @@ type Row = Record<string, unknown>;
  */
 @Injectable()
 export class AccessPolicy {
+  private readonly logger = new Logger('BindingsModule');
   // A scope is written by the application, not a client: it gets generous limits.
   private readonly scopeLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000 };
 
@@ -23,7 +25,12 @@ export class AccessPolicy {
   scope(binding: BindingDefinition, user: unknown): FilterNode | undefined {
     const scope = binding.options.scope;
     if (!scope) return undefined;
-    const filter = scope(user);
+    let filter: unknown;
+    try {
+      filter = scope(user);
+    } catch (error) {
+      throw this.hookFailed('scope', binding.stream, error);
+    }
     if (filter === undefined || filter === null) return undefined;
     try {
       return parseFilter(filter, binding.allFields, this.scopeLimits);
@@ -36,9 +43,14 @@ export class AccessPolicy {
   /** Throws `forbidden` unless `can[action]` (if any) allows `user` on `subject`. */
   async authorize(binding: BindingDefinition, action: string, user: unknown, subject: unknown): Promise<void> {
     const can = binding.options.can?.[action];
-    if (can && !(await can(user, subject))) {
-      throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
+    if (!can) return;
+    let allowed: unknown;
+    try {
+      allowed = await can(user, subject);
+    } catch (error) {
+      throw this.hookFailed(`can.${action}`, binding.stream, error);
     }
+    if (!allowed) throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
   }
 
   /**
@@ -62,8 +74,10 @@ export class AccessPolicy {
     const can = binding.options.can?.retrieve;
     if (!can) return true;
     try {
-      const verdict = can(subscriber.user, row);
-      return verdict instanceof Promise ? verdict.then(Boolean, () => false) : Boolean(verdict);
+      const verdict: unknown = can(subscriber.user, row);
+      // Any thenable is awaited (a promise of another library or realm too): only `true` lets the push through.
+      if (typeof (verdict as PromiseLike<unknown>)?.then === 'function') return Promise.resolve(verdict).then(Boolean, () => false);
+      return Boolean(verdict);
     } catch {
       return false;
     }
@@ -71,6 +85,17 @@ export class AccessPolicy {
 
   /** The name shown in presence lists, or undefined for anonymous users. */
   identify(user: unknown): string | undefined {
-    return user === null || user === undefined ? undefined : this.options.identify(user);
+    if (user === null || user === undefined) return undefined;
+    try {
+      return this.options.identify(user);
+    } catch (error) {
+      throw this.hookFailed('identify', undefined, error);
+    }
+  }
+
+  /** A hook of the application threw: logged here with its message, answered `internal` (section 6). */
+  private hookFailed(hook: string, stream: string | undefined, error: unknown): BindingError {
+    this.logger.error(`The ${hook} hook${stream ? ` of ${stream}` : ''} threw: ${hookMessage(error)}`);
+    return new BindingError('internal', 'Internal error');
   }
 }

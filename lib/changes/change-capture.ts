@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent, TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent } from 'typeorm';
 import { RowStore } from '../actions/row-store.js';
+import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { PushBus } from '../rooms/push-bus.js';
@@ -175,7 +176,9 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
       this.bus.publish(change);
     } catch (error) {
       // A push that fails must never fail the application's commit.
-      this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${(error as Error)?.stack ?? error}`);
+      // A hook's failure was logged where it happened (with its message); say what it cost.
+      const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
+      this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${why}`);
     }
   }
 

@@ -194,7 +194,12 @@ export class ChannelActions {
     const channels = this.joined.get(subscriber);
     if (!channels) return;
     this.joined.delete(subscriber);
-    const user = this.policy.identify(subscriber.user);
+    let user: string | undefined;
+    try {
+      user = this.policy.identify(subscriber.user);
+    } catch {
+      return; // identify threw (logged): its presence cannot be named, and a close handler must not throw
+    }
     for (const [channel, counted] of channels) {
       if (counted) void this.part(channel, user!, subscriber).catch(() => undefined);
     }

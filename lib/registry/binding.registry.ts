@@ -13,6 +13,7 @@ import type { BindingDefinition, RelationInclude } from './binding-definition.js
 import { columnKind } from './column-kind.js';
 import { declaredBindings } from './declared-bindings.js';
 import { BindingsMetadataAccessor } from './metadata.accessor.js';
+import { isolateSqliteTransactions } from './sqlite-connection-lock.js';
 
 const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save']);
 
@@ -23,6 +24,8 @@ export class BindingRegistry {
   private readonly byStream = new Map<string, BindingDefinition>();
   private readonly byTarget = new Map<Function, BindingDefinition>();
   readonly dialect: Dialect;
+  /** Whether each transaction has the connection to itself (always on PostgreSQL; on better-sqlite3 through the connection lock). */
+  readonly isolatedTransactions: boolean;
 
   constructor(
     @Inject(BINDINGS_DATA_SOURCE) readonly dataSource: DataSource,
@@ -30,6 +33,7 @@ export class BindingRegistry {
     accessor: BindingsMetadataAccessor,
   ) {
     this.dialect = dialectOf(dataSource);
+    this.isolatedTransactions = this.dialect === 'postgres' || isolateSqliteTransactions(dataSource);
     for (const metadata of dataSource.entityMetadatas) {
       const bindingOptions = typeof metadata.target === 'function' ? accessor.bindingOptions(metadata.target) : undefined;
       if (!bindingOptions) continue;

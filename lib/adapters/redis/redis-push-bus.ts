@@ -97,15 +97,29 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     // The changes of one instance keep their order: one connection, replies in order.
     this.pub
       .eval(NEXT_SEQS, names.length, ...names.map((room) => this.key(`seq:${room}`)), this.options.replay.maxAge)
-      .then((seqs) => {
-        const push = this.hub.prepare(change, names.map((room, i) => ({ room, seq: Number((seqs as number[])[i]) })));
-        this.hub.deliver(push);
-        this.share(push);
-      })
-      .catch((error: Error) => {
-        this.degrade(error);
-        this.hub.publish(change);
-      });
+      .then(
+        (seqs) => {
+          let push: PreparedPush;
+          try {
+            push = this.hub.prepare(change, names.map((room, i) => ({ room, seq: Number((seqs as number[])[i]) })));
+          } catch (error) {
+            // The application's serialize threw (logged with its message): nothing of this change is sent, Redis is fine.
+            this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
+            return;
+          }
+          this.hub.deliver(push);
+          this.share(push);
+        },
+        (error: Error) => {
+          this.degrade(error);
+          try {
+            this.hub.publish(change);
+          } catch (failure) {
+            this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(failure as Error)?.message ?? failure}`);
+          }
+        },
+      )
+      .catch((error: Error) => this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${error?.stack ?? error}`));
   }
 
   /** Keeps the frames for replay and hands them to the other instances. */

@@ -53,7 +53,12 @@ export class SseTransport implements OnModuleDestroy {
     const stream = `${app}.${model}`;
     if (!this.registry.get(stream)) fail(new BindingError('unknown_event', `No binding named ${stream}`));
     const data = readInput(req, query);
-    const name = this.policy.identify(user);
+    let name: string | undefined;
+    try {
+      name = this.policy.identify(user);
+    } catch (error) {
+      fail(error); // identify threw: internal (500)
+    }
     if (this.users.full(name)) fail(new BindingError('rate_limited', 'Too many connections for this user'));
 
     const sse = new SseStream(user, res, this.options.keys.event, this.options.limits.sendBuffer);

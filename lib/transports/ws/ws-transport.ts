@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
-import { Authenticator } from '../../auth/authenticator.js';
+import { AuthenticateFailed, Authenticator } from '../../auth/authenticator.js';
 import { UserConnections } from '../../auth/user-connections.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
@@ -59,14 +59,25 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
       perMessageDeflate: false,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
+        // A hook that throws (authenticate, identify) refuses this upgrade with 500; nothing
+        // may escape this callback, where it would end the process.
         this.authenticator.authenticate(info.req).then(
           (user) => {
-            if (this.atUserLimit(user)) return done(false, 429, 'Too many connections for this user');
+            let full: boolean;
+            try {
+              full = this.atUserLimit(user);
+            } catch {
+              return done(false, 500, 'Internal error');
+            }
+            if (full) return done(false, 429, 'Too many connections for this user');
             this.upgradeUsers.set(info.req, user);
             done(true);
           },
-          (error: BindingError) => done(false, error.code === 'unauthorized' ? 401 : 500, error.message),
-        );
+          (error: unknown) => {
+            const refused = error instanceof BindingError && error.code === 'unauthorized' && !(error instanceof AuthenticateFailed);
+            done(false, refused ? 401 : 500, refused ? error.message : 'Internal error');
+          },
+        ).catch((error: unknown) => this.logger.error(`A WebSocket upgrade failed: ${(error as Error)?.stack ?? error}`));
       },
     };
     const adapter: any = this.appConfig.getIoAdapter();
@@ -122,14 +133,20 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       return;
     }
     const user = this.upgradeUsers.get(req) ?? null;
+    let name: string | undefined;
+    try {
+      name = this.policy.identify(user);
+    } catch {
+      ws.close(CLOSE_INTERNAL_ERROR, 'Internal error'); // identify threw (logged) although it passed at the upgrade
+      return;
+    }
     // Upgrades verified at the same time may all have passed the check: close the extra ones.
-    if (this.atUserLimit(user)) {
+    if (this.users.full(name)) {
       ws.close(CLOSE_POLICY_VIOLATION, 'Too many connections for this user');
       return;
     }
     const connection = new WsConnection(ws, user, this.options.limits);
     this.connections.set(ws, connection);
-    const name = this.policy.identify(user);
     const release = this.users.add(name);
     ws.on('pong', () => (connection.alive = true));
     ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
@@ -212,6 +229,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
 
 /** RFC 6455 "going away": the server is shutting down. */
 const CLOSE_GOING_AWAY = 1001;
+/** RFC 6455 "internal error": the server cannot serve this socket. */
+const CLOSE_INTERNAL_ERROR = 1011;
 
 /** Waits for `work`, but not past `deadline` (ms since the epoch). */
 function within(work: Promise<unknown>, deadline: number): Promise<void> {
