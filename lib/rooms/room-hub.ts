@@ -226,6 +226,16 @@ export class RoomHub implements OnModuleDestroy {
     return this.rooms.get(name)?.members ?? new Set();
   }
 
+  /** Whether a room of that name exists here (with members or kept for replay). */
+  hasRoom(name: string): boolean {
+    return this.rooms.has(name);
+  }
+
+  /** The filter rooms that exist here, for adapters that keep a registry of filters. */
+  *filterRoomNames(): Iterable<{ stream: string; room: string }> {
+    for (const [stream, rooms] of this.filterRooms) for (const room of rooms) yield { stream, room: room.name };
+  }
+
   /** Rooms kept for replay, and the pushes they hold. */
   replayUse(): { rooms: number; pushes: number } {
     let pushes = 0;
