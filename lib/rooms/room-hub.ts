@@ -78,7 +78,10 @@ export class RoomHub implements OnModuleDestroy {
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
     const existing = this.rooms.get(spec.name);
     if (!existing || !subscriber.rooms.has(existing)) {
-      const refused = this.memory.subscriptions.admit(subscriber, spec, existing, (idle) => this.deleteRoom(idle));
+      const admit = () => this.memory.subscriptions.admit(subscriber, spec, existing, (idle) => this.deleteRoom(idle));
+      let refused = admit();
+      // As with the count: the least recently used automatic subscriptions give way first.
+      while (refused && this.dropAutomatic(subscriber)) refused = admit();
       if (refused && !options.explicit) return { room: spec.name };
       if (refused) throw refused;
     }
@@ -270,6 +273,17 @@ export class RoomHub implements OnModuleDestroy {
         this.leave(room, subscriber);
         return true;
       }
+    }
+    return false;
+  }
+
+  /** Leaves the least recently used automatic subscription of `subscriber`; false when it has none. */
+  private dropAutomatic(subscriber: Subscriber): boolean {
+    for (const [room, explicit] of subscriber.rooms) {
+      if (explicit) continue;
+      subscriber.rooms.delete(room);
+      this.leave(room, subscriber);
+      return true;
     }
     return false;
   }

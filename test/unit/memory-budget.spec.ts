@@ -182,6 +182,14 @@ describe('RoomHub subscription bytes', () => {
     // An automatic subscription (after a retrieve) is skipped, not an error.
     await expect(rooms.subscribe(ann, filter('auto'), { explicit: false })).resolves.toEqual({ room: filterRoom('shop.Product', 'auto') });
     expect(rooms.members(filterRoom('shop.Product', 'auto')).size).toBe(0);
+    // Automatic subscriptions of a socket give way to its explicit ones, least recently used first.
+    const cat = new Sink({ id: 'cat' });
+    for (let i = 0; i < 10; i++) await rooms.subscribe(cat, filter(`c${i}`), { explicit: false });
+    const held = [...cat.rooms.keys()].map((room) => room.name);
+    expect(held.length).toBe(accepted);
+    await rooms.subscribe(cat, filter('wanted'), { explicit: true });
+    expect(rooms.members(filterRoom('shop.Product', 'wanted')).has(cat)).toBe(true);
+    expect([...cat.rooms.keys()].map((room) => room.name)).not.toContain(held[0]);
     // A second socket of the same user shares the bound; another user has its own.
     await expect(rooms.subscribe(new Sink({ id: 'ann' }), filter('f99'), { explicit: true })).rejects.toMatchObject({ code: 'bad_request' });
     await expect(rooms.subscribe(new Sink({ id: 'bob' }), filter('f99'), { explicit: true })).resolves.toBeDefined();
