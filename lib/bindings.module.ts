@@ -65,11 +65,15 @@ const CORE_PROVIDERS: Provider[] = [
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
     provide: ChannelMessageStore,
-    inject: [BindingRegistry, WriteGate],
-    useFactory: (registry: BindingRegistry, gate: WriteGate): ChannelMessageStore =>
+    inject: [BindingRegistry, WriteGate, BINDINGS_OPTIONS],
+    useFactory: (registry: BindingRegistry, gate: WriteGate, options: ResolvedOptions): ChannelMessageStore =>
       registry.dataSource.hasMetadata(ChannelMessage)
         ? new TypeOrmMessageStore(registry.dataSource.getRepository(ChannelMessage), (work) => gate.run(work))
-        : new MemoryMessageStore(),
+        : new MemoryMessageStore(undefined, {
+            perChannel: options.channels.historyBytes,
+            perUser: options.channels.historyBytesPerUser,
+            total: options.channels.historyBytesTotal,
+          }),
   },
   ChannelActions,
   CrudActions,

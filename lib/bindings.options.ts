@@ -14,13 +14,15 @@ export interface ResolvedOptions {
   heartbeatInterval: number;
   sse: { heartbeat: number };
   adapter?: { redis: string; keyPrefix?: string };
-  channels: { history: number; presence: boolean; can: NonNullable<ChannelsOptions['can']>; configure?: ChannelsOptions['configure'] };
+  channels: { history: number; presence: boolean; historyBytes: number; historyBytesPerUser: number; historyBytesTotal: number; can: NonNullable<ChannelsOptions['can']>; configure?: ChannelsOptions['configure'] };
   /** Secrets of `POST /publish`; undefined when publishing is off. */
   publish?: { secrets: readonly string[] };
   admin?: AdminOptions;
   docs: false | DocsOptions;
   shutdownTimeout: number;
 }
+
+const MiB = 1024 * 1024;
 
 export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOptions {
   const limits = {
@@ -34,6 +36,14 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     burst: 200,
     sendBuffer: 4 * 1024 * 1024,
     includeRows: 1000,
+    subscriptionBytesPerUser: 16 * MiB,
+    subscriptionBytesTotal: 128 * MiB,
+    replayBytesPerRoom: 4 * MiB,
+    replayBytesTotal: 64 * MiB,
+    presenceBytesPerUser: MiB,
+    presenceBytesTotal: 64 * MiB,
+    liveListBytesPerUser: 16 * MiB,
+    liveListBytesTotal: 128 * MiB,
     ...options.limits,
   };
   const path = options.path ?? '/ws';
@@ -57,6 +67,9 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     channels: {
       history: options.channels?.history ?? 100,
       presence: options.channels?.presence ?? true,
+      historyBytes: options.channels?.historyBytes ?? MiB,
+      historyBytesPerUser: options.channels?.historyBytesPerUser ?? 4 * MiB,
+      historyBytesTotal: options.channels?.historyBytesTotal ?? 64 * MiB,
       can: options.channels?.can ?? {},
       configure: options.channels?.configure,
     },

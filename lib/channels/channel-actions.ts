@@ -7,6 +7,7 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import type { ChannelConfig } from '../interfaces/bindings-module-options.interface.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
+import { approximateSize } from '../rooms/memory-budget.js';
 import { RoomHub } from '../rooms/room-hub.js';
 import type { Subscriber } from '../rooms/subscriber.js';
 import { ChannelMessageStore, type ChannelMessageData } from './channel-message-store.js';
@@ -34,6 +35,8 @@ export class ChannelActions {
   private readonly socketKeys = new WeakMap<Subscriber, string>();
   private readonly instanceId = randomBytes(4).toString('hex');
   private sockets = 0;
+  /** Bytes of presence state charged per channel and user (`channel\0user`), released when the user parts. */
+  private readonly stateBytes = new Map<string, number>();
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
@@ -175,9 +178,22 @@ export class ChannelActions {
     if (!this.config(channel).presence) throw BindingError.badRequest(`Presence is off in channel ${channel}`);
     const user = this.policy.identify(ctx.user);
     if (user === undefined) throw new BindingError('forbidden', 'Anonymous users have no presence state');
-    if (!this.joined.get(subscriber)?.get(channel) || !(await this.presence.setState(channel, user, state))) {
-      throw new BindingError('forbidden', `Join channel ${channel} before setting a state in it`);
+    if (!this.joined.get(subscriber)?.get(channel)) throw notJoined(channel);
+    // Charged before the store answers, so concurrent states cannot together pass the bound.
+    const key = `${channel}\0${user}`;
+    const held = this.stateBytes.get(key) ?? 0;
+    const size = 64 + key.length + approximateSize(state);
+    const budget = this.hub.memory.presence;
+    if (size > held) budget.charge(user, size - held);
+    else budget.release(user, held - size);
+    this.stateBytes.set(key, size);
+    let stored = false;
+    try {
+      stored = await this.presence.setState(channel, user, state);
+    } finally {
+      if (!stored) this.releaseState(channel, user);
     }
+    if (!stored) throw notJoined(channel);
     const update = { channel, user, state };
     this.broadcast(channel, 'channel.state', update);
     return update;
@@ -207,9 +223,25 @@ export class ChannelActions {
 
   /** Removes one socket of `user` from the presence of `channel`; announces the user's departure with its last socket. */
   private async part(channel: string, user: string, subscriber: Subscriber): Promise<void> {
-    if (await this.presence.remove(channel, user, this.socketKey(subscriber))) {
-      this.broadcast(channel, 'channel.presence', { channel, user, action: 'parted' });
+    const parted = await this.presence.remove(channel, user, this.socketKey(subscriber));
+    // The state's bytes were charged here: given back when the user has no socket left in the channel on this instance.
+    if (parted || !this.presentHere(channel, user)) this.releaseState(channel, user);
+    if (parted) this.broadcast(channel, 'channel.presence', { channel, user, action: 'parted' });
+  }
+
+  private presentHere(channel: string, user: string): boolean {
+    for (const member of this.hub.members(channelRoom(channel))) {
+      if (this.joined.get(member)?.get(channel) && this.policy.identify(member.user) === user) return true;
     }
+    return false;
+  }
+
+  private releaseState(channel: string, user: string): void {
+    const key = `${channel}\0${user}`;
+    const held = this.stateBytes.get(key);
+    if (held === undefined) return;
+    this.stateBytes.delete(key);
+    this.hub.memory.presence.release(user, held);
   }
 
   private socketKey(subscriber: Subscriber): string {
@@ -277,6 +309,10 @@ function readId(id: unknown): string {
     throw BindingError.badRequest('id must be a message id', [{ field: 'id', constraint: 'isString', message: 'id must be the id of a message' }]);
   }
   return id;
+}
+
+function notJoined(channel: string): BindingError {
+  return new BindingError('forbidden', `Join channel ${channel} before setting a state in it`);
 }
 
 function messageNotFound(channel: string, id: string): BindingError {

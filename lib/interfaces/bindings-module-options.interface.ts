@@ -33,6 +33,22 @@ export interface BindingsLimits {
   sendBuffer?: number;
   /** Related rows one to-many `include` may load for one request, counted in the related scope before `can.retrieve`; more → `bad_request` (default 1,000). */
   includeRows?: number;
+  /** Estimated bytes of the subscriptions (rooms joined, filters) held by one user's sockets; a subscribe over it is `bad_request` (default 16 MiB). */
+  subscriptionBytesPerUser?: number;
+  /** The same for all users and for rooms kept for replay after their last member left; idle rooms are dropped oldest first to make room (default 128 MiB). */
+  subscriptionBytesTotal?: number;
+  /** Estimated bytes of pushes one room keeps for replay; the oldest are dropped first (default 4 MiB). */
+  replayBytesPerRoom?: number;
+  /** The same for all rooms together, a push kept by several rooms counted once; the oldest are dropped first (default 64 MiB). */
+  replayBytesTotal?: number;
+  /** Estimated bytes of presence states one user holds in all channels; a `channel.state` over it is `bad_request` (default 1 MiB). */
+  presenceBytesPerUser?: number;
+  /** The same for all users (default 64 MiB). */
+  presenceBytesTotal?: number;
+  /** Estimated bytes of live lists one user holds (reserved for live lists, PROTOCOL.md section 9; default 16 MiB). */
+  liveListBytesPerUser?: number;
+  /** The same for all users (default 128 MiB). */
+  liveListBytesTotal?: number;
 }
 
 /** How long pushes are kept for clients that reconnect with `since`. */
@@ -59,6 +75,12 @@ export interface ChannelsOptions extends ChannelConfig {
     /** Who may post (and edit or delete their own messages) in a channel (default: whoever may join). */
     message?: (user: any, channel: string, message: unknown) => boolean | Promise<boolean>;
   };
+  /** Estimated bytes of in-memory history per channel; the oldest messages are dropped first (default 1 MiB). */
+  historyBytes?: number;
+  /** Bytes of in-memory history written by one user, in all channels; that user's oldest messages are dropped first (default 4 MiB). */
+  historyBytesPerUser?: number;
+  /** Bytes of in-memory history of all channels; the oldest messages of the channel written to least recently go first (default 64 MiB). */
+  historyBytesTotal?: number;
   /** Per-channel overrides of `history` and `presence`. */
   configure?: (channel: string) => ChannelConfig | undefined | null;
 }

@@ -9,7 +9,8 @@ import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-import type { KeptPush } from './replay-buffer.js';
+import { MemoryBudgets, type PushBody } from './memory-budget.js';
+import { pushFrame, type KeptPush } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
 import { instanceRoom } from './room-names.js';
 import type { Subscriber } from './subscriber.js';
@@ -50,6 +51,8 @@ export class RoomHub implements OnModuleDestroy {
   /** Pushes sent since start, for statistics. */
   pushes = 0;
   private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
+  /** The bounds on what clients make the server keep (subscriptions, replay, presence, live lists). */
+  readonly memory: MemoryBudgets<Subscriber, Room>;
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
@@ -58,6 +61,7 @@ export class RoomHub implements OnModuleDestroy {
     private readonly codec: FrameCodec,
     private readonly registry: BindingRegistry,
   ) {
+    this.memory = new MemoryBudgets(options.limits, (subscriber) => policy.identify(subscriber.user));
     const every = Math.min(60_000, Math.max(1000, options.replay.maxAge / 4));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
   }
@@ -73,6 +77,14 @@ export class RoomHub implements OnModuleDestroy {
    */
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
     const existing = this.rooms.get(spec.name);
+    if (!existing || !subscriber.rooms.has(existing)) {
+      const admit = () => this.memory.subscriptions.admit(subscriber, spec, existing, (idle) => this.deleteRoom(idle));
+      let refused = admit();
+      // As with the count: the least recently used automatic subscriptions give way first.
+      while (refused && this.dropAutomatic(subscriber)) refused = admit();
+      if (refused && !options.explicit) return { room: spec.name };
+      if (refused) throw refused;
+    }
     const room = existing ?? this.createRoom(spec);
     const already = subscriber.rooms.get(room);
     if (already === undefined) {
@@ -83,6 +95,7 @@ export class RoomHub implements OnModuleDestroy {
       }
       room.members.add(subscriber);
       room.emptySince = 0;
+      this.memory.subscriptions.joined(subscriber, room);
     } else {
       subscriber.rooms.delete(room); // re-inserted below: most recently used
     }
@@ -155,7 +168,9 @@ export class RoomHub implements OnModuleDestroy {
       stream: binding.stream,
       changeId,
       row,
-      frames: rooms.map(({ room, seq }) => ({ room, seq, frame: `${head},"room":${JSON.stringify(room)},"seq":${seq}${tail}` })),
+      head,
+      tail,
+      frames: rooms.map(({ room, seq }) => ({ room, seq, frame: pushFrame(head, room, seq, tail) })),
     };
   }
 
@@ -167,11 +182,14 @@ export class RoomHub implements OnModuleDestroy {
     const binding = this.registry.get(push.stream);
     const stamp = ++this.deliveries;
     const now = Date.now();
+    // Kept once for every room's replay: each room keeps its seq and builds the frame on replay.
+    const body: PushBody = { head: push.head, tail: push.tail, row: push.row };
     for (const { room: name, seq, frame } of push.frames) {
       const room = this.rooms.get(name);
       if (!room) continue;
       room.seq = Math.max(room.seq, seq);
-      room.replay.add({ seq, at: now, frame, row: push.row });
+      // With an adapter, replays come from its store: the local buffers would never be read.
+      if (!this.replaySource) room.replay.add({ seq, at: now, body });
       // Encoded once per room: every socket of the room is sent the same bytes.
       const bytes = room.members.size > 0 ? Buffer.from(frame) : undefined;
       for (const member of room.members) {
@@ -209,6 +227,16 @@ export class RoomHub implements OnModuleDestroy {
   /** Members of a room, or an empty set. */
   members(name: string): ReadonlySet<Subscriber> {
     return this.rooms.get(name)?.members ?? new Set();
+  }
+
+  /** Whether a room of that name exists here (with members or kept for replay). */
+  hasRoom(name: string): boolean {
+    return this.rooms.has(name);
+  }
+
+  /** The filter rooms that exist here, for adapters that keep a registry of filters. */
+  *filterRoomNames(): Iterable<{ stream: string; room: string }> {
+    for (const [stream, rooms] of this.filterRooms) for (const room of rooms) yield { stream, room: room.name };
   }
 
   /** Rooms kept for replay, and the pushes they hold. */
@@ -249,8 +277,22 @@ export class RoomHub implements OnModuleDestroy {
     return false;
   }
 
+  /** Leaves the least recently used automatic subscription of `subscriber`; false when it has none. */
+  private dropAutomatic(subscriber: Subscriber): boolean {
+    for (const [room, explicit] of subscriber.rooms) {
+      if (explicit) continue;
+      subscriber.rooms.delete(room);
+      this.leave(room, subscriber);
+      return true;
+    }
+    return false;
+  }
+
   private createRoom(spec: RoomSpec): Room {
-    const room = new Room(spec.name, spec.kind, this.options.replay, spec.binding, spec.matches);
+    const replay = { ...this.options.replay, bytes: this.options.limits.replayBytesPerRoom, memory: this.memory.replay };
+    const room = new Room(spec.name, spec.kind, replay, spec.binding, spec.matches);
+    room.cost = this.memory.subscriptions.roomCost(spec);
+    this.memory.subscriptions.created(room);
     room.previousSeq = this.retired.get(room.name) ?? 0;
     this.retired.delete(room.name);
     this.rooms.set(room.name, room);
@@ -264,8 +306,9 @@ export class RoomHub implements OnModuleDestroy {
   }
 
   private leave(room: Room, subscriber: Subscriber): void {
-    room.members.delete(subscriber);
+    if (!room.members.delete(subscriber)) return;
     if (room.members.size === 0) room.emptySince = Date.now();
+    this.memory.subscriptions.left(subscriber, room);
   }
 
   private dropIfEmpty(room: Room): void {
@@ -273,7 +316,10 @@ export class RoomHub implements OnModuleDestroy {
   }
 
   private deleteRoom(room: Room): void {
+    if (this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
+    room.replay.clear();
+    this.memory.subscriptions.deleted(room);
     // Remembered so that a `since` from this room's life is never mistaken for one of the next room of that name.
     const last = Math.max(room.seq, room.previousSeq);
     if (last > 0) {
@@ -299,6 +345,9 @@ export interface PreparedPush {
   changeId: string;
   /** Every column of the row, for the per-subscriber checks. */
   row: Row | undefined;
+  /** The frame before `"room"` and after `"seq"`, the same in every room: what replay buffers keep. */
+  head: string;
+  tail: string;
   frames: Array<{ room: string; seq: number; frame: string }>;
 }
 

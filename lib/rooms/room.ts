@@ -1,4 +1,5 @@
 import type { BindingDefinition } from '../registry/binding-definition.js';
+import type { ReplayMemory } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import type { Subscriber } from './subscriber.js';
 
@@ -18,15 +19,17 @@ export class Room {
    */
   previousSeq = 0;
   readonly replay: ReplayBuffer;
+  /** Estimated bytes of the room itself (name, filter), for the subscription bounds. */
+  cost = 0;
 
   constructor(
     readonly name: string,
     readonly kind: RoomKind,
-    replay: { size: number; maxAge: number },
+    replay: { size: number; maxAge: number; bytes?: number; memory?: ReplayMemory },
     readonly binding?: BindingDefinition,
     /** For filter rooms: whether a row (all columns) is in the filter's set. */
     readonly matches?: (row: Record<string, unknown>) => boolean,
   ) {
-    this.replay = new ReplayBuffer(replay.size, replay.maxAge);
+    this.replay = new ReplayBuffer(replay.size, replay.maxAge, name, replay.bytes, replay.memory);
   }
 }

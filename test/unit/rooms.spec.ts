@@ -6,14 +6,15 @@ import type { BindingsModuleOptions } from '../../lib/interfaces/bindings-module
 import { BindingError } from '../../lib/protocol/binding-error.js';
 import { FrameCodec } from '../../lib/protocol/frame-codec.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
-import { ReplayBuffer, type KeptPush } from '../../lib/rooms/replay-buffer.js';
+import type { PushBody } from '../../lib/rooms/memory-budget.js';
+import { ReplayBuffer } from '../../lib/rooms/replay-buffer.js';
 import { RoomHub, type RoomSpec } from '../../lib/rooms/room-hub.js';
 import { filterRoom, instanceRoom } from '../../lib/rooms/room-names.js';
 import { Subscriber } from '../../lib/rooms/subscriber.js';
 
 /** The replay buffer and the room hub (PROTOCOL.md section 4) as pure units, without sockets or a database. */
 
-const kept = (seq: number, at = 1000): KeptPush => ({ seq, at, frame: `f${seq}`, row: { id: seq } });
+const kept = (seq: number, at = 1000): { seq: number; at: number; body: PushBody } => ({ seq, at, body: { head: '{"event":"e"', tail: `,"data":${seq}}`, row: { id: seq } } });
 
 describe('ReplayBuffer', () => {
   it('answers [] when the client is up to date, undefined when it is ahead or negative', () => {
@@ -45,7 +46,7 @@ describe('ReplayBuffer', () => {
     const buffer = new ReplayBuffer(10, 60_000);
     for (let seq = 1; seq <= 10_000; seq++) buffer.add(kept(seq));
     expect(buffer.length).toBe(10);
-    expect((buffer as any).kept.length).toBeLessThanOrEqual(10 * 1.25 + 9);
+    expect((buffer as any).kept.length).toBeLessThanOrEqual(10 + 66);
     expect(buffer.after(9990, 10_000, 1000)!.map((k) => k.seq)).toEqual([9991, 9992, 9993, 9994, 9995, 9996, 9997, 9998, 9999, 10_000]);
     expect(buffer.after(9989, 10_000, 1000)).toBeUndefined();
   });

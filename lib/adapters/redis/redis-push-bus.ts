@@ -6,7 +6,7 @@ import type { EntityChange } from '../../changes/entity-change.js';
 import { compileMatcher, parseFilter } from '../../query/index.js';
 import type { BindingRegistry } from '../../registry/binding.registry.js';
 import { PushBus } from '../../rooms/push-bus.js';
-import type { KeptPush } from '../../rooms/replay-buffer.js';
+import { pushFrame, type KeptPush } from '../../rooms/replay-buffer.js';
 import type { PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
 
 // INCR the seq of every room a change goes through, in one round trip, and keep each
@@ -24,7 +24,7 @@ interface Message {
   push: PreparedPush;
 }
 
-type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => boolean };
+type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => boolean; filter: unknown };
 
 /**
  * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
@@ -73,13 +73,12 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
-      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('broadcasts'));
+      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('filters-gone'), this.key('broadcasts'));
       await this.loadFilters();
     } catch (error) {
       this.degrade(error as Error);
     }
-    const every = Math.max(1000, this.options.replay.maxAge / 2);
-    this.refresher = setInterval(() => this.keepAlive(), every).unref();
+    this.refresher = setInterval(() => this.keepAlive(), this.keepAliveEvery()).unref();
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -122,17 +121,23 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       .catch((error: Error) => this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${error?.stack ?? error}`));
   }
 
-  /** Keeps the frames for replay and hands them to the other instances. */
+  /**
+   * Keeps the push for replay and hands it to the other instances. The data is stored and
+   * sent once, however many rooms the change goes through: each room's replay list keeps
+   * its seq and the change id, and receivers build each room's frame from head and tail.
+   */
   private share(push: PreparedPush): void {
     const now = Date.now();
     const pipeline = this.pub.pipeline();
-    for (const { room, seq, frame } of push.frames) {
+    pipeline.set(this.key(`push:${push.changeId}`), JSON.stringify({ head: push.head, tail: push.tail, row: push.row }), 'PX', this.options.replay.maxAge);
+    for (const { room, seq } of push.frames) {
       const key = this.key(`replay:${room}`);
-      pipeline.rpush(key, JSON.stringify({ seq, at: now, frame, row: push.row }));
+      pipeline.rpush(key, JSON.stringify({ seq, at: now, change: push.changeId }));
       pipeline.ltrim(key, -this.options.replay.size, -1);
       pipeline.pexpire(key, this.options.replay.maxAge);
     }
-    pipeline.publish(this.key('changes'), JSON.stringify({ origin: this.origin, push } satisfies Message));
+    const shared = { ...push, frames: push.frames.map(({ room, seq }) => ({ room, seq, frame: '' })) };
+    pipeline.publish(this.key('changes'), JSON.stringify({ origin: this.origin, push: shared } satisfies Message));
     pipeline.exec().catch((error: Error) => this.degrade(error));
   }
 
@@ -148,8 +153,22 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
         if (origin !== this.origin) this.hub.broadcastLocal(room, frame);
         return;
       }
+      if (channel === this.key('filters-gone')) {
+        const { stream, rooms } = JSON.parse(text) as { stream: string; rooms: string[] };
+        for (const room of rooms) {
+          const known = this.filters.get(stream)?.get(room);
+          if (!known) continue;
+          // Still here (marked just too late): register it again, so every instance matches it.
+          if (this.hub.hasRoom(room)) this.register(stream, room, known.filter);
+          else this.filters.get(stream)!.delete(room);
+        }
+        return;
+      }
       const message = JSON.parse(text) as Message;
-      if (message.origin !== this.origin) this.hub.deliver(message.push);
+      if (message.origin === this.origin) return;
+      const push = message.push;
+      for (const entry of push.frames) entry.frame = pushFrame(push.head, entry.room, entry.seq, push.tail);
+      this.hub.deliver(push);
     } catch (error) {
       this.logger.error(`Unreadable message on ${channel}: ${(error as Error).message}`);
     }
@@ -168,9 +187,20 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       const seq = Number(current ?? 0);
       if (since === seq) return [];
       if (since > seq) return undefined;
-      const kept = entries.map((entry) => JSON.parse(entry) as KeptPush).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
+      const kept = entries.map((entry) => JSON.parse(entry) as { seq: number; at: number; change: string }).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
       if (kept.length === 0 || kept[0].seq > since + 1) return undefined;
-      return kept.filter((push) => push.seq > since);
+      const wanted = kept.filter((push) => push.seq > since);
+      if (wanted.length === 0) return [];
+      const changes = [...new Set(wanted.map((push) => push.change))];
+      const texts = await this.pub.mget(...changes.map((change) => this.key(`push:${change}`)));
+      const bodies = new Map(changes.map((change, i) => [change, texts[i] === null ? undefined : (JSON.parse(texts[i]!) as { head: string; tail: string; row: KeptPush['row'] })]));
+      const out: KeptPush[] = [];
+      for (const push of wanted) {
+        const body = bodies.get(push.change);
+        if (!body) return undefined; // expired with its window: the client refetches
+        out.push({ seq: push.seq, at: push.at, frame: pushFrame(body.head, room, push.seq, body.tail), row: body.row });
+      }
+      return out;
     } catch {
       return undefined; // Redis away: the client is told to refetch
     }
@@ -179,12 +209,16 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   private shareFilter(spec: RoomSpec): void {
     const stream = spec.binding!.stream;
     this.addFilter(stream, spec.name, spec.filter);
+    this.register(stream, spec.name, spec.filter);
+  }
+
+  private register(stream: string, room: string, filter: unknown): void {
     if (this.pub.status !== 'ready') return;
-    const text = JSON.stringify(spec.filter);
     this.pub
       .multi()
-      .hset(this.key(`filters:${stream}`), spec.name, text)
-      .publish(this.key('filters'), JSON.stringify({ stream, room: spec.name, filter: spec.filter }))
+      .hset(this.key(`filters:${stream}`), room, JSON.stringify(filter))
+      .zadd(this.key(`filters-seen:${stream}`), Date.now(), room)
+      .publish(this.key('filters'), JSON.stringify({ stream, room, filter }))
       .exec()
       .catch((error: Error) => this.degrade(error));
   }
@@ -203,16 +237,54 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     if (!rooms) this.filters.set(stream, (rooms = new Map()));
     if (rooms.has(room)) return;
     const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
-    rooms.set(room, { name: room, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) });
+    rooms.set(room, { name: room, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), filter });
   }
 
-  /** Rooms with local members keep their numbering alive while they are in use. */
+  /**
+   * Rooms with local members keep their numbering alive while they are in use, and filter
+   * rooms that exist here (with members or kept for replay) mark their filter as seen. A
+   * filter no instance has marked for three rounds is forgotten everywhere, so the
+   * matchers of rooms retired on every instance do not stay in memory.
+   */
   private keepAlive(): void {
     if (this.pub.status !== 'ready') return;
+    const now = Date.now();
     const pipeline = this.pub.pipeline();
     for (const { room } of this.hub.occupied()) pipeline.pexpire(this.key(`seq:${room}`), this.options.replay.maxAge);
-    for (const binding of this.registry.all()) pipeline.pexpire(this.key(`filters:${binding.stream}`), Math.max(this.options.replay.maxAge, 3_600_000));
-    pipeline.exec().catch((error: Error) => this.degrade(error));
+    for (const { stream, room } of this.hub.filterRoomNames()) pipeline.zadd(this.key(`filters-seen:${stream}`), now, room);
+    for (const binding of this.registry.all()) {
+      const ttl = Math.max(this.options.replay.maxAge, 3_600_000);
+      pipeline.pexpire(this.key(`filters:${binding.stream}`), ttl);
+      pipeline.pexpire(this.key(`filters-seen:${binding.stream}`), ttl);
+    }
+    pipeline
+      .exec()
+      .then(() => this.forgetStale(now - 3 * this.keepAliveEvery()))
+      .catch((error: Error) => this.degrade(error));
+  }
+
+  private keepAliveEvery(): number {
+    return Math.max(1000, this.options.replay.maxAge / 2);
+  }
+
+  /** Drops the filters not seen since `before` from Redis, and tells every instance to forget them. */
+  private async forgetStale(before: number): Promise<void> {
+    for (const binding of this.registry.all()) {
+      const stream = binding.stream;
+      // The hash first: a filter registered after this read is not considered.
+      const known = await this.pub.hkeys(this.key(`filters:${stream}`));
+      const stale = await this.pub.zrangebyscore(this.key(`filters-seen:${stream}`), '-inf', before);
+      // Filters registered before this version have no mark: they are known to the hash only.
+      const seen = new Set(await this.pub.zrange(this.key(`filters-seen:${stream}`), 0, -1));
+      const rooms = [...stale, ...known.filter((room) => !seen.has(room))].filter((room) => !this.hub.hasRoom(room));
+      if (rooms.length === 0) continue;
+      await this.pub
+        .multi()
+        .hdel(this.key(`filters:${stream}`), ...rooms)
+        .zrem(this.key(`filters-seen:${stream}`), ...rooms)
+        .publish(this.key('filters-gone'), JSON.stringify({ stream, rooms }))
+        .exec();
+    }
   }
 
   private degrade(error: Error): void {
