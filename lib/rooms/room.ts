@@ -17,6 +17,10 @@ export class Room {
    * earlier room: it is answered `recovered: false`, never replayed from the wrong history.
    */
   previousSeq = 0;
+  /** Where the hub keeps it: the name, or `<name>#<scope hash>` for a room of a scoped binding (room-scopes.ts). */
+  key: string;
+  /** For a room of a scoped binding: the hash of its subscribers' scope. */
+  scopeHash?: string;
   readonly replay: ReplayBuffer;
 
   constructor(
@@ -28,5 +32,6 @@ export class Room {
     readonly matches?: (row: Record<string, unknown>) => boolean,
   ) {
     this.replay = new ReplayBuffer(replay.size, replay.maxAge);
+    this.key = name;
   }
 }

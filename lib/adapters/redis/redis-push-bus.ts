@@ -7,7 +7,8 @@ import { compileMatcher, parseFilter } from '../../query/index.js';
 import type { BindingRegistry } from '../../registry/binding.registry.js';
 import { PushBus } from '../../rooms/push-bus.js';
 import type { KeptPush } from '../../rooms/replay-buffer.js';
-import type { PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
+import type { FilterTarget, PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
+import { remoteScope, splitKey, type RoomScope } from '../../rooms/room-scopes.js';
 
 // INCR the seq of every room a change goes through, in one round trip, and keep each
 // counter alive for the replay window: the numbering of a room is shared by all instances.
@@ -24,7 +25,7 @@ interface Message {
   push: PreparedPush;
 }
 
-type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => boolean };
+type FilterMatch = FilterTarget & { matches: (row: Record<string, unknown>) => boolean };
 
 /**
  * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
@@ -33,7 +34,8 @@ type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => bo
  * replay after reconnecting to any instance), delivers to its own sockets and publishes the
  * prepared frames once; the other instances deliver them to theirs. Filter rooms are
  * registered in Redis so the committing instance can match changes against filters that
- * live elsewhere. When Redis is unreachable an instance keeps serving and pushes to its own
+ * live elsewhere, and so are the scopes of scoped bindings (a scope's rooms count only
+ * changes of rows inside it, so the committing instance must know every scope in use). When Redis is unreachable an instance keeps serving and pushes to its own
  * sockets with local numbering; see the README for what is lost meanwhile.
  */
 export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestroy {
@@ -44,6 +46,8 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   private readonly sub: Redis;
   /** Filter rooms known anywhere, by stream, compiled once. */
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
+  /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
+  private readonly scopes = new Map<string, Map<string, RoomScope>>();
   private refresher?: NodeJS.Timeout;
   private degraded = false;
 
@@ -68,12 +72,13 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
 
   async onModuleInit(): Promise<void> {
     this.hub.replaySource = (room, since) => this.replay(room, since);
-    this.hub.filterRoomCreated = (spec) => this.shareFilter(spec);
+    this.hub.filterRoomCreated = (spec, key) => this.shareFilter(spec, key);
+    this.hub.scopeCreated = (stream, scope) => this.shareScope(stream, scope);
     this.hub.broadcastRemote = (room, frame) => this.shareBroadcast(room, frame);
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
-      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('broadcasts'));
+      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('broadcasts'), this.key('scopes'));
       await this.loadFilters();
     } catch (error) {
       this.degrade(error as Error);
@@ -89,16 +94,18 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   publish(change: EntityChange): void {
-    const names = this.hub.roomsFor(change, this.filters.get(change.binding.stream)?.values() ?? []);
+    const stream = change.binding.stream;
+    const targets = this.hub.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream)?.values() ?? []);
     if (this.pub.status !== 'ready') {
       this.hub.publish(change);
       return;
     }
+    if (targets.length === 0) return; // a scoped binding, and no scope in use holds the row
     // The changes of one instance keep their order: one connection, replies in order.
     this.pub
-      .eval(NEXT_SEQS, names.length, ...names.map((room) => this.key(`seq:${room}`)), this.options.replay.maxAge)
+      .eval(NEXT_SEQS, targets.length, ...targets.map(({ key }) => this.key(`seq:${key}`)), this.options.replay.maxAge)
       .then((seqs) => {
-        const push = this.hub.prepare(change, names.map((room, i) => ({ room, seq: Number((seqs as number[])[i]) })));
+        const push = this.hub.prepare(change, targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })));
         this.hub.deliver(push);
         this.share(push);
       })
@@ -112,8 +119,8 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   private share(push: PreparedPush): void {
     const now = Date.now();
     const pipeline = this.pub.pipeline();
-    for (const { room, seq, frame } of push.frames) {
-      const key = this.key(`replay:${room}`);
+    for (const { room, key: scoped, seq, frame } of push.frames) {
+      const key = this.key(`replay:${scoped ?? room}`);
       pipeline.rpush(key, JSON.stringify({ seq, at: now, frame, row: push.row }));
       pipeline.ltrim(key, -this.options.replay.size, -1);
       pipeline.pexpire(key, this.options.replay.maxAge);
@@ -127,6 +134,11 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       if (channel === this.key('filters')) {
         const { stream, room, filter } = JSON.parse(text);
         this.addFilter(stream, room, filter);
+        return;
+      }
+      if (channel === this.key('scopes')) {
+        const { stream, hash, filter } = JSON.parse(text);
+        this.addScope(stream, hash, filter);
         return;
       }
       if (channel === this.key('broadcasts')) {
@@ -147,30 +159,48 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.pub.publish(this.key('broadcasts'), JSON.stringify({ origin: this.origin, room, frame })).catch((error: Error) => this.degrade(error));
   }
 
-  /** The kept pushes of `room` after `since`, or undefined when some are gone. */
-  private async replay(room: string, since: number): Promise<KeptPush[] | undefined> {
+  /**
+   * The shared seq of the room keyed `key` and, with `since`, its kept pushes after `since`
+   * (undefined when some are gone); undefined when Redis is away (the client is told to refetch).
+   */
+  private async replay(key: string, since: number | undefined): Promise<{ seq: number; missed?: KeptPush[] } | undefined> {
     try {
-      const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${room}`), 0, -1), this.pub.get(this.key(`seq:${room}`))]);
+      if (since === undefined) return { seq: Number((await this.pub.get(this.key(`seq:${key}`))) ?? 0) };
+      const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${key}`), 0, -1), this.pub.get(this.key(`seq:${key}`))]);
       const seq = Number(current ?? 0);
-      if (since === seq) return [];
-      if (since > seq) return undefined;
+      if (since === seq) return { seq, missed: [] };
+      if (since > seq) return { seq };
       const kept = entries.map((entry) => JSON.parse(entry) as KeptPush).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
-      if (kept.length === 0 || kept[0].seq > since + 1) return undefined;
-      return kept.filter((push) => push.seq > since);
+      if (kept.length === 0 || kept[0].seq > since + 1) return { seq };
+      return { seq, missed: kept.filter((push) => push.seq > since) };
     } catch {
-      return undefined; // Redis away: the client is told to refetch
+      return undefined;
     }
   }
 
-  private shareFilter(spec: RoomSpec): void {
+  private shareFilter(spec: RoomSpec, key: string): void {
     const stream = spec.binding!.stream;
-    this.addFilter(stream, spec.name, spec.filter);
+    this.addFilter(stream, key, spec.filter);
     if (this.pub.status !== 'ready') return;
     const text = JSON.stringify(spec.filter);
     this.pub
       .multi()
-      .hset(this.key(`filters:${stream}`), spec.name, text)
-      .publish(this.key('filters'), JSON.stringify({ stream, room: spec.name, filter: spec.filter }))
+      .hset(this.key(`filters:${stream}`), key, text)
+      .publish(this.key('filters'), JSON.stringify({ stream, room: key, filter: spec.filter }))
+      .exec()
+      .catch((error: Error) => this.degrade(error));
+  }
+
+  /** A scope new to this instance: every instance numbers its rooms from now on. */
+  private shareScope(stream: string, scope: RoomScope): void {
+    let known = this.scopes.get(stream);
+    if (!known) this.scopes.set(stream, (known = new Map()));
+    if (!known.has(scope.hash)) known.set(scope.hash, scope);
+    if (this.pub.status !== 'ready') return;
+    this.pub
+      .multi()
+      .hset(this.key(`scopes:${stream}`), scope.hash, JSON.stringify(scope.filter))
+      .publish(this.key('scopes'), JSON.stringify({ stream, hash: scope.hash, filter: scope.filter }))
       .exec()
       .catch((error: Error) => this.degrade(error));
   }
@@ -179,25 +209,41 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     for (const binding of this.registry.all()) {
       const known = await this.pub.hgetall(this.key(`filters:${binding.stream}`));
       for (const [room, text] of Object.entries(known)) this.addFilter(binding.stream, room, JSON.parse(text));
+      if (!binding.options.scope) continue;
+      const scopes = await this.pub.hgetall(this.key(`scopes:${binding.stream}`));
+      for (const [hash, text] of Object.entries(scopes)) this.addScope(binding.stream, hash, JSON.parse(text));
     }
   }
 
-  private addFilter(stream: string, room: string, filter: unknown): void {
+  /** `key` is the room name, or `<name>#<scope hash>` for a filter room of a scoped binding. */
+  private addFilter(stream: string, key: string, filter: unknown): void {
     const binding = this.registry.get(stream);
     if (!binding) return;
     let rooms = this.filters.get(stream);
     if (!rooms) this.filters.set(stream, (rooms = new Map()));
-    if (rooms.has(room)) return;
+    if (rooms.has(key)) return;
     const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
-    rooms.set(room, { name: room, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) });
+    const { name, scopeHash } = binding.options.scope ? splitKey(key) : { name: key, scopeHash: undefined };
+    rooms.set(key, { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) });
+  }
+
+  private addScope(stream: string, hash: string, filter: unknown): void {
+    const binding = this.registry.get(stream);
+    if (!binding?.options.scope) return;
+    let known = this.scopes.get(stream);
+    if (!known) this.scopes.set(stream, (known = new Map()));
+    if (!known.has(hash)) known.set(hash, remoteScope(binding, hash, filter));
   }
 
   /** Rooms with local members keep their numbering alive while they are in use. */
   private keepAlive(): void {
     if (this.pub.status !== 'ready') return;
     const pipeline = this.pub.pipeline();
-    for (const { room } of this.hub.occupied()) pipeline.pexpire(this.key(`seq:${room}`), this.options.replay.maxAge);
-    for (const binding of this.registry.all()) pipeline.pexpire(this.key(`filters:${binding.stream}`), Math.max(this.options.replay.maxAge, 3_600_000));
+    for (const key of this.hub.occupiedKeys()) pipeline.pexpire(this.key(`seq:${key}`), this.options.replay.maxAge);
+    for (const binding of this.registry.all()) {
+      pipeline.pexpire(this.key(`filters:${binding.stream}`), Math.max(this.options.replay.maxAge, 3_600_000));
+      if (binding.options.scope) pipeline.pexpire(this.key(`scopes:${binding.stream}`), Math.max(this.options.replay.maxAge, 3_600_000));
+    }
     pipeline.exec().catch((error: Error) => this.degrade(error));
   }
 
