@@ -463,7 +463,7 @@ describe('a small replay buffer', () => {
 
     const fine = await open(small.ws);
     const again = await fine.request('shop.Product.subscribe', { id: p.id, since: 3 });
-    expect(again.data).toEqual({ room, recovered: true });
+    expect(again.data).toEqual({ room, seq: 5, recovered: true });
     expect(fine.pushes().map((x) => x.seq)).toEqual([4, 5]);
   });
 });
