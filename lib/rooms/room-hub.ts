@@ -12,7 +12,7 @@ import { BindingRegistry } from '../registry/binding.registry.js';
 import type { KeptPush } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
 import { instanceRoom } from './room-names.js';
-import { roomScope, ScopedRooms, scopedKey, type RoomScope } from './room-scopes.js';
+import { NO_SCOPES, roomScope, ScopedRooms, scopedKey, type RoomScope, type Scopes } from './room-scopes.js';
 import type { Subscriber } from './subscriber.js';
 
 /** How many deleted rooms' last seq are remembered (about 100 bytes each). */
@@ -159,7 +159,7 @@ export class RoomHub implements OnModuleDestroy {
    * each of these is one room per scope (among `scopes`) that held the row before or after
    * the change; a filter room counts it when the row was in its scope and filter at once.
    */
-  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes: Iterable<RoomScope> = []): RoomTarget[] {
+  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes: Scopes = NO_SCOPES): RoomTarget[] {
     const stream = change.binding.stream;
     const instance = instanceRoom(stream, change.id);
     const { before, after } = change;
@@ -173,10 +173,13 @@ export class RoomHub implements OnModuleDestroy {
     }
     // Whether the row was inside each scope before and after: only those scopes count the change.
     const inside = new Map<string, [boolean, boolean]>();
-    for (const scope of scopes) {
-      const was = !!before && scope.matches(before);
-      const is = !!after && scope.matches(after);
-      if (was || is) inside.set(scope.hash, [was, is]);
+    for (const [i, row] of [before, after].entries()) {
+      if (!row) continue;
+      for (const scope of scopes.holding(row)) {
+        const at = inside.get(scope.hash) ?? [false, false];
+        at[i] = true;
+        inside.set(scope.hash, at);
+      }
     }
     const targets = [...inside.keys()].map((hash) => ({ room: instance, key: scopedKey(instance, hash) }));
     for (const room of filters) {
@@ -328,7 +331,7 @@ export class RoomHub implements OnModuleDestroy {
     this.rooms.set(key, room);
     if (scope) {
       room.scopeHash = scope.hash;
-      if (this.scoped.add(spec.binding!.stream, room, scope)) this.scopeCreated?.(spec.binding!.stream, scope);
+      if (this.scoped.add(spec.binding!, room, scope)) this.scopeCreated?.(spec.binding!.stream, scope);
     }
     if (spec.kind === 'filter') {
       let set = this.filterRooms.get(spec.binding!.stream);

@@ -8,7 +8,7 @@ import type { BindingRegistry } from '../../registry/binding.registry.js';
 import { PushBus } from '../../rooms/push-bus.js';
 import type { KeptPush } from '../../rooms/replay-buffer.js';
 import type { FilterTarget, PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
-import { remoteScope, splitKey, type RoomScope } from '../../rooms/room-scopes.js';
+import { remoteScope, ScopeSet, splitKey, type RoomScope } from '../../rooms/room-scopes.js';
 
 // INCR the seq of every room a change goes through, in one round trip, and keep each
 // counter alive for the replay window: the numbering of a room is shared by all instances.
@@ -47,7 +47,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   /** Filter rooms known anywhere, by stream, compiled once. */
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
   /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
-  private readonly scopes = new Map<string, Map<string, RoomScope>>();
+  private readonly scopes = new Map<string, ScopeSet>();
   private refresher?: NodeJS.Timeout;
   private degraded = false;
 
@@ -95,7 +95,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
 
   publish(change: EntityChange): void {
     const stream = change.binding.stream;
-    const targets = this.hub.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream)?.values() ?? []);
+    const targets = this.hub.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream));
     if (this.pub.status !== 'ready') {
       this.hub.publish(change);
       return;
@@ -193,9 +193,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
 
   /** A scope new to this instance: every instance numbers its rooms from now on. */
   private shareScope(stream: string, scope: RoomScope): void {
-    let known = this.scopes.get(stream);
-    if (!known) this.scopes.set(stream, (known = new Map()));
-    if (!known.has(scope.hash)) known.set(scope.hash, scope);
+    this.knownScopes(stream)?.add(scope);
     if (this.pub.status !== 'ready') return;
     this.pub
       .multi()
@@ -228,11 +226,16 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   private addScope(stream: string, hash: string, filter: unknown): void {
+    const known = this.knownScopes(stream);
+    if (known && !known.get(hash)) known.add(remoteScope(this.registry.get(stream)!, hash, filter));
+  }
+
+  private knownScopes(stream: string): ScopeSet | undefined {
     const binding = this.registry.get(stream);
-    if (!binding?.options.scope) return;
+    if (!binding?.options.scope) return undefined;
     let known = this.scopes.get(stream);
-    if (!known) this.scopes.set(stream, (known = new Map()));
-    if (!known.has(hash)) known.set(hash, remoteScope(binding, hash, filter));
+    if (!known) this.scopes.set(stream, (known = new ScopeSet(binding)));
+    return known;
   }
 
   /** Rooms with local members keep their numbering alive while they are in use. */
