@@ -60,8 +60,14 @@ export class RoomHub implements OnModuleDestroy {
   broadcastRemote?: (room: string, frame: string) => void;
   /** Told of each new filter room (and its key), so other instances can match changes against it. */
   filterRoomCreated?: (spec: RoomSpec, key: string) => void;
-  /** Told of each scope of a scoped binding new to this instance, so other instances number its rooms. */
-  scopeCreated?: (stream: string, scope: RoomScope) => void;
+  /**
+   * Told of each scope of a scoped binding new to this instance, so other instances number
+   * its rooms; a subscribe waits until it is shared, so changes committed elsewhere after
+   * the reply are counted (and pushed) in the scope's rooms.
+   */
+  scopeCreated?: (stream: string, scope: RoomScope) => Promise<void> | void;
+  /** Scopes being shared with other instances, by `<stream>#<scope hash>`. */
+  private readonly sharing = new Map<string, Promise<void>>();
   /** The scopes with rooms here, and the scoped rooms by name. */
   private readonly scoped = new ScopedRooms();
   /** Pushes sent since start, for statistics. */
@@ -106,6 +112,8 @@ export class RoomHub implements OnModuleDestroy {
       subscriber.rooms.delete(room); // re-inserted below: most recently used
     }
     subscriber.rooms.set(room, options.explicit || already === true);
+    const sharing = scope && this.sharing.get(scopedKey(spec.binding!.stream, scope.hash));
+    if (sharing) await sharing;
     const remote = this.replaySource ? await this.replaySource(room.key, options.since) : undefined;
     const seq = remote ? remote.seq : room.seq;
     subscriber.joined?.(room.name, seq);
@@ -331,7 +339,11 @@ export class RoomHub implements OnModuleDestroy {
     this.rooms.set(key, room);
     if (scope) {
       room.scopeHash = scope.hash;
-      if (this.scoped.add(spec.binding!, room, scope)) this.scopeCreated?.(spec.binding!.stream, scope);
+      const shared = this.scoped.add(spec.binding!, room, scope) ? this.scopeCreated?.(spec.binding!.stream, scope) : undefined;
+      if (shared) {
+        const name = scopedKey(spec.binding!.stream, scope.hash);
+        this.sharing.set(name, shared.finally(() => this.sharing.delete(name)));
+      }
     }
     if (spec.kind === 'filter') {
       let set = this.filterRooms.get(spec.binding!.stream);

@@ -48,6 +48,8 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
   /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
   private readonly scopes = new Map<string, ScopeSet>();
+  /** The scopes this instance shared, to share again when Redis returns after an outage. */
+  private readonly shared = new Map<string, { stream: string; scope: RoomScope }>();
   private refresher?: NodeJS.Timeout;
   private degraded = false;
 
@@ -192,10 +194,11 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   /** A scope new to this instance: every instance numbers its rooms from now on. */
-  private shareScope(stream: string, scope: RoomScope): void {
+  private async shareScope(stream: string, scope: RoomScope): Promise<void> {
     this.knownScopes(stream)?.add(scope);
+    this.shared.set(`${stream}#${scope.hash}`, { stream, scope });
     if (this.pub.status !== 'ready') return;
-    this.pub
+    await this.pub
       .multi()
       .hset(this.key(`scopes:${stream}`), scope.hash, JSON.stringify(scope.filter))
       .publish(this.key('scopes'), JSON.stringify({ stream, hash: scope.hash, filter: scope.filter }))
@@ -261,6 +264,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.degraded = false;
     this.logger.log('Redis is back: pushes are shared between instances again');
     this.loadFilters().catch((error: Error) => this.degrade(error));
+    for (const { stream, scope } of this.shared.values()) void this.shareScope(stream, scope);
   }
 
   private key(name: string): string {
