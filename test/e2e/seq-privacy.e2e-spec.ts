@@ -1,3 +1,4 @@
+import { BindingsService } from '../../lib/index.js';
 import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, type TestUser } from '../fixtures/tenancy-fixtures.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
@@ -167,5 +168,20 @@ describe("another tenant's changes are not counted", () => {
     await settle(100);
     expect(a.pushes()).toHaveLength(1);
     expect((await probe(alice, {})).reply).toEqual({ room: 't.Doc', seq: start + 2 });
+  });
+});
+
+describe('one name, a room per scope', () => {
+  it('application messages and the room list still address the room by its name, every scope included', async () => {
+    const a = await open(alice);
+    const b = await open(bob);
+    const filter = { rank: 7333 };
+    const { room } = await ok(a, 't.Doc.subscribe', { filter });
+    await ok(b, 't.Doc.subscribe', { filter });
+    const service = t.app.get(BindingsService);
+    expect(service.rooms().filter((r) => r.room === room)).toEqual([{ room, subscribers: 2 }]);
+    expect(service.presence(room).sort()).toEqual(['1', '2']);
+    expect(service.broadcast(room, 'notice', { text: 'hello' })).toBe(2);
+    for (const socket of [a, b]) expect(await socket.waitFor((f) => f.event === 'notice')).toMatchObject({ room, data: { text: 'hello' } });
   });
 });
