@@ -184,6 +184,8 @@ export class BindingClient {
           return subscription;
         }
         this.attach(subscription, room);
+        // The room's last number: a renewal before any push resumes from here, not from 0.
+        this.bumpSeq(room, (reply as { seq?: unknown }).seq);
         return subscription;
       },
       (error: BindingClientError) => {
@@ -470,8 +472,8 @@ export class BindingClient {
     return fresh;
   }
 
-  private bumpSeq(room: string, seq: number): void {
-    if (!this.byRoom.has(room)) return;
+  private bumpSeq(room: string, seq: unknown): void {
+    if (typeof seq !== 'number' || !this.byRoom.has(room)) return;
     const last = this.lastSeq.get(room);
     if (last === undefined || seq > last) this.lastSeq.set(room, seq);
   }
@@ -492,8 +494,8 @@ export class BindingClient {
   }
 
   /**
-   * Renews every room on a new connection with `since` = the last seq seen there (0 when
-   * none was). The server replays what was missed (those pushes arrive before the reply and
+   * Renews every room on a new connection with `since` = the last seq seen there (a push's,
+   * or the room's number in the subscribe reply). The server replays what was missed (those pushes arrive before the reply and
    * are deduplicated like live ones) or answers `recovered: false`: then `resync`.
    */
   private renewAll(): void {
@@ -506,10 +508,12 @@ export class BindingClient {
     if (!set || set.size === 0 || !socket) return;
     const [first] = set;
     const since = this.lastSeq.get(room) ?? 0;
-    this.request<{ recovered?: boolean }>(`${first.stream}.subscribe`, { ...first.target, since }).then(
+    this.request<{ seq?: number; recovered?: boolean }>(`${first.stream}.subscribe`, { ...first.target, since }).then(
       (reply) => {
-        if (reply?.recovered !== false) return;
+        if (reply?.recovered !== false) return this.bumpSeq(room, reply?.seq);
+        // Refetch from here: the next renewal resumes from the room's number now.
         this.lastSeq.delete(room);
+        this.bumpSeq(room, reply.seq);
         const subscriptions = [...(this.byRoom.get(room) ?? [])];
         for (const subscription of subscriptions) subscription._resync();
         this.listeners.emit('resync', { room, stream: first.stream, subscriptions } satisfies ResyncEvent);

@@ -13,6 +13,7 @@ import { MemoryBudgets, type PushBody } from './memory-budget.js';
 import { pushFrame, type KeptPush } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
 import { instanceRoom } from './room-names.js';
+import { NO_SCOPES, roomScope, ScopedRooms, scopedKey, type RoomScope, type Scopes } from './room-scopes.js';
 import type { Subscriber } from './subscriber.js';
 
 /** How many deleted rooms' last seq are remembered (about 100 bytes each). */
@@ -21,7 +22,15 @@ const MAX_RETIRED_ROOMS = 100_000;
 /** What `subscribe` answers. */
 export interface SubscribeResult {
   room: string;
+  /** The room's last number, to renew from (per scope on a scoped binding). */
+  seq: number;
   recovered?: boolean;
+}
+
+/** A room a change goes through: the name clients see, and the key of the room (per scope) that numbers it. */
+export interface RoomTarget {
+  room: string;
+  key: string;
 }
 
 /**
@@ -42,12 +51,26 @@ export class RoomHub implements OnModuleDestroy {
   /** Numbers deliveries, so a socket in several matching rooms gets each push once. */
   private deliveries = 0;
   private readonly sweeper: NodeJS.Timeout;
-  /** Where replays come from when pushes are kept outside this process (the Redis adapter). */
-  replaySource?: (room: string, since: number) => Promise<KeptPush[] | undefined>;
+  /**
+   * Where numbering and replays come from when they are kept outside this process (the Redis
+   * adapter): the room's last seq, and with `since` the pushes after it (undefined when some
+   * are gone). Undefined when unreachable: the local numbering answers.
+   */
+  replaySource?: (key: string, since: number | undefined, name: string) => Promise<{ seq: number; missed?: KeptPush[] } | undefined>;
   /** Hands an application message to the other instances (the Redis adapter). */
   broadcastRemote?: (room: string, frame: string) => void;
-  /** Told of each new filter room, so other instances can match changes against it. */
-  filterRoomCreated?: (spec: RoomSpec) => void;
+  /** Told of each new filter room (and its key), so other instances can match changes against it. */
+  filterRoomCreated?: (spec: RoomSpec, key: string) => void;
+  /**
+   * Told of each scope of a scoped binding new to this instance, so other instances number
+   * its rooms; a subscribe waits until it is shared, so changes committed elsewhere after
+   * the reply are counted (and pushed) in the scope's rooms.
+   */
+  scopeCreated?: (stream: string, scope: RoomScope) => Promise<void> | void;
+  /** Scopes being shared with other instances, by `<stream>#<scope hash>`. */
+  private readonly sharing = new Map<string, Promise<void>>();
+  /** The scopes with rooms here, and the scoped rooms by name. */
+  private readonly scoped = new ScopedRooms();
   /** Pushes sent since start, for statistics. */
   pushes = 0;
   private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
@@ -76,20 +99,22 @@ export class RoomHub implements OnModuleDestroy {
    * whether that was complete.
    */
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
-    const existing = this.rooms.get(spec.name);
+    const scope = this.scopeOf(spec, subscriber.user);
+    const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
+    const existing = this.rooms.get(key);
     if (!existing || !subscriber.rooms.has(existing)) {
       const admit = () => this.memory.subscriptions.admit(subscriber, spec, existing, (idle) => this.deleteRoom(idle));
       let refused = admit();
       // As with the count: the least recently used automatic subscriptions give way first.
       while (refused && this.dropAutomatic(subscriber)) refused = admit();
-      if (refused && !options.explicit) return { room: spec.name };
+      if (refused && !options.explicit) return { room: spec.name, seq: existing?.seq ?? 0 };
       if (refused) throw refused;
     }
-    const room = existing ?? this.createRoom(spec);
+    const room = existing ?? this.createRoom(spec, key, scope);
     const already = subscriber.rooms.get(room);
     if (already === undefined) {
       if (!this.makeRoom(subscriber)) {
-        if (!options.explicit) return { room: room.name };
+        if (!options.explicit) return { room: room.name, seq: room.seq };
         this.dropIfEmpty(room);
         throw BindingError.badRequest(`A socket may hold at most ${this.options.limits.subscriptionsPerSocket} subscriptions; unsubscribe first`);
       }
@@ -100,26 +125,29 @@ export class RoomHub implements OnModuleDestroy {
       subscriber.rooms.delete(room); // re-inserted below: most recently used
     }
     subscriber.rooms.set(room, options.explicit || already === true);
-    subscriber.joined?.(room.name, room.seq);
-    if (options.since === undefined) return { room: room.name };
+    const sharing = scope && this.sharing.get(scopedKey(spec.binding!.stream, scope.hash));
+    if (sharing) await sharing;
+    const remote = this.replaySource ? await this.replaySource(room.key, options.since, room.name) : undefined;
+    const seq = remote ? remote.seq : room.seq;
+    subscriber.joined?.(room.name, seq);
+    if (options.since === undefined) return { room: room.name, seq };
     const missed = this.replaySource
-      ? await this.replaySource(room.name, options.since)
+      ? remote?.missed
       : existing && !(room.previousSeq > 0 && options.since <= room.previousSeq)
         ? room.replay.after(options.since, room.seq, Date.now())
         : undefined;
-    if (!missed) return { room: room.name, recovered: false };
+    if (!missed) return { room: room.name, seq, recovered: false };
     for (const push of missed) this.send(room.binding, subscriber, push.row, push.frame);
     // A push replayed from another instance's buffer may still be on its way here live:
     // remember how far the replay went, so the live copy is not sent a second time.
     if (missed.length) (subscriber.replayed ??= new Map()).set(room.name, missed[missed.length - 1].seq);
     await subscriber.pending;
-    return { room: room.name, recovered: true };
+    return { room: room.name, seq, recovered: true };
   }
 
-  /** Removes `subscriber` from the room named `name`; a no-op when it was not in it. */
+  /** Removes `subscriber` from the room named `name` (whatever its scope); a no-op when it was not in it. */
   unsubscribe(subscriber: Subscriber, name: string): void {
-    const room = this.rooms.get(name);
-    if (room && subscriber.rooms.delete(room)) this.leave(room, subscriber);
+    for (const room of this.named(name)) if (subscriber.rooms.delete(room)) this.leave(room, subscriber);
   }
 
   /** Removes a closed subscriber from every room. */
@@ -136,28 +164,55 @@ export class RoomHub implements OnModuleDestroy {
 
   /** Fans one committed change out to the sockets of every matching local room (one instance). */
   publish(change: EntityChange): void {
-    const targets = this.roomsFor(change, this.filterRooms.get(change.binding.stream) ?? []).map((name) => this.rooms.get(name)).filter((room) => room !== undefined);
+    const stream = change.binding.stream;
+    const targets = this.roomsFor(change, this.filterRooms.get(stream) ?? [], this.scoped.of(stream)).flatMap(({ room, key }) => {
+      const local = this.rooms.get(key);
+      return local ? [{ room, key, seq: local.seq + 1 }] : [];
+    });
     if (targets.length === 0) return;
-    this.deliver(this.prepare(change, targets.map((room) => ({ room: room.name, seq: room.seq + 1 }))));
+    this.deliver(this.prepare(change, targets));
   }
 
   /**
    * The rooms a change goes through, most specific first: its instance room, the filter
    * rooms (among `filters`) that the row matched before or after, its model room. Names
-   * only: with several instances, rooms that exist elsewhere count too.
+   * only: with several instances, rooms that exist elsewhere count too. On a scoped binding
+   * each of these is one room per scope (among `scopes`) that held the row before or after
+   * the change; a filter room counts it when the row was in its scope and filter at once.
    */
-  roomsFor(change: EntityChange, filters: Iterable<{ name: string; matches?: (row: Row) => boolean }>): string[] {
+  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes: Scopes = NO_SCOPES): RoomTarget[] {
     const stream = change.binding.stream;
-    const names = [instanceRoom(stream, change.id)];
-    for (const room of filters) {
-      if ((change.before && room.matches!(change.before)) || (change.after && room.matches!(change.after))) names.push(room.name);
+    const instance = instanceRoom(stream, change.id);
+    const { before, after } = change;
+    if (!change.binding.options.scope) {
+      const targets = [{ room: instance, key: instance }];
+      for (const room of filters) {
+        if ((before && room.matches!(before)) || (after && room.matches!(after))) targets.push({ room: room.name, key: room.key });
+      }
+      targets.push({ room: stream, key: stream });
+      return targets;
     }
-    names.push(stream);
-    return names;
+    // Whether the row was inside each scope before and after: only those scopes count the change.
+    const inside = new Map<string, [boolean, boolean]>();
+    for (const [i, row] of [before, after].entries()) {
+      if (!row) continue;
+      for (const scope of scopes.holding(row)) {
+        const at = inside.get(scope.hash) ?? [false, false];
+        at[i] = true;
+        inside.set(scope.hash, at);
+      }
+    }
+    const targets = [...inside.keys()].map((hash) => ({ room: instance, key: scopedKey(instance, hash) }));
+    for (const room of filters) {
+      const at = inside.get(room.scopeHash!);
+      if (at && ((at[0] && room.matches!(before!)) || (at[1] && room.matches!(after!)))) targets.push({ room: room.name, key: room.key });
+    }
+    for (const hash of inside.keys()) targets.push({ room: stream, key: scopedKey(stream, hash) });
+    return targets;
   }
 
   /** Serializes a change once, then builds the frame of each room around it. */
-  prepare(change: EntityChange, rooms: ReadonlyArray<{ room: string; seq: number }>): PreparedPush {
+  prepare(change: EntityChange, rooms: ReadonlyArray<{ room: string; key?: string; seq: number }>): PreparedPush {
     const binding = change.binding;
     const row = change.kind === 'deleted' ? change.before : change.after;
     const data = JSON.stringify(this.serializer.serialize(binding, row!));
@@ -170,7 +225,7 @@ export class RoomHub implements OnModuleDestroy {
       row,
       head,
       tail,
-      frames: rooms.map(({ room, seq }) => ({ room, seq, frame: pushFrame(head, room, seq, tail) })),
+      frames: rooms.map(({ room, key, seq }) => ({ room, ...(key !== undefined && key !== room ? { key } : {}), seq, frame: pushFrame(head, room, seq, tail) })),
     };
   }
 
@@ -184,8 +239,8 @@ export class RoomHub implements OnModuleDestroy {
     const now = Date.now();
     // Kept once for every room's replay: each room keeps its seq and builds the frame on replay.
     const body: PushBody = { head: push.head, tail: push.tail, row: push.row };
-    for (const { room: name, seq, frame } of push.frames) {
-      const room = this.rooms.get(name);
+    for (const { room: name, key, seq, frame } of push.frames) {
+      const room = this.rooms.get(key ?? name);
       if (!room) continue;
       room.seq = Math.max(room.seq, seq);
       // With an adapter, replays come from its store: the local buffers would never be read.
@@ -212,31 +267,58 @@ export class RoomHub implements OnModuleDestroy {
 
   /** Sends an application message to the members of a room on this instance. */
   broadcastLocal(name: string, frame: string): number {
-    const room = this.rooms.get(name);
-    if (!room) return 0;
-    for (const member of room.members) member.send(frame);
-    this.pushes += room.members.size;
-    return room.members.size;
+    let sent = 0;
+    for (const room of this.named(name)) {
+      for (const member of room.members) member.send(frame);
+      sent += room.members.size;
+    }
+    this.pushes += sent;
+    return sent;
   }
 
-  /** Rooms with at least one member. */
+  /** Rooms with at least one member (the rooms of every scope of one name counted together). */
   occupied(): Array<{ room: string; subscribers: number }> {
-    return [...this.rooms.values()].filter((r) => r.members.size > 0).map((r) => ({ room: r.name, subscribers: r.members.size }));
+    const counts = new Map<string, number>();
+    for (const r of this.rooms.values()) if (r.members.size > 0) counts.set(r.name, (counts.get(r.name) ?? 0) + r.members.size);
+    return [...counts].map(([room, subscribers]) => ({ room, subscribers }));
   }
 
-  /** Members of a room, or an empty set. */
+  /** Keys of the rooms with at least one member (one per scope on a scoped binding). */
+  occupiedKeys(): string[] {
+    return [...this.rooms.values()].filter((r) => r.members.size > 0).map((r) => r.key);
+  }
+
+  /** Members of a room (of every scope), or an empty set. */
   members(name: string): ReadonlySet<Subscriber> {
-    return this.rooms.get(name)?.members ?? new Set();
+    const rooms = this.named(name);
+    if (rooms.length === 1) return rooms[0].members;
+    return new Set(rooms.flatMap((room) => [...room.members]));
   }
 
-  /** Whether a room of that name exists here (with members or kept for replay). */
-  hasRoom(name: string): boolean {
-    return this.rooms.has(name);
+  /** The room of that name and, on a scoped binding, its rooms of every scope. */
+  private named(name: string): Room[] {
+    const room = this.rooms.get(name);
+    const rooms = room ? [room] : [];
+    for (const scoped of this.scoped.named(name)) rooms.push(scoped);
+    return rooms;
   }
 
-  /** The filter rooms that exist here, for adapters that keep a registry of filters. */
+  /** The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped bindings. */
+  private scopeOf(spec: RoomSpec, user: unknown): RoomScope | undefined {
+    const binding = spec.binding;
+    if (!binding?.options.scope) return undefined;
+    const scope = roomScope(binding, this.policy.scope(binding, user));
+    return this.scoped.get(binding.stream, scope.hash) ?? scope;
+  }
+
+  /** Whether the room keyed `key` (its name, or `<name>#<scope hash>`) exists here, with members or kept for replay. */
+  hasRoom(key: string): boolean {
+    return this.rooms.has(key);
+  }
+
+  /** The keys of the filter rooms that exist here, for adapters that keep a registry of filters. */
   *filterRoomNames(): Iterable<{ stream: string; room: string }> {
-    for (const [stream, rooms] of this.filterRooms) for (const room of rooms) yield { stream, room: room.name };
+    for (const [stream, rooms] of this.filterRooms) for (const room of rooms) yield { stream, room: room.key };
   }
 
   /** Rooms kept for replay, and the pushes they hold. */
@@ -288,19 +370,28 @@ export class RoomHub implements OnModuleDestroy {
     return false;
   }
 
-  private createRoom(spec: RoomSpec): Room {
+  private createRoom(spec: RoomSpec, key: string, scope: RoomScope | undefined): Room {
     const replay = { ...this.options.replay, bytes: this.options.limits.replayBytesPerRoom, memory: this.memory.replay };
     const room = new Room(spec.name, spec.kind, replay, spec.binding, spec.matches);
+    room.key = key;
     room.cost = this.memory.subscriptions.roomCost(spec);
     this.memory.subscriptions.created(room);
-    room.previousSeq = this.retired.get(room.name) ?? 0;
-    this.retired.delete(room.name);
-    this.rooms.set(room.name, room);
+    room.previousSeq = this.retired.get(key) ?? 0;
+    this.retired.delete(key);
+    this.rooms.set(key, room);
+    if (scope) {
+      room.scopeHash = scope.hash;
+      const shared = this.scoped.add(spec.binding!, room, scope) ? this.scopeCreated?.(spec.binding!.stream, scope) : undefined;
+      if (shared) {
+        const name = scopedKey(spec.binding!.stream, scope.hash);
+        this.sharing.set(name, shared.finally(() => this.sharing.delete(name)));
+      }
+    }
     if (spec.kind === 'filter') {
       let set = this.filterRooms.get(spec.binding!.stream);
       if (!set) this.filterRooms.set(spec.binding!.stream, (set = new Set()));
       set.add(room);
-      this.filterRoomCreated?.(spec);
+      this.filterRoomCreated?.(spec, key);
     }
     return room;
   }
@@ -316,14 +407,15 @@ export class RoomHub implements OnModuleDestroy {
   }
 
   private deleteRoom(room: Room): void {
-    if (this.rooms.get(room.name) !== room) return;
-    this.rooms.delete(room.name);
+    if (this.rooms.get(room.key) !== room) return;
+    this.rooms.delete(room.key);
     room.replay.clear();
     this.memory.subscriptions.deleted(room);
+    if (room.scopeHash !== undefined) this.scoped.remove(room.binding!.stream, room);
     // Remembered so that a `since` from this room's life is never mistaken for one of the next room of that name.
     const last = Math.max(room.seq, room.previousSeq);
     if (last > 0) {
-      this.retired.set(room.name, last);
+      this.retired.set(room.key, last);
       if (this.retired.size > MAX_RETIRED_ROOMS) this.retired.delete(this.retired.keys().next().value!);
     }
     if (room.kind === 'filter') this.filterRooms.get(room.binding!.stream)?.delete(room);
@@ -348,7 +440,16 @@ export interface PreparedPush {
   /** The frame before `"room"` and after `"seq"`, the same in every room: what replay buffers keep. */
   head: string;
   tail: string;
-  frames: Array<{ room: string; seq: number; frame: string }>;
+  /** `key`: the numbering room when it is not `room` itself (a scope's room of a scoped binding). */
+  frames: Array<{ room: string; key?: string; seq: number; frame: string }>;
+}
+
+/** A filter room as `roomsFor` matches it (a local Room, or one registered by another instance). */
+export interface FilterTarget {
+  name: string;
+  key: string;
+  scopeHash?: string;
+  matches?: (row: Row) => boolean;
 }
 
 export interface RoomSpec {

@@ -18,6 +18,10 @@ export class Room {
    * earlier room: it is answered `recovered: false`, never replayed from the wrong history.
    */
   previousSeq = 0;
+  /** Where the hub keeps it: the name, or `<name>#<scope hash>` for a room of a scoped binding (room-scopes.ts). */
+  key: string;
+  /** For a room of a scoped binding: the hash of its subscribers' scope. */
+  scopeHash?: string;
   readonly replay: ReplayBuffer;
   /** Estimated bytes of the room itself (name, filter), for the subscription bounds. */
   cost = 0;
@@ -31,5 +35,6 @@ export class Room {
     readonly matches?: (row: Record<string, unknown>) => boolean,
   ) {
     this.replay = new ReplayBuffer(replay.size, replay.maxAge, name, replay.bytes, replay.memory);
+    this.key = name;
   }
 }

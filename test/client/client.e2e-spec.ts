@@ -5,7 +5,7 @@ import { OnStream } from '../../lib/index.js';
 import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
 import { queryTokenAuth, signToken } from '../../sample/auth.examples.js';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
-import { startApp, type TestApp } from '../fixtures/harness.js';
+import { settle, startApp, type TestApp } from '../fixtures/harness.js';
 import { reason, resolved, tick, until } from './fake-websocket.js';
 
 /**
@@ -218,6 +218,34 @@ describe('a replay buffer too small for the gap', () => {
     await products.update(p.id, { price: 6 });
     await until(() => pushes.length === 2);
     expect(pushes).toEqual([2, 6]);
+  });
+
+  it('renews from the subscribe reply\'s seq: a subscription that saw no push resumes without a needless resync', async () => {
+    const first = client(t).c.model<P>('shop.Product');
+    const p = await first.create({ name: 'resume-1', price: 1 });
+    await first.subscribe({ id: p.id }); // the room exists from here on and numbers the updates
+    for (const price of [2, 3, 4]) await t.dataSource.getRepository(Product).update(p.id, { price });
+    const { c, hold } = client(t);
+    const products = c.model<P>('shop.Product');
+    const sub = await products.subscribe({ id: p.id });
+    const seen: Array<[number, number]> = [];
+    sub.on('updated', (push) => seen.push([push.seq, push.data.price]));
+    const resyncs: string[] = [];
+    sub.on('resync', () => resyncs.push('resync'));
+    await settle(50);
+    expect(seen).toEqual([]);
+
+    const release = hold();
+    drop(t, 'terminate');
+    await until(() => c.state === 'reconnecting');
+    release();
+    await until(() => c.state === 'open');
+    await settle(100); // the renewal's reply
+    // Renewed with since 3 (the reply's seq), not 0, which the one-push buffer could not serve.
+    expect(resyncs).toEqual([]);
+    await products.update(p.id, { price: 5 });
+    await until(() => seen.length === 1);
+    expect(seen).toEqual([[4, 5]]);
   });
 });
 

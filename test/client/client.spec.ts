@@ -430,6 +430,38 @@ describe('subscriptions', () => {
     expect(socket().last('shop.Product.subscribe').data).toEqual({ id: 1, since: 0 });
   });
 
+  it('renews from the seq of the subscribe reply when no push came, and from the resync reply\'s seq after a resync', async () => {
+    const { client, socket, sockets } = setup();
+    socket().open();
+    const pending = client.model('shop.Product').subscribe({ id: 1 });
+    await until(() => socket().sent.some((f) => f.event === 'shop.Product.subscribe'));
+    socket().reply({ room: 'shop.Product:1', seq: 12 }, 'shop.Product.subscribe');
+    const sub = await pending;
+    const events: string[] = [];
+    sub.on('resync', () => events.push('resync'));
+    // No push seen: the renewal resumes from the reply's seq, not from 0 (which would replay or resync needlessly).
+    socket().drop();
+    await until(() => sockets.instances.length === 2);
+    socket().open();
+    const renewal = socket().last('shop.Product.subscribe');
+    expect(renewal.data).toEqual({ id: 1, since: 12 });
+    socket().receive({ event: renewal.event, id: renewal.id, data: { room: 'shop.Product:1', seq: 20, recovered: false } });
+    await tick();
+    expect(events).toEqual(['resync']);
+    // After the resync the client refetched as of the room's number then: the next renewal resumes there.
+    socket().drop();
+    await until(() => sockets.instances.length === 3);
+    socket().open();
+    const again = socket().last('shop.Product.subscribe');
+    expect(again.data).toEqual({ id: 1, since: 20 });
+    socket().receive({ event: again.event, id: again.id, data: { room: 'shop.Product:1', seq: 25, recovered: true } });
+    await tick();
+    socket().drop();
+    await until(() => sockets.instances.length === 4);
+    socket().open();
+    expect(socket().last('shop.Product.subscribe').data).toEqual({ id: 1, since: 25 });
+  });
+
   it('a refused renewal ends the subscription: error event, the iterator throws, no more renewals', async () => {
     const { client, socket, sockets } = setup();
     socket().open();

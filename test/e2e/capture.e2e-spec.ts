@@ -36,7 +36,7 @@ beforeAll(async () => {
   t = await startApp([Product, Category, NoteEntity, Account, LedgerLine]);
   s = await TestSocket.open(t.ws);
   for (const stream of ['shop.Product', 'app.Note', 'shop.Account', 'shop.LedgerLine']) {
-    expect((await s.request(`${stream}.subscribe`, {})).data).toEqual({ room: stream });
+    expect((await s.request(`${stream}.subscribe`, {})).data).toEqual({ room: stream, seq: 0 });
   }
 });
 afterAll(async () => {

@@ -350,7 +350,7 @@ describe('configurable frame keys', () => {
       expect(wrongKey).not.toHaveProperty('event');
 
       const sub = await s.request('shop.Product.subscribe', { id: created.data.id }, keys);
-      expect(sub.data).toEqual({ room: `shop.Product:${created.data.id}` });
+      expect(sub.data).toEqual({ room: `shop.Product:${created.data.id}`, seq: 0 });
       await rohrpost.dataSource.getRepository(Product).update({ id: created.data.id }, { price: 4 });
       const push = await s.waitFor((f) => f.room !== undefined && f.seq !== undefined);
       expect(push).toEqual({ type: 'shop.Product.updated', room: `shop.Product:${created.data.id}`, seq: 1, change: expect.any(String), data: expect.objectContaining({ price: 4 }), changes: ['price', 'version'] });

@@ -95,7 +95,7 @@ describe('POST /api/publish', () => {
   it('delivers to any room by name (here the model room of shop.Product); an empty room answers delivered: 0', async () => {
     const socket = await TestSocket.open(t.ws);
     sockets.push(socket);
-    expect((await socket.request('shop.Product.subscribe', {})).data).toEqual({ room: 'shop.Product' });
+    expect((await socket.request('shop.Product.subscribe', {})).data).toEqual({ room: 'shop.Product', seq: 0 });
     const body = JSON.stringify({ room: 'shop.Product', event: 'maintenance', data: null });
     expect(await post(body, signPublish(SECRET, body))).toEqual({ status: 200, body: { delivered: 1 } });
     expect(await socket.waitFor((f) => f.event === 'maintenance')).toEqual({ event: 'maintenance', room: 'shop.Product', data: null });

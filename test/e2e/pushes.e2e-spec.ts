@@ -88,12 +88,14 @@ describe('room names', () => {
   it('names the instance, model and filter rooms', async () => {
     const s = await open();
     const p = await product();
-    expect(await ok(s, 'shop.Product.subscribe', { id: p.id })).toEqual({ room: `shop.Product:${p.id}` });
-    expect(await ok(s, 'shop.Product.subscribe', {})).toEqual({ room: 'shop.Product' });
-    expect(await ok(s, 'shop.Product.subscribe', { filter: {} })).toEqual({ room: 'shop.Product' });
+    // The reply carries the room's last number: none yet for a room made after the object was created.
+    expect(await ok(s, 'shop.Product.subscribe', { id: p.id })).toEqual({ room: `shop.Product:${p.id}`, seq: 0 });
+    const model = await ok(s, 'shop.Product.subscribe', {});
+    expect(model).toEqual({ room: 'shop.Product', seq: expect.any(Number) });
+    expect(await ok(s, 'shop.Product.subscribe', { filter: {} })).toEqual(model);
     const filtered = await ok(s, 'shop.Product.subscribe', { filter: { status: 'open' } });
     expect(filtered.room).toMatch(/^shop\.Product\?[A-Za-z0-9_-]+$/);
-    expect(await ok(s, 'app.Note.subscribe', {})).toEqual({ room: 'app.Note' });
+    expect(await ok(s, 'app.Note.subscribe', {})).toEqual({ room: 'app.Note', seq: expect.any(Number) });
   });
 
   it('equal filters written differently share one room; different filters do not', async () => {
@@ -370,7 +372,7 @@ describe('replay with since', () => {
 
     const b = await open();
     const reply = await b.request('shop.Product.subscribe', { id: p.id, since: last });
-    expect(reply.data).toEqual({ room, recovered: true });
+    expect(reply.data).toEqual({ room, seq: 4, recovered: true });
     const replyIndex = b.frames.indexOf(reply);
     const replayed = b.pushes();
     expect(replayed.map((x) => [x.seq, x.data.price])).toEqual([
@@ -397,7 +399,7 @@ describe('replay with since', () => {
     await settle(50);
     const b = await open();
     const reply = await b.request('shop.Product.subscribe', { filter, since: 1 });
-    expect(reply.data).toEqual({ room, recovered: true });
+    expect(reply.data).toEqual({ room, seq: 2, recovered: true });
     expect(b.pushes().map((x) => [x.seq, x.event, x.data.price])).toEqual([[2, 'shop.Product.updated', 1]]);
   });
 
@@ -417,7 +419,7 @@ describe('replay with since', () => {
     const p = await product();
     const s = await open();
     const never = await s.request('shop.Product.subscribe', { id: p.id, since: 3 });
-    expect(never.data).toEqual({ room: `shop.Product:${p.id}`, recovered: false });
+    expect(never.data).toEqual({ room: `shop.Product:${p.id}`, seq: 0, recovered: false });
     const ahead = await s.request('shop.Product.subscribe', { filter: { price: 424242 }, since: 10 });
     expect(ahead.data.recovered).toBe(false);
   });
@@ -456,12 +458,12 @@ describe('a small replay buffer', () => {
 
     const lost = await open(small.ws);
     const reply = await lost.request('shop.Product.subscribe', { id: p.id, since: 1 });
-    expect(reply.data).toEqual({ room, recovered: false });
+    expect(reply.data).toEqual({ room, seq: 5, recovered: false });
     expect(lost.pushes()).toEqual([]);
 
     const fine = await open(small.ws);
     const again = await fine.request('shop.Product.subscribe', { id: p.id, since: 3 });
-    expect(again.data).toEqual({ room, recovered: true });
+    expect(again.data).toEqual({ room, seq: 5, recovered: true });
     expect(fine.pushes().map((x) => x.seq)).toEqual([4, 5]);
   });
 });

@@ -83,7 +83,8 @@ it('a client replays what it missed after reconnecting to the other instance', a
   await settle(200);
   const again = await open(b);
   const reply = await again.request('kanban.Card.subscribe', { id: card.id, since: seen.seq });
-  expect(reply.data).toEqual({ room: `kanban.Card:${card.id}`, recovered: true });
+  // The reply's seq is the room's last number, shared by both instances.
+  expect(reply.data).toEqual({ room: `kanban.Card:${card.id}`, seq: seen.seq + 2, recovered: true });
   expect(again.pushes().map((p) => [p.seq, p.data.position])).toEqual([
     [seen.seq + 1, 2],
     [seen.seq + 2, 3],

@@ -180,7 +180,7 @@ describe('RoomHub subscription bytes', () => {
     expect(accepted).toBeLessThan(10);
     expect(rooms.memory.subscriptions.budget.usedBy('ann')).toBeLessThanOrEqual(20_000);
     // An automatic subscription (after a retrieve) is skipped, not an error.
-    await expect(rooms.subscribe(ann, filter('auto'), { explicit: false })).resolves.toEqual({ room: filterRoom('shop.Product', 'auto') });
+    await expect(rooms.subscribe(ann, filter('auto'), { explicit: false })).resolves.toEqual({ room: filterRoom('shop.Product', 'auto'), seq: 0 });
     expect(rooms.members(filterRoom('shop.Product', 'auto')).size).toBe(0);
     // Automatic subscriptions of a socket give way to its explicit ones, least recently used first.
     const cat = new Sink({ id: 'cat' });

@@ -68,14 +68,14 @@ describe('a room created again after its replay window', () => {
     // The old client's since (3) is within the new room's numbering, but its pushes 4..
     // are not what it missed: recovered false, and nothing replayed.
     const back = new Sink(null);
-    expect(await rooms.subscribe(back, one, { explicit: true, since: 3 })).toEqual({ room: 'shop.Product:1', recovered: false });
-    expect(await rooms.subscribe(new Sink(null), one, { explicit: true, since: 0 })).toEqual({ room: 'shop.Product:1', recovered: false });
+    expect(await rooms.subscribe(back, one, { explicit: true, since: 3 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: false });
+    expect(await rooms.subscribe(new Sink(null), one, { explicit: true, since: 0 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: false });
     expect(back.frames).toEqual([]);
     // A since past the earlier life's last seq can only come from the new room: replayed.
     rooms.publish(change(14));
     rooms.publish(change(15));
     const recent = new Sink(null);
-    expect(await rooms.subscribe(recent, one, { explicit: true, since: 4 })).toEqual({ room: 'shop.Product:1', recovered: true });
+    expect(await rooms.subscribe(recent, one, { explicit: true, since: 4 })).toEqual({ room: 'shop.Product:1', seq: 6, recovered: true });
     expect(recent.frames.map((f) => [f.seq, f.data.price])).toEqual([
       [5, 14],
       [6, 15],

@@ -253,7 +253,7 @@ describe('RoomHub', () => {
     rooms.publish(updated(row(1, 3), row(1, 4)));
 
     const second = new FakeSocket(null);
-    expect(await rooms.subscribe(second, instance(1), { explicit: true, since: 1 })).toEqual({ room: 'shop.Product:1', recovered: true });
+    expect(await rooms.subscribe(second, instance(1), { explicit: true, since: 1 })).toEqual({ room: 'shop.Product:1', seq: 3, recovered: true });
     expect(second.pushes.map((p) => [p.seq, p.data.price])).toEqual([
       [2, 3],
       [3, 4],
@@ -262,10 +262,10 @@ describe('RoomHub', () => {
     expect(second.pushes.at(-1).seq).toBe(4);
 
     const third = new FakeSocket(null);
-    expect(await rooms.subscribe(third, instance(1), { explicit: true, since: 4 })).toEqual({ room: 'shop.Product:1', recovered: true });
+    expect(await rooms.subscribe(third, instance(1), { explicit: true, since: 4 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: true });
     expect(third.frames).toEqual([]);
-    expect(await rooms.subscribe(new FakeSocket(null), instance(1), { explicit: true, since: 5 })).toEqual({ room: 'shop.Product:1', recovered: false });
-    expect(await rooms.subscribe(new FakeSocket(null), instance(2), { explicit: true, since: 0 })).toEqual({ room: 'shop.Product:2', recovered: false });
+    expect(await rooms.subscribe(new FakeSocket(null), instance(1), { explicit: true, since: 5 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: false });
+    expect(await rooms.subscribe(new FakeSocket(null), instance(2), { explicit: true, since: 0 })).toEqual({ room: 'shop.Product:2', seq: 0, recovered: false });
   });
 
   it('answers recovered: false beyond the replay buffer, and replays nothing', async () => {
@@ -274,10 +274,10 @@ describe('RoomHub', () => {
     await rooms.subscribe(s, model(), { explicit: true });
     for (let price = 1; price <= 5; price++) rooms.publish(created(row(price, price)));
     const late = new FakeSocket(null);
-    expect(await rooms.subscribe(late, model(), { explicit: true, since: 2 })).toEqual({ room: 'shop.Product', recovered: false });
+    expect(await rooms.subscribe(late, model(), { explicit: true, since: 2 })).toEqual({ room: 'shop.Product', seq: 5, recovered: false });
     expect(late.frames).toEqual([]);
     const recent = new FakeSocket(null);
-    expect(await rooms.subscribe(recent, model(), { explicit: true, since: 3 })).toEqual({ room: 'shop.Product', recovered: true });
+    expect(await rooms.subscribe(recent, model(), { explicit: true, since: 3 })).toEqual({ room: 'shop.Product', seq: 5, recovered: true });
     expect(recent.pushes.map((p) => p.seq)).toEqual([4, 5]);
   });
 

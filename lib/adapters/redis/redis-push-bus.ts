@@ -7,7 +7,8 @@ import { compileMatcher, parseFilter } from '../../query/index.js';
 import type { BindingRegistry } from '../../registry/binding.registry.js';
 import { PushBus } from '../../rooms/push-bus.js';
 import { pushFrame, type KeptPush } from '../../rooms/replay-buffer.js';
-import type { PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
+import type { FilterTarget, PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
+import { remoteScope, ScopeSet, splitKey, type RoomScope } from '../../rooms/room-scopes.js';
 
 // INCR the seq of every room a change goes through, in one round trip, and keep each
 // counter alive for the replay window: the numbering of a room is shared by all instances.
@@ -24,7 +25,7 @@ interface Message {
   push: PreparedPush;
 }
 
-type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => boolean; filter: unknown };
+type FilterMatch = FilterTarget & { matches: (row: Record<string, unknown>) => boolean; filter: unknown };
 
 /**
  * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
@@ -33,7 +34,8 @@ type FilterMatch = { name: string; matches: (row: Record<string, unknown>) => bo
  * replay after reconnecting to any instance), delivers to its own sockets and publishes the
  * prepared frames once; the other instances deliver them to theirs. Filter rooms are
  * registered in Redis so the committing instance can match changes against filters that
- * live elsewhere. When Redis is unreachable an instance keeps serving and pushes to its own
+ * live elsewhere, and so are the scopes of scoped bindings (a scope's rooms count only
+ * changes of rows inside it, so the committing instance must know every scope in use). When Redis is unreachable an instance keeps serving and pushes to its own
  * sockets with local numbering; see the README for what is lost meanwhile.
  */
 export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestroy {
@@ -44,6 +46,10 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   private readonly sub: Redis;
   /** Filter rooms known anywhere, by stream, compiled once. */
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
+  /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
+  private readonly scopes = new Map<string, ScopeSet>();
+  /** The scopes this instance shared, to share again when Redis returns after an outage. */
+  private readonly shared = new Map<string, { stream: string; scope: RoomScope }>();
   private refresher?: NodeJS.Timeout;
   private degraded = false;
 
@@ -67,13 +73,14 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   async onModuleInit(): Promise<void> {
-    this.hub.replaySource = (room, since) => this.replay(room, since);
-    this.hub.filterRoomCreated = (spec) => this.shareFilter(spec);
+    this.hub.replaySource = (key, since, name) => this.replay(key, since, name);
+    this.hub.filterRoomCreated = (spec, key) => this.shareFilter(spec, key);
+    this.hub.scopeCreated = (stream, scope) => this.shareScope(stream, scope);
     this.hub.broadcastRemote = (room, frame) => this.shareBroadcast(room, frame);
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
-      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('filters-gone'), this.key('broadcasts'));
+      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('filters-gone'), this.key('broadcasts'), this.key('scopes'));
       await this.loadFilters();
     } catch (error) {
       this.degrade(error as Error);
@@ -88,19 +95,21 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   publish(change: EntityChange): void {
-    const names = this.hub.roomsFor(change, this.filters.get(change.binding.stream)?.values() ?? []);
+    const stream = change.binding.stream;
+    const targets = this.hub.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream));
     if (this.pub.status !== 'ready') {
       this.hub.publish(change);
       return;
     }
+    if (targets.length === 0) return; // a scoped binding, and no scope in use holds the row
     // The changes of one instance keep their order: one connection, replies in order.
     this.pub
-      .eval(NEXT_SEQS, names.length, ...names.map((room) => this.key(`seq:${room}`)), this.options.replay.maxAge)
+      .eval(NEXT_SEQS, targets.length, ...targets.map(({ key }) => this.key(`seq:${key}`)), this.options.replay.maxAge)
       .then(
         (seqs) => {
           let push: PreparedPush;
           try {
-            push = this.hub.prepare(change, names.map((room, i) => ({ room, seq: Number((seqs as number[])[i]) })));
+            push = this.hub.prepare(change, targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })));
           } catch (error) {
             // The application's serialize threw (logged with its message): nothing of this change is sent, Redis is fine.
             this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
@@ -130,13 +139,13 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     const now = Date.now();
     const pipeline = this.pub.pipeline();
     pipeline.set(this.key(`push:${push.changeId}`), JSON.stringify({ head: push.head, tail: push.tail, row: push.row }), 'PX', this.options.replay.maxAge);
-    for (const { room, seq } of push.frames) {
-      const key = this.key(`replay:${room}`);
+    for (const { room, key: scoped, seq } of push.frames) {
+      const key = this.key(`replay:${scoped ?? room}`);
       pipeline.rpush(key, JSON.stringify({ seq, at: now, change: push.changeId }));
       pipeline.ltrim(key, -this.options.replay.size, -1);
       pipeline.pexpire(key, this.options.replay.maxAge);
     }
-    const shared = { ...push, frames: push.frames.map(({ room, seq }) => ({ room, seq, frame: '' })) };
+    const shared = { ...push, frames: push.frames.map(({ room, key, seq }) => ({ room, ...(key === undefined ? {} : { key }), seq, frame: '' })) };
     pipeline.publish(this.key('changes'), JSON.stringify({ origin: this.origin, push: shared } satisfies Message));
     pipeline.exec().catch((error: Error) => this.degrade(error));
   }
@@ -146,6 +155,11 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       if (channel === this.key('filters')) {
         const { stream, room, filter } = JSON.parse(text);
         this.addFilter(stream, room, filter);
+        return;
+      }
+      if (channel === this.key('scopes')) {
+        const { stream, hash, filter } = JSON.parse(text);
+        this.addScope(stream, hash, filter);
         return;
       }
       if (channel === this.key('broadcasts')) {
@@ -180,45 +194,63 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.pub.publish(this.key('broadcasts'), JSON.stringify({ origin: this.origin, room, frame })).catch((error: Error) => this.degrade(error));
   }
 
-  /** The kept pushes of `room` after `since`, or undefined when some are gone. */
-  private async replay(room: string, since: number): Promise<KeptPush[] | undefined> {
+  /**
+   * The shared seq of the room keyed `key` (named `room`) and, with `since`, its kept pushes after `since`
+   * (undefined when some are gone); undefined when Redis is away (the client is told to refetch).
+   */
+  private async replay(key: string, since: number | undefined, room: string): Promise<{ seq: number; missed?: KeptPush[] } | undefined> {
     try {
-      const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${room}`), 0, -1), this.pub.get(this.key(`seq:${room}`))]);
+      if (since === undefined) return { seq: Number((await this.pub.get(this.key(`seq:${key}`))) ?? 0) };
+      const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${key}`), 0, -1), this.pub.get(this.key(`seq:${key}`))]);
       const seq = Number(current ?? 0);
-      if (since === seq) return [];
-      if (since > seq) return undefined;
+      if (since === seq) return { seq, missed: [] };
+      if (since > seq) return { seq };
       const kept = entries.map((entry) => JSON.parse(entry) as { seq: number; at: number; change: string }).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
-      if (kept.length === 0 || kept[0].seq > since + 1) return undefined;
+      if (kept.length === 0 || kept[0].seq > since + 1) return { seq };
       const wanted = kept.filter((push) => push.seq > since);
-      if (wanted.length === 0) return [];
+      if (wanted.length === 0) return { seq, missed: [] };
       const changes = [...new Set(wanted.map((push) => push.change))];
       const texts = await this.pub.mget(...changes.map((change) => this.key(`push:${change}`)));
       const bodies = new Map(changes.map((change, i) => [change, texts[i] === null ? undefined : (JSON.parse(texts[i]!) as { head: string; tail: string; row: KeptPush['row'] })]));
-      const out: KeptPush[] = [];
+      const missed: KeptPush[] = [];
       for (const push of wanted) {
         const body = bodies.get(push.change);
-        if (!body) return undefined; // expired with its window: the client refetches
-        out.push({ seq: push.seq, at: push.at, frame: pushFrame(body.head, room, push.seq, body.tail), row: body.row });
+        if (!body) return { seq }; // expired with its window: the client refetches
+        missed.push({ seq: push.seq, at: push.at, frame: pushFrame(body.head, room, push.seq, body.tail), row: body.row });
       }
-      return out;
+      return { seq, missed };
     } catch {
-      return undefined; // Redis away: the client is told to refetch
+      return undefined;
     }
   }
 
-  private shareFilter(spec: RoomSpec): void {
+  private shareFilter(spec: RoomSpec, key: string): void {
     const stream = spec.binding!.stream;
-    this.addFilter(stream, spec.name, spec.filter);
-    this.register(stream, spec.name, spec.filter);
+    this.addFilter(stream, key, spec.filter);
+    this.register(stream, key, spec.filter);
   }
 
-  private register(stream: string, room: string, filter: unknown): void {
+  /** `key` is the room name, or `<name>#<scope hash>` for a filter room of a scoped binding. */
+  private register(stream: string, key: string, filter: unknown): void {
     if (this.pub.status !== 'ready') return;
     this.pub
       .multi()
-      .hset(this.key(`filters:${stream}`), room, JSON.stringify(filter))
-      .zadd(this.key(`filters-seen:${stream}`), Date.now(), room)
-      .publish(this.key('filters'), JSON.stringify({ stream, room, filter }))
+      .hset(this.key(`filters:${stream}`), key, JSON.stringify(filter))
+      .zadd(this.key(`filters-seen:${stream}`), Date.now(), key)
+      .publish(this.key('filters'), JSON.stringify({ stream, room: key, filter }))
+      .exec()
+      .catch((error: Error) => this.degrade(error));
+  }
+
+  /** A scope new to this instance: every instance numbers its rooms from now on. */
+  private async shareScope(stream: string, scope: RoomScope): Promise<void> {
+    this.knownScopes(stream)?.add(scope);
+    this.shared.set(`${stream}#${scope.hash}`, { stream, scope });
+    if (this.pub.status !== 'ready') return;
+    await this.pub
+      .multi()
+      .hset(this.key(`scopes:${stream}`), scope.hash, JSON.stringify(scope.filter))
+      .publish(this.key('scopes'), JSON.stringify({ stream, hash: scope.hash, filter: scope.filter }))
       .exec()
       .catch((error: Error) => this.degrade(error));
   }
@@ -227,17 +259,35 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     for (const binding of this.registry.all()) {
       const known = await this.pub.hgetall(this.key(`filters:${binding.stream}`));
       for (const [room, text] of Object.entries(known)) this.addFilter(binding.stream, room, JSON.parse(text));
+      if (!binding.options.scope) continue;
+      const scopes = await this.pub.hgetall(this.key(`scopes:${binding.stream}`));
+      for (const [hash, text] of Object.entries(scopes)) this.addScope(binding.stream, hash, JSON.parse(text));
     }
   }
 
-  private addFilter(stream: string, room: string, filter: unknown): void {
+  /** `key` is the room name, or `<name>#<scope hash>` for a filter room of a scoped binding. */
+  private addFilter(stream: string, key: string, filter: unknown): void {
     const binding = this.registry.get(stream);
     if (!binding) return;
     let rooms = this.filters.get(stream);
     if (!rooms) this.filters.set(stream, (rooms = new Map()));
-    if (rooms.has(room)) return;
+    if (rooms.has(key)) return;
     const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
-    rooms.set(room, { name: room, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), filter });
+    const { name, scopeHash } = binding.options.scope ? splitKey(key) : { name: key, scopeHash: undefined };
+    rooms.set(key, { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), filter });
+  }
+
+  private addScope(stream: string, hash: string, filter: unknown): void {
+    const known = this.knownScopes(stream);
+    if (known && !known.get(hash)) known.add(remoteScope(this.registry.get(stream)!, hash, filter));
+  }
+
+  private knownScopes(stream: string): ScopeSet | undefined {
+    const binding = this.registry.get(stream);
+    if (!binding?.options.scope) return undefined;
+    let known = this.scopes.get(stream);
+    if (!known) this.scopes.set(stream, (known = new ScopeSet(binding)));
+    return known;
   }
 
   /**
@@ -250,12 +300,13 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     if (this.pub.status !== 'ready') return;
     const now = Date.now();
     const pipeline = this.pub.pipeline();
-    for (const { room } of this.hub.occupied()) pipeline.pexpire(this.key(`seq:${room}`), this.options.replay.maxAge);
+    for (const key of this.hub.occupiedKeys()) pipeline.pexpire(this.key(`seq:${key}`), this.options.replay.maxAge);
     for (const { stream, room } of this.hub.filterRoomNames()) pipeline.zadd(this.key(`filters-seen:${stream}`), now, room);
     for (const binding of this.registry.all()) {
       const ttl = Math.max(this.options.replay.maxAge, 3_600_000);
       pipeline.pexpire(this.key(`filters:${binding.stream}`), ttl);
       pipeline.pexpire(this.key(`filters-seen:${binding.stream}`), ttl);
+      if (binding.options.scope) pipeline.pexpire(this.key(`scopes:${binding.stream}`), ttl);
     }
     pipeline
       .exec()
@@ -298,6 +349,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.degraded = false;
     this.logger.log('Redis is back: pushes are shared between instances again');
     this.loadFilters().catch((error: Error) => this.degrade(error));
+    for (const { stream, scope } of this.shared.values()) void this.shareScope(stream, scope);
   }
 
   private key(name: string): string {
