@@ -72,6 +72,8 @@ export class RoomHub implements OnModuleDestroy {
    * whether that was complete.
    */
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
+    // Closed while its request awaited (a query, a hook): nobody would ever remove it again.
+    if (subscriber.gone) return { room: spec.name };
     const existing = this.rooms.get(spec.name);
     const room = existing ?? this.createRoom(spec);
     const already = subscriber.rooms.get(room);
@@ -111,6 +113,7 @@ export class RoomHub implements OnModuleDestroy {
 
   /** Removes a closed subscriber from every room. */
   leaveAll(subscriber: Subscriber): void {
+    subscriber.gone = true;
     for (const room of subscriber.rooms.keys()) this.leave(room, subscriber);
     subscriber.rooms.clear();
     for (const listener of this.closeListeners) listener(subscriber);
