@@ -62,7 +62,7 @@ const CORE_PROVIDERS: Provider[] = [
     provide: PresenceStore,
     inject: [BINDINGS_OPTIONS],
     useFactory: (options: ResolvedOptions): PresenceStore =>
-      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:') : new MemoryPresenceStore(),
+      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000) : new MemoryPresenceStore(),
   },
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
