@@ -25,7 +25,7 @@ const as = async (app: TestApp, user: string) => {
   return socket;
 };
 /** The store's own heartbeat timer and tick (private): what a crash or a long pause stops. */
-const storeOf = (app: TestApp) => app.app.get(PresenceStore) as unknown as { timer?: NodeJS.Timeout; tick(): Promise<void>; redis: { disconnect(): void } };
+const storeOf = (app: TestApp) => app.app.get(PresenceStore) as unknown as { timer?: NodeJS.Timeout; tick(): Promise<void>; redis: { disconnect(): void; connect(): Promise<void> } };
 async function until(test: () => boolean, timeout = 5000): Promise<void> {
   const end = Date.now() + timeout;
   while (!test()) {
@@ -78,6 +78,27 @@ it('an instance that paused past its TTL is taken for gone, then puts its users 
   expect(presence(carol, 'paused')).toEqual(['carol joined', 'dave joined', 'dave parted', 'dave joined']);
   expect(await users(carol, 'paused')).toEqual(['carol', 'dave']);
   store.timer = setInterval(() => void store.tick(), TTL / 3).unref();
+});
+
+it('a departure that Redis missed (a short outage) is retried once Redis answers: nothing stays behind on a live instance', async () => {
+  const gina = await as(a, 'gina');
+  const hank = await as(b, 'hank');
+  await gina.request('channel.join', { channel: 'blip' });
+  await hank.request('channel.join', { channel: 'blip' });
+  // A's ticks are driven by hand, within its TTL, so B never takes A for gone here.
+  const store = storeOf(a);
+  clearInterval(store.timer);
+  await store.tick();
+  store.redis.disconnect();
+  gina.close();
+  await settle(100); // the removal failed
+  await store.redis.connect();
+  await store.tick();
+  await hank.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'gina' && f.data.action === 'parted', 1000);
+  expect(await users(hank, 'blip')).toEqual(['hank']);
+  store.timer = setInterval(() => void store.tick(), TTL / 3).unref();
+  await settle(TTL * 2);
+  expect(presence(hank, 'blip')).toEqual(['hank joined', 'gina parted']);
 });
 
 it('the users of a crashed instance part on the others within the documented time, states included', async () => {
