@@ -21,6 +21,7 @@ import { RoomHub } from './rooms/room-hub.js';
 import { LocalPushBus, PushBus } from './rooms/push-bus.js';
 import { RedisPresenceStore } from './adapters/redis/redis-presence-store.js';
 import { RedisPushBus } from './adapters/redis/redis-push-bus.js';
+import { RedisSignatureLedger } from './adapters/redis/redis-signature-ledger.js';
 import { BindingsService } from './service/bindings.service.js';
 import { AdminStats } from './admin/admin-stats.js';
 import { ChannelActions } from './channels/channel-actions.js';
@@ -30,6 +31,7 @@ import { MemoryPresenceStore, PresenceStore } from './channels/presence-store.js
 import { DocsServer } from './docs/docs-server.js';
 import { BindingsDocs } from './docs/openapi-document.js';
 import { Publisher } from './publish/publisher.js';
+import { MemorySignatureLedger, SignatureLedger } from './publish/signature-ledger.js';
 import { createOpsController } from './transports/http/ops.controller.js';
 import { HttpGateway } from './transports/http/http-gateway.js';
 import { createRestController } from './transports/http/rest.controller.js';
@@ -60,7 +62,7 @@ const CORE_PROVIDERS: Provider[] = [
     provide: PresenceStore,
     inject: [BINDINGS_OPTIONS],
     useFactory: (options: ResolvedOptions): PresenceStore =>
-      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:') : new MemoryPresenceStore(),
+      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000) : new MemoryPresenceStore(),
   },
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
@@ -74,6 +76,13 @@ const CORE_PROVIDERS: Provider[] = [
             perUser: options.channels.historyBytesPerUser,
             total: options.channels.historyBytesTotal,
           }),
+  },
+  {
+    // With several instances, a signature accepted by one is a replay on every other.
+    provide: SignatureLedger,
+    inject: [BINDINGS_OPTIONS],
+    useFactory: (options: ResolvedOptions): SignatureLedger =>
+      options.adapter?.redis && options.publish ? new RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:') : new MemorySignatureLedger(),
   },
   ChannelActions,
   CrudActions,

@@ -48,7 +48,7 @@ export class CrudActions {
     const row = await this.visibleRow(binding, id, ctx.user);
     await this.policy.authorize(binding, 'retrieve', ctx.user, row);
     const [reply] = await this.present(binding, [row], include, ctx.user);
-    if (binding.autoSubscribe.has('retrieve')) await this.autoSubscribe(binding, id, ctx);
+    if (binding.autoSubscribe.has('retrieve')) await this.autoSubscribe(binding, row, ctx, true);
     return reply;
   }
 
@@ -66,7 +66,7 @@ export class CrudActions {
     const { values } = await this.validator.check(binding, data, 'create');
     await this.policy.authorize(binding, 'create', ctx.user, values);
     const row = await this.insert(binding, values, ctx);
-    if (binding.autoSubscribe.has('create')) await this.autoSubscribe(binding, row[binding.primary.propertyName] as string | number, ctx);
+    if (binding.autoSubscribe.has('create')) await this.autoSubscribe(binding, row, ctx);
     return this.serializer.serialize(binding, row);
   }
 
@@ -86,7 +86,7 @@ export class CrudActions {
       await manager.save(binding.target, this.store.toEntity(binding, { ...current, ...checked.values }));
       return this.reloadInScope(binding, id, scope, manager);
     });
-    if (binding.autoSubscribe.has(action)) await this.autoSubscribe(binding, id, ctx);
+    if (binding.autoSubscribe.has(action)) await this.autoSubscribe(binding, row, ctx);
     return this.serializer.serialize(binding, row);
   }
 
@@ -95,7 +95,7 @@ export class CrudActions {
     const { values } = await this.validator.check(binding, data, 'create');
     await this.policy.authorize(binding, 'save', ctx.user, values);
     const row = await this.insert(binding, values, ctx);
-    if (binding.autoSubscribe.has('save')) await this.autoSubscribe(binding, row[binding.primary.propertyName] as string | number, ctx);
+    if (binding.autoSubscribe.has('save')) await this.autoSubscribe(binding, row, ctx);
     return this.serializer.serialize(binding, row);
   }
 
@@ -238,8 +238,8 @@ export class CrudActions {
   /** The written row, read back in the same transaction; a write that leaves the writer's scope is undone. */
   private async reloadInScope(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager: any): Promise<Row> {
     const row = await this.store.findById(binding, id, scope, manager);
-    // No id in the message: a refused create would otherwise reveal the next id, and with it other tenants' activity.
-    if (!row) throw new BindingError('forbidden', `This write would move a ${binding.name} out of your scope`);
+    // No id in the message: on a create it would tell the writer how many rows others made.
+    if (!row) throw new BindingError('forbidden', `This write would leave the ${binding.name} outside your scope; nothing was stored`);
     return row;
   }
 
@@ -249,8 +249,21 @@ export class CrudActions {
     return row;
   }
 
-  private async autoSubscribe(binding: BindingDefinition, id: string | number, ctx: ActionContext): Promise<void> {
+  /**
+   * Subscribes the socket to the room of `row` after a successful action, under the checks of
+   * an explicit `subscribe {id}` (`can.retrieve`, unless the action was that retrieve, and
+   * `can.subscribe`). Where they refuse, the action still answers and no subscription is made.
+   */
+  private async autoSubscribe(binding: BindingDefinition, row: Row, ctx: ActionContext, retrieved = false): Promise<void> {
     if (!ctx.subscriber) return;
+    try {
+      if (!retrieved) await this.policy.authorize(binding, 'retrieve', ctx.user, row);
+      await this.policy.authorize(binding, 'subscribe', ctx.user, row);
+    } catch (error) {
+      if (error instanceof BindingError && error.code === 'forbidden') return;
+      throw error;
+    }
+    const id = row[binding.primary.propertyName] as string | number;
     await this.rooms.subscribe(ctx.subscriber, { name: instanceRoom(binding.stream, id), kind: 'instance', binding }, { explicit: false });
   }
 

@@ -47,6 +47,7 @@ export class ChannelActions {
     private readonly messages: ChannelMessageStore,
   ) {
     hub.onClose((subscriber) => this.disconnected(subscriber));
+    presence.changed = (channel, user, action) => this.broadcast(channel, 'channel.presence', { channel, user, action });
   }
 
   /** Event name -> handler, for the dispatcher's table. */

@@ -14,6 +14,11 @@ export interface PresenceEntry {
  * the place of the in-memory one without changing the channels.
  */
 export abstract class PresenceStore {
+  /**
+   * Told when presence changes other than through add/remove: users of an instance that is
+   * gone parted (a shared store), or users put back after this instance was taken for gone.
+   */
+  changed?: (channel: string, user: string, action: 'joined' | 'parted') => void;
   /** Records socket `socket` of `user` in `channel`; true when it is the user's first socket there (the user joined). */
   abstract add(channel: string, user: string, socket: string): Promise<boolean>;
   /** Forgets socket `socket` of `user` in `channel`; true when it was the user's last one there (the user parted). */

@@ -97,7 +97,7 @@ export class BindingsDocs {
           operationId: 'publish',
           tags: ['operations'],
           summary: 'Publish to a room or channel from a backend',
-          description: `Signed with HMAC-SHA256 over \`<t>.<raw body>\`; an unsigned, wrongly signed or stale (over 60 s) request answers 401 and sends nothing.`,
+          description: `Signed with HMAC-SHA256 over \`<t>.<raw body>\`; an unsigned, wrongly signed, stale (over 60 s old or over 5 s ahead) or replayed (each signed request is accepted once) request answers 401 and sends nothing.`,
           parameters: [
             { name: SIGNATURE_HEADER, in: 'header', required: true, schema: { type: 'string', pattern: '^t=\\d+,v1=[0-9a-f]{64}$' }, description: 't=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>' },
           ],

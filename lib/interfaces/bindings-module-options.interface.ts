@@ -134,7 +134,12 @@ export interface BindingsModuleOptions {
   limits?: BindingsLimits;
   replay?: ReplayOptions;
   /** Share rooms and pushes between instances through Redis pub/sub: `{ redis: 'redis://127.0.0.1:6379' }`. */
-  adapter?: { redis: string; keyPrefix?: string };
+  adapter?: {
+    redis: string;
+    keyPrefix?: string;
+    /** Ms after which the presence of an instance that stopped refreshing it (crashed) is removed; its users part within 4/3 of it (default 30,000). */
+    presenceTtl?: number;
+  };
   /** Milliseconds between WebSocket pings; a peer that missed the previous pong is dropped (default 30,000). */
   heartbeatInterval?: number;
   /** Server-Sent Events (`GET /<prefix>/<app>/<Model>/events`). */

@@ -9,13 +9,15 @@ import { FrameCodec } from '../protocol/frame-codec.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { RoomHub } from '../rooms/room-hub.js';
 import { captureRawBodies, RAW_BODY, readBody } from './raw-body.js';
-import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE, verifyPublishSignature, type SignatureProblem } from './sign.js';
+import { SIGNATURE_FUTURE, SIGNATURE_HEADER, SIGNATURE_TOLERANCE, signatureKey, verifyPublishSignature, type SignatureProblem } from './sign.js';
+import { SignatureLedger } from './signature-ledger.js';
 
 const PROBLEMS: Record<SignatureProblem, string> = {
   missing: `The ${SIGNATURE_HEADER} header is missing`,
   malformed: `The ${SIGNATURE_HEADER} header must be t=<unix seconds>,v1=<hex HMAC-SHA256>`,
-  expired: `The signature is more than ${SIGNATURE_TOLERANCE} seconds old (or ahead of the server's clock)`,
+  expired: `The signature is more than ${SIGNATURE_TOLERANCE} seconds old or more than ${SIGNATURE_FUTURE} seconds ahead of the server's clock`,
   mismatch: 'The signature does not match the body',
+  replayed: 'This signed request was already accepted once; sign each request anew',
 };
 
 /**
@@ -34,6 +36,7 @@ export class Publisher implements OnModuleInit, OnModuleDestroy {
     private readonly appConfig: ApplicationConfig,
     private readonly hub: RoomHub,
     private readonly codec: FrameCodec,
+    private readonly ledger: SignatureLedger,
   ) {}
 
   onModuleInit(): void {
@@ -56,7 +59,7 @@ export class Publisher implements OnModuleInit, OnModuleDestroy {
     if (!secrets) throw new BindingError('not_found', 'Publishing is not enabled: set the module option publish.secret');
     const raw = await this.rawBody(req);
     const header = req.headers[SIGNATURE_HEADER];
-    const { problem } = verifyPublishSignature(Array.isArray(header) ? header.join(',') : header, raw, secrets);
+    const { problem, t } = verifyPublishSignature(Array.isArray(header) ? header.join(',') : header, raw, secrets);
     if (problem) throw new BindingError('unauthorized', PROBLEMS[problem]);
     let body: unknown;
     try {
@@ -65,6 +68,15 @@ export class Publisher implements OnModuleInit, OnModuleDestroy {
       throw BindingError.badRequest('The body must be JSON: {room|channel, event, data}');
     }
     const room = readTarget(body);
+    // Claimed last, so a request refused above can be corrected and signed again; kept until
+    // the signature would be refused as too old anyway (1 s more for the rounding of `t`).
+    let first: boolean;
+    try {
+      first = await this.ledger.claim(signatureKey(secrets, t!, raw), (t! + SIGNATURE_TOLERANCE + 1) * 1000);
+    } catch {
+      throw new BindingError('internal', 'Replays cannot be checked right now (the shared store does not answer); nothing was sent');
+    }
+    if (!first) throw new BindingError('unauthorized', PROBLEMS.replayed);
     return { delivered: this.hub.broadcast(room.name, this.codec.message(room.event, room.data, room.name)) };
   }
 

@@ -99,6 +99,8 @@ export class RoomHub implements OnModuleDestroy {
    * whether that was complete.
    */
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
+    // Closed while its request awaited (a query, a hook): nobody would ever remove it again.
+    if (subscriber.gone) return { room: spec.name, seq: 0 };
     const scope = this.scopeOf(spec, subscriber.user);
     const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
     const existing = this.rooms.get(key);
@@ -152,6 +154,7 @@ export class RoomHub implements OnModuleDestroy {
 
   /** Removes a closed subscriber from every room. */
   leaveAll(subscriber: Subscriber): void {
+    subscriber.gone = true;
     for (const room of subscriber.rooms.keys()) this.leave(room, subscriber);
     subscriber.rooms.clear();
     for (const listener of this.closeListeners) listener(subscriber);

@@ -267,10 +267,10 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     const before = await repo().count();
     const own = acme[1];
     const pushed = await pushesDuring(async () => {
-      expectError(await call(alice, 'create', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would move a Ticket out of your scope');
-      expectError(await call(alice, 'save', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would move a Ticket out of your scope');
-      expectError(await call(alice, 'update', { id: own.id, tenant: 'globex' }), 'forbidden', 'This write would move a Ticket out of your scope');
-      expectError(await call(alice, 'save', { id: own.id, tenant: 'globex', title: 'moved' }), 'forbidden', 'This write would move a Ticket out of your scope');
+      expectError(await call(alice, 'create', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
+      expectError(await call(alice, 'save', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
+      expectError(await call(alice, 'update', { id: own.id, tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
+      expectError(await call(alice, 'save', { id: own.id, tenant: 'globex', title: 'moved' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
     });
     expect(pushed).toEqual({ acme: [], globex: [] });
     expect(await repo().count()).toBe(before);

@@ -141,6 +141,37 @@ describe('POST /api/publish', () => {
     await socket.waitFor((f) => f.event === 'alert');
   });
 
+  it('accepts each signed request once: a replay within the window answers 401 and sends nothing, concurrent copies too', async () => {
+    const socket = await member('once');
+    const body = JSON.stringify({ channel: 'once', event: 'pay', data: { amount: 10 } });
+    const signature = signPublish(SECRET, body);
+    expect(await post(body, signature)).toEqual({ status: 200, body: { delivered: 1 } });
+    const replay = await post(body, signature);
+    expect([replay.status, replay.body.error.code, replay.body.error.message]).toEqual([401, 'unauthorized', expect.stringContaining('already accepted')]);
+    // Five copies of another signed request at once: exactly one goes through.
+    const other = JSON.stringify({ channel: 'once', event: 'pay', data: { amount: 20 } });
+    const otherSignature = signPublish(SECRET, other);
+    const statuses = (await Promise.all(Array.from({ length: 5 }, () => post(other, otherSignature)))).map((res) => res.status).sort();
+    expect(statuses).toEqual([200, 401, 401, 401, 401]);
+    await settle(100);
+    expect(published(socket, 'pay').map((f) => f.data.amount)).toEqual([10, 20]);
+    // The same body signed at another second is another request.
+    expect((await post(body, signPublish(SECRET, body, Date.now() - 1000))).status).toBe(200);
+  });
+
+  it('refuses a timestamp more than 5 seconds ahead of the server clock, and accepts one up to 4 seconds ahead', async () => {
+    const socket = await member('ahead');
+    const body = JSON.stringify({ channel: 'ahead', event: 'tick', data: 1 });
+    for (const ahead of [6_000, 10_000, 59_000]) {
+      const res = await post(body, signPublish(SECRET, body, Date.now() + ahead));
+      expect([ahead, res.status, res.body.error.code]).toEqual([ahead, 401, 'unauthorized']);
+    }
+    await settle(50);
+    expect(published(socket, 'tick')).toEqual([]);
+    expect((await post(body, signPublish(SECRET, body, Date.now() + 4_000))).status).toBe(200);
+    await socket.waitFor((f) => f.event === 'tick');
+  });
+
   it('a signed body that is not a publish request answers 400; an oversized body 413', async () => {
     const cases = ['not json', '[]', '{"event":"e"}', '{"room":"a","channel":"b","event":"e"}', '{"room":"a"}', '{"room":"a","event":""}', '{"room":"a","event":"e","extra":1}', '{"channel":"","event":"e"}'];
     for (const raw of cases) {
@@ -178,7 +209,12 @@ describe('POST /api/publish', () => {
       await socket.request('channel.join', { channel: 'prefixed' });
       const body = ' {"channel":"prefixed","event":"hi","data":[]} ';
       expect(await post(body, signPublish(SECRET, body), base, '/v1/api/publish')).toEqual({ status: 200, body: { delivered: 1 } });
-      expect(await post(body, signPublish('old-secret', body), base, '/v1/api/publish/')).toEqual({ status: 200, body: { delivered: 1 } });
+      // The same body signed anew (another second) with the old secret; then a replay of a
+      // rotation header (both secrets) with one v1 left out is still the same request: refused.
+      const rotated = `${signPublish('old-secret', body, Date.now() - 2000)},v1=${signPublish(SECRET, body, Date.now() - 2000).split('v1=')[1]}`;
+      expect(await post(body, rotated, base, '/v1/api/publish/')).toEqual({ status: 200, body: { delivered: 1 } });
+      const [stamp, oldOnly, newOnly] = rotated.split(',');
+      for (const replay of [`${stamp},${oldOnly}`, `${stamp},${newOnly}`, rotated]) expect((await post(body, replay, base, '/v1/api/publish')).status).toBe(401);
       expect((await post(body, signPublish('unknown', body), base, '/v1/api/publish')).status).toBe(401);
       await socket.waitFor((f) => f.event === 'hi');
       socket.close();
