@@ -31,6 +31,10 @@ export interface BindingsLimits {
   burst?: number;
   /** Bytes waiting to be sent to one socket before it is closed with 1013 (default 4 MiB). */
   sendBuffer?: number;
+  /** Characters of one `like`/`ilike` pattern or of a search `q`, as sent (default 100). */
+  patternLength?: number;
+  /** Field conditions in one filter, counted through every `$or`/`$and` (default 100). */
+  filterTerms?: number;
 }
 
 /** How long pushes are kept for clients that reconnect with `since`. */

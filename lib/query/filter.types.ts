@@ -29,6 +29,10 @@ export interface FilterLimits {
   inValues: number;
   /** Longest string value (default 10,000). */
   stringLength: number;
+  /** Longest `like`/`ilike` pattern or search `q`, in characters as sent (default 100). */
+  patternLength: number;
+  /** Most field conditions in one filter, counted through every `$or`/`$and` (default 100). */
+  terms: number;
 }
 
 export type SortDirection = 'ASC' | 'DESC';

@@ -39,6 +39,10 @@ export function parseSearch(q: unknown, fields: FieldMap, searchFields: readonly
   if (q.length > limits.stringLength) {
     throw fail(`q is longer than ${limits.stringLength} characters`, { field: 'q', constraint: 'stringLength' });
   }
+  // The database matches `q` against every search field of every row: its cost grows with its length.
+  if (q.length > limits.patternLength) {
+    throw fail(`q is longer than ${limits.patternLength} characters`, { field: 'q', constraint: 'patternLength' });
+  }
   if (q.trim() === '') return undefined;
   if (searchFields.length === 0) throw fail('search is not available: this binding has no searchFields', { field: 'q', constraint: 'searchFields' });
   for (const f of searchFields) {
@@ -61,6 +65,9 @@ function collapse(kind: 'and' | 'or', nodes: FilterNode[]): FilterNode {
 }
 
 class FilterParser {
+  /** Field conditions seen so far, over the whole filter. */
+  private terms = 0;
+
   constructor(
     private readonly fields: FieldMap,
     private readonly limits: FilterLimits,
@@ -109,6 +116,10 @@ class FilterParser {
     }
     const notFor = () => fail(`${path}: operator ${op} is not allowed on field ${field} (${info.kind} field)`, { field, constraint: 'operator' });
     const node = (v: unknown): FilterNode => ({ kind: 'cmp', field, op: op as FilterOperator, value: v });
+    // Every condition costs SQL text, parameters and a test per push: bound their number.
+    if (++this.terms > this.limits.terms) {
+      throw fail(`${path}: the filter has more than ${this.limits.terms} field conditions`, { field, constraint: 'filterTerms' });
+    }
 
     if (info.kind === 'other' && op !== 'eq' && op !== 'ne' && op !== 'isNull') throw notFor();
     switch (op) {
@@ -131,6 +142,9 @@ class FilterParser {
       case 'ilike': {
         if (info.kind !== 'string') throw notFor();
         const pattern = this.scalar(info, value, path, field) as string;
+        if (pattern.length > this.limits.patternLength) {
+          throw fail(`${path} is longer than ${this.limits.patternLength} characters`, { field, constraint: 'patternLength' });
+        }
         if (hasDanglingEscape(pattern)) {
           throw fail(`${path} ends with a lone escape character "\\"; write "\\\\" for a literal backslash`, { field, constraint: 'type' });
         }
