@@ -36,6 +36,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     sendBuffer: 4 * 1024 * 1024,
     patternLength: 100,
     filterTerms: 100,
+    patternTotal: 200,
     ...options.limits,
   };
   const path = options.path ?? '/ws';
@@ -51,7 +52,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
     identify: options.identify ?? ((user) => String(user?.id)),
-    limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength, patternLength: limits.patternLength, terms: limits.filterTerms } },
+    limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength, patternLength: limits.patternLength, terms: limits.filterTerms, patternTotal: limits.patternTotal } },
     replay: { size: options.replay?.size ?? 1000, maxAge: options.replay?.maxAge ?? 5 * 60_000 },
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
     sse: { heartbeat: options.sse?.heartbeat ?? 15_000 },

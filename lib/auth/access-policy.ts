@@ -15,7 +15,7 @@ type Row = Record<string, unknown>;
 @Injectable()
 export class AccessPolicy {
   // A scope is written by the application, not a client: it gets generous limits.
-  private readonly scopeLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000, patternLength: 1_000_000, terms: 100_000 };
+  private readonly scopeLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000, patternLength: 1_000_000, terms: 100_000, patternTotal: 1_000_000 };
 
   constructor(@Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions) {}
 

@@ -35,6 +35,8 @@ export interface BindingsLimits {
   patternLength?: number;
   /** Field conditions in one filter, counted through every `$or`/`$and` (default 100). */
   filterTerms?: number;
+  /** Characters of all `like`/`ilike` patterns of one filter together (default 200). */
+  patternTotal?: number;
 }
 
 /** How long pushes are kept for clients that reconnect with `since`. */

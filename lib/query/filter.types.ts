@@ -33,6 +33,8 @@ export interface FilterLimits {
   patternLength: number;
   /** Most field conditions in one filter, counted through every `$or`/`$and` (default 100). */
   terms: number;
+  /** Most characters of all `like`/`ilike` patterns of one filter together (default 200). */
+  patternTotal: number;
 }
 
 export type SortDirection = 'ASC' | 'DESC';

@@ -20,8 +20,19 @@ export function compileMatcher(node: FilterNode | undefined, fields: FieldMap, d
 }
 
 type Fold = (s: string) => string;
-const unicodeLower: Fold = (s) => s.toLowerCase();
-const asciiLower: Fold = (s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+
+/**
+ * Remembers the last answer: a change is matched against every filter room in turn, and each
+ * room would otherwise fold (or split into code points) the same long text again.
+ */
+function lastOne<T>(f: (s: string) => T): (s: string) => T {
+  let lastIn: string | undefined;
+  let lastOut!: T;
+  return (s) => (s === lastIn ? lastOut : ((lastIn = s), (lastOut = f(s))));
+}
+
+const unicodeLower: Fold = lastOne((s) => s.toLowerCase());
+const asciiLower: Fold = lastOne((s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase()));
 
 function compileNode(node: FilterNode, fields: FieldMap, fold: Fold): RowMatcher {
   if (node.kind === 'and' || node.kind === 'or') {
@@ -185,7 +196,9 @@ function compileSegment(tokens: Array<string | typeof ANY_ONE>): Segment {
   };
 }
 
-function toCodePoints(s: string): Uint32Array {
+const toCodePoints = lastOne(codePoints);
+
+function codePoints(s: string): Uint32Array {
   const out = new Uint32Array(s.length);
   let n = 0;
   for (let i = 0; i < s.length; i++) {

@@ -67,6 +67,8 @@ function collapse(kind: 'and' | 'or', nodes: FilterNode[]): FilterNode {
 class FilterParser {
   /** Field conditions seen so far, over the whole filter. */
   private terms = 0;
+  /** Characters of the like/ilike patterns seen so far: the database's work grows with their sum. */
+  private patternChars = 0;
 
   constructor(
     private readonly fields: FieldMap,
@@ -144,6 +146,9 @@ class FilterParser {
         const pattern = this.scalar(info, value, path, field) as string;
         if (pattern.length > this.limits.patternLength) {
           throw fail(`${path} is longer than ${this.limits.patternLength} characters`, { field, constraint: 'patternLength' });
+        }
+        if ((this.patternChars += pattern.length) > this.limits.patternTotal) {
+          throw fail(`${path}: the like/ilike patterns of the filter are longer than ${this.limits.patternTotal} characters together`, { field, constraint: 'patternTotal' });
         }
         if (hasDanglingEscape(pattern)) {
           throw fail(`${path} ends with a lone escape character "\\"; write "\\\\" for a literal backslash`, { field, constraint: 'type' });

@@ -173,6 +173,11 @@ describe('parseFilter', () => {
       const err = badRequest(() => parse({ $or: [{ price: 1 }, { name: { [op]: max + '%' } }] }));
       expect(err.details).toEqual([{ field: 'name', constraint: 'patternLength', message: `filter.$or[1].name.${op} is longer than 100 characters` }]);
     }
+    // Together, the patterns of one filter hold at most limits.patternTotal characters.
+    const two = { $or: [{ name: { like: 'a'.repeat(100) } }, { status: { ilike: 'b'.repeat(100) } }] };
+    expect(parse(two)).toBeDefined();
+    const err = badRequest(() => parse({ ...two, name: { ilike: '%' } }));
+    expect(err.details).toEqual([{ field: 'name', constraint: 'patternTotal', message: 'filter.name.ilike: the like/ilike patterns of the filter are longer than 200 characters together' }]);
     // An equality is not a pattern: only stringLength bounds it.
     expect(parse({ name: 'x'.repeat(101) })).toEqual(cmp('name', 'eq', 'x'.repeat(101)));
   });
