@@ -5,12 +5,13 @@ import { BINDINGS_OPTIONS, type CrudAction } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
-import { andFilters, compileMatcher, filterHash, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
+import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
 import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
 import type { ActionContext } from './action-context.js';
 import { RowSerializer, type Row } from './row-serializer.js';
+import { PatternReads } from './pattern-reads.js';
 import { RowStore } from './row-store.js';
 import { WriteGate } from './write-gate.js';
 import { WriteValidator } from './write-validator.js';
@@ -31,6 +32,7 @@ export class CrudActions {
     private readonly policy: AccessPolicy,
     private readonly gate: WriteGate,
     private readonly rooms: RoomHub,
+    private readonly patternReads: PatternReads,
   ) {}
 
   /** The handler of `action` on `binding`, as the dispatcher calls it. */
@@ -171,8 +173,19 @@ export class CrudActions {
     const where = andFilters(filter, search, this.policy.scope(binding, ctx.user));
     const offset = (page - 1) * limit;
     if (!Number.isSafeInteger(offset)) throw BindingError.badRequest('page is too large');
-    const { rows, count } = await this.store.findPage(binding, where, order, limit, offset);
+    const read = () => this.store.findPage(binding, where, order, limit, offset);
+    const { rows, count } = holdsPattern(filter) || holdsPattern(search) ? await this.patternReads.run(this.caller(ctx), read) : await read();
     return { page, limit, count, rows: await this.present(binding, rows, include) };
+  }
+
+  /** Who a request is for fairness between callers: the user, or the socket (or all of HTTP) when anonymous. */
+  private caller(ctx: ActionContext): unknown {
+    if (ctx.user === null || ctx.user === undefined) return ctx.socket ?? 'anonymous';
+    try {
+      return `user:${this.options.identify(ctx.user)}`;
+    } catch {
+      return ctx.socket ?? 'anonymous';
+    }
   }
 
   private async insert(binding: BindingDefinition, values: Input, ctx: ActionContext): Promise<Row> {

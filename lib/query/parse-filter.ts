@@ -58,6 +58,13 @@ export function andFilters(...nodes: (FilterNode | undefined)[]): FilterNode | u
   return present.length === 0 ? undefined : collapse('and', present);
 }
 
+/** Whether the filter holds a pattern (like, ilike, a search's contains): the costly conditions for a database. */
+export function holdsPattern(node: FilterNode | undefined): boolean {
+  if (!node) return false;
+  if (node.kind === 'and' || node.kind === 'or') return node.nodes.some(holdsPattern);
+  return node.op === 'like' || node.op === 'ilike' || node.op === 'contains';
+}
+
 /** Builds an and/or node: nested nodes of the same kind are flattened, a single child stands alone. */
 function collapse(kind: 'and' | 'or', nodes: FilterNode[]): FilterNode {
   const flat = nodes.flatMap((n) => (n.kind === kind ? n.nodes : [n]));
