@@ -36,7 +36,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     sendBuffer: 4 * 1024 * 1024,
     patternLength: 100,
     filterTerms: 100,
-    patternTotal: 200,
+    patternTotal: 100,
     ...options.limits,
   };
   const path = options.path ?? '/ws';

@@ -35,7 +35,7 @@ export interface BindingsLimits {
   patternLength?: number;
   /** Field conditions in one filter, counted through every `$or`/`$and` (default 100). */
   filterTerms?: number;
-  /** Characters of all `like`/`ilike` patterns of one filter together (default 200). */
+  /** Characters of all `like`/`ilike` patterns of one filter together (default 100). */
   patternTotal?: number;
 }
 

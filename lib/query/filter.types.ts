@@ -33,7 +33,7 @@ export interface FilterLimits {
   patternLength: number;
   /** Most field conditions in one filter, counted through every `$or`/`$and` (default 100). */
   terms: number;
-  /** Most characters of all `like`/`ilike` patterns of one filter together (default 200). */
+  /** Most characters of all `like`/`ilike` patterns of one filter together (default 100). */
   patternTotal: number;
 }
 

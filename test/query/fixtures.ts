@@ -13,7 +13,7 @@ export const fields: FieldMap = new Map<string, FieldInfo>([
   ['meta', { kind: 'other', nullable: true, column: 'meta' }],
 ]);
 
-export const limits: FilterLimits = { depth: 4, inValues: 1000, stringLength: 10_000, patternLength: 100, terms: 100, patternTotal: 200 };
+export const limits: FilterLimits = { depth: 4, inValues: 1000, stringLength: 10_000, patternLength: 100, terms: 100, patternTotal: 100 };
 
 /** A SqlContext that records every parameter: `?` placeholders for SQLite, `$n` for PostgreSQL. */
 /** With `lists`, an `in`/`nin` list is one parameter, as RowStore sends it (JSON text on SQLite, an array on PostgreSQL). */
