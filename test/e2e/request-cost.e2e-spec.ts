@@ -148,6 +148,22 @@ it('answers another user within a bounded delay while one user sends the heavies
   for (const s of [...heavy, victim]) s.close();
 }, 120_000);
 
+it('refuses a request over patternLength, patternTotal or filterTerms with bad_request naming the field and the limit', async () => {
+  const s = await TestSocket.open(t.ws, as(alice));
+  const over: Array<[string, unknown, { field: string; constraint: string }]> = [
+    ['cost.Page.list', { filter: { body: { ilike: `${UNDERSCORES}%` } } }, { field: 'body', constraint: 'patternLength' }],
+    ['cost.Page.search', { q: `${Q}a` }, { field: 'q', constraint: 'patternLength' }],
+    ['cost.Page.list', { filter: { body: { like: HALF(NEAR_MISS) }, title: { ilike: `%${HALF(NEAR_MISS)}` } } }, { field: 'title', constraint: 'patternTotal' }],
+    ['cost.Page.subscribe', { filter: { $or: Array.from({ length: 101 }, (_, i) => ({ id: i })) } }, { field: 'id', constraint: 'filterTerms' }],
+  ];
+  for (const [event, data, detail] of over) {
+    const reply = await ask(s, event, data);
+    expect(reply.error).toMatchObject({ code: 'bad_request', details: [expect.objectContaining(detail)] });
+  }
+  expect((await ask(s, 'ping', 1)).event).toBe('pong'); // socket kept
+  s.close();
+});
+
 // The largest shapes the limits allow, at random: every one is valid, so every reply is a
 // success. Before, a filter of many `in` lists or of a long $or answered `internal`
 // (SQLite: "too many SQL variables", "Expression tree is too large").
