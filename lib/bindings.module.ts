@@ -5,6 +5,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { CrudActions } from './actions/crud.actions.js';
 import { Dispatcher } from './actions/dispatcher.js';
 import { RowSerializer } from './actions/row-serializer.js';
+import { PatternReads } from './actions/pattern-reads.js';
 import { RowStore } from './actions/row-store.js';
 import { WriteGate } from './actions/write-gate.js';
 import { WriteValidator } from './actions/write-validator.js';
@@ -51,6 +52,7 @@ const CORE_PROVIDERS: Provider[] = [
   RowSerializer,
   WriteValidator,
   WriteGate,
+  PatternReads,
   RoomHub,
   {
     provide: PushBus,

@@ -1,3 +1,4 @@
+import type { FilterLimits } from './query/index.js';
 import type { AdminOptions, BindingsModuleOptions, ChannelsOptions, DocsOptions } from './interfaces/bindings-module-options.interface.js';
 
 /** The module options with every default filled in, so no code reads `?? default` twice. */
@@ -9,7 +10,7 @@ export interface ResolvedOptions {
   authenticate: NonNullable<BindingsModuleOptions['authenticate']>;
   anonymous: boolean;
   identify: (user: any) => string;
-  limits: Required<NonNullable<BindingsModuleOptions['limits']>> & { filterLimits: { depth: number; inValues: number; stringLength: number } };
+  limits: Required<NonNullable<BindingsModuleOptions['limits']>> & { filterLimits: FilterLimits };
   replay: { size: number; maxAge: number };
   heartbeatInterval: number;
   sse: { heartbeat: number };
@@ -44,6 +45,9 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     presenceBytesTotal: 64 * MiB,
     liveListBytesPerUser: 16 * MiB,
     liveListBytesTotal: 128 * MiB,
+    patternLength: 100,
+    filterTerms: 100,
+    patternTotal: 100,
     ...options.limits,
   };
   const path = options.path ?? '/ws';
@@ -59,7 +63,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
     identify: options.identify ?? ((user) => String(user?.id)),
-    limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength } },
+    limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength, patternLength: limits.patternLength, terms: limits.filterTerms, patternTotal: limits.patternTotal } },
     replay: { size: options.replay?.size ?? 1000, maxAge: options.replay?.maxAge ?? 5 * 60_000 },
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
     sse: { heartbeat: options.sse?.heartbeat ?? 15_000 },

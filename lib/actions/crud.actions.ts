@@ -6,13 +6,14 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { invalidReference } from '../protocol/to-binding-error.js';
-import { andFilters, compileMatcher, filterHash, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
+import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
 import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
 import type { ActionContext } from './action-context.js';
 import { RowSerializer, type Row } from './row-serializer.js';
+import { PatternReads } from './pattern-reads.js';
 import { RowStore } from './row-store.js';
 import { WriteGate } from './write-gate.js';
 import { WriteValidator } from './write-validator.js';
@@ -34,6 +35,7 @@ export class CrudActions {
     private readonly gate: WriteGate,
     private readonly rooms: RoomHub,
     private readonly registry: BindingRegistry,
+    private readonly patternReads: PatternReads,
   ) {}
 
   /** The handler of `action` on `binding`, as the dispatcher calls it. */
@@ -169,7 +171,8 @@ export class CrudActions {
     const where = andFilters(filter, search, this.policy.scope(binding, ctx.user));
     const offset = (page - 1) * limit;
     if (!Number.isSafeInteger(offset)) throw BindingError.badRequest('page is too large');
-    const { rows, count } = await this.store.findPage(binding, where, order, limit, offset);
+    const read = () => this.store.findPage(binding, where, order, limit, offset);
+    const { rows, count } = holdsPattern(filter) || holdsPattern(search) ? await this.patternReads.run(this.caller(ctx), read) : await read();
     return { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
   }
 
@@ -201,6 +204,16 @@ export class CrudActions {
         throw new BindingError('conflict', `${binding.name} ${id} kept changing while this write was authorized; reload it and retry`);
       }
       seen = outcome.changed;
+    }
+  }
+
+  /** Who a request is for fairness between callers: the user, or the socket (or all of HTTP) when anonymous. */
+  private caller(ctx: ActionContext): unknown {
+    if (ctx.user === null || ctx.user === undefined) return ctx.socket ?? 'anonymous';
+    try {
+      return `user:${this.options.identify(ctx.user)}`;
+    } catch {
+      return ctx.socket ?? 'anonymous';
     }
   }
 

@@ -134,6 +134,12 @@ export class RowStore {
         const column = binding.metadata.findColumnWithPropertyName(field);
         return this.placeholder(params, column ? this.persist(column, value) : value);
       },
+      paramList: (field, values) => {
+        const column = binding.metadata.findColumnWithPropertyName(field);
+        const persisted = values.map((value) => (column ? this.persist(column, value) : value));
+        // SQLite reads the list with json_each; node-postgres sends a JS array as an array.
+        return this.placeholder(params, binding.sql.dialect === 'postgres' ? persisted : JSON.stringify(persisted));
+      },
     };
   }
 

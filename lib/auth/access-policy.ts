@@ -3,7 +3,7 @@ import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
-import { compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
+import { APPLICATION_FILTER_LIMITS, compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Subscriber } from '../rooms/subscriber.js';
 
@@ -16,8 +16,6 @@ type Row = Record<string, unknown>;
 @Injectable()
 export class AccessPolicy {
   private readonly logger = new Logger('BindingsModule');
-  // A scope is written by the application, not a client: it gets generous limits.
-  private readonly scopeLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000 };
 
   constructor(@Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions) {}
 
@@ -33,7 +31,7 @@ export class AccessPolicy {
     }
     if (filter === undefined || filter === null) return undefined;
     try {
-      return parseFilter(filter, binding.allFields, this.scopeLimits);
+      return parseFilter(filter, binding.allFields, APPLICATION_FILTER_LIMITS);
     } catch (error) {
       // A broken scope is the application's bug; refusing is the only safe answer.
       throw new BindingError('internal', `The scope of ${binding.stream} is not a valid filter`);

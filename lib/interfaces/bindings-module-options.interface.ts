@@ -49,6 +49,12 @@ export interface BindingsLimits {
   liveListBytesPerUser?: number;
   /** The same for all users (default 128 MiB). */
   liveListBytesTotal?: number;
+  /** Characters of one `like`/`ilike` pattern or of a search `q`, as sent (default 100). */
+  patternLength?: number;
+  /** Field conditions in one filter, counted through every `$or`/`$and` (default 100). */
+  filterTerms?: number;
+  /** Characters of all `like`/`ilike` patterns of one filter together (default 100). */
+  patternTotal?: number;
 }
 
 /** How long pushes are kept for clients that reconnect with `since`. */

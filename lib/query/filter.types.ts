@@ -29,7 +29,16 @@ export interface FilterLimits {
   inValues: number;
   /** Longest string value (default 10,000). */
   stringLength: number;
+  /** Longest `like`/`ilike` pattern or search `q`, in characters as sent (default 100). */
+  patternLength: number;
+  /** Most field conditions in one filter, counted through every `$or`/`$and` (default 100). */
+  terms: number;
+  /** Most characters of all `like`/`ilike` patterns of one filter together (default 100). */
+  patternTotal: number;
 }
+
+/** Limits for filters the application writes (a binding's `scope`), not a client: generous ones. */
+export const APPLICATION_FILTER_LIMITS: FilterLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000, patternLength: 1_000_000, terms: 100_000, patternTotal: 1_000_000 };
 
 export type SortDirection = 'ASC' | 'DESC';
 export type OrderSpec = Array<[field: string, dir: SortDirection]>;

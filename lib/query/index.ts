@@ -1,5 +1,6 @@
 export type { Dialect, FieldInfo, FieldMap, FilterLimits, FilterNode, FilterOperator, OrderSpec, SortDirection } from './filter.types.js';
-export { andFilters, parseFilter, parseSearch } from './parse-filter.js';
+export { APPLICATION_FILTER_LIMITS } from './filter.types.js';
+export { andFilters, holdsPattern, parseFilter, parseSearch } from './parse-filter.js';
 export { parseOrder, parseOrderString } from './parse-order.js';
 export { compileOrder, compileWhere, type SqlContext } from './compile-sql.js';
 export { compileMatcher, type RowMatcher } from './match-filter.js';

@@ -20,8 +20,19 @@ export function compileMatcher(node: FilterNode | undefined, fields: FieldMap, d
 }
 
 type Fold = (s: string) => string;
-const unicodeLower: Fold = (s) => s.toLowerCase();
-const asciiLower: Fold = (s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+
+/**
+ * Remembers the last answer: a change is matched against every filter room in turn, and each
+ * room would otherwise fold (or split into code points) the same long text again.
+ */
+function lastOne<T>(f: (s: string) => T): (s: string) => T {
+  let lastIn: string | undefined;
+  let lastOut!: T;
+  return (s) => (s === lastIn ? lastOut : ((lastIn = s), (lastOut = f(s))));
+}
+
+const unicodeLower: Fold = lastOne((s) => s.toLowerCase());
+const asciiLower: Fold = lastOne((s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase()));
 
 function compileNode(node: FilterNode, fields: FieldMap, fold: Fold): RowMatcher {
   if (node.kind === 'and' || node.kind === 'or') {
@@ -112,10 +123,15 @@ function unitRank(u: number): number {
 
 /**
  * A LIKE pattern as a predicate, without RegExp: a pattern such as `%a%a%a%…b` makes a
- * backtracking regex exponential, and this runs for every push. Fixed-length segments
- * between `%` are placed leftmost-first, which is exact and O(text × pattern) at worst.
+ * backtracking regex exponential, and this runs for every push. The pattern is cut at each
+ * `%` into fixed-length segments; the first is anchored at the start, the last at the end,
+ * and each one between is placed at its leftmost occurrence after the previous one, which is
+ * exact for `%`. A segment without `_` is found with `indexOf`; one with `_` with a
+ * bit-parallel (shift-and) scan, one step per text character and 32 pattern characters. So
+ * one test reads the text a bounded number of times: linear in the text, never text × pattern
+ * with backtracking.
  */
-function likeMatcher(pattern: string): (s: string) => boolean {
+export function likeMatcher(pattern: string): (s: string) => boolean {
   const segments: Array<Array<string | typeof ANY_ONE>> = [[]];
   for (const t of tokenizeLike(pattern)) {
     if (t === ANY_RUN) segments.push([]);
@@ -125,12 +141,72 @@ function likeMatcher(pattern: string): (s: string) => boolean {
     // Common case (`%lamp%`): plain string search, no per-row allocation.
     return placeSegments(segments.map((seg) => seg.join('')), (s) => s, (s, seg, at) => s.startsWith(seg, at), (s, seg, from) => s.indexOf(seg, from));
   }
-  // `_` is one code point, not one UTF-16 unit: work on an array of code points.
-  const fits = (chars: string[], seg: Array<string | typeof ANY_ONE>, at: number) => seg.every((t, j) => t === ANY_ONE || t === chars[at + j]);
-  return placeSegments(segments, (s) => Array.from(s), fits, (chars, seg, from) => {
-    for (let i = from; i + seg.length <= chars.length; i++) if (fits(chars, seg, i)) return i;
-    return -1;
+  // `_` is one code point, not one UTF-16 unit: work on code points.
+  const compiled = segments.map(compileSegment);
+  return placeSegments(compiled, toCodePoints, (text, seg, at) => seg.fitsAt(text, at), (text, seg, from) => seg.find(text, from));
+}
+
+const WILD = -1; // `_` in a compiled segment
+
+interface Segment {
+  length: number;
+  fitsAt(text: Uint32Array, at: number): boolean;
+  find(text: Uint32Array, from: number): number;
+}
+
+/** One segment between `%`s, with the shift-and masks of its leftmost-occurrence search. */
+function compileSegment(tokens: Array<string | typeof ANY_ONE>): Segment {
+  const units = tokens.map((t) => (t === ANY_ONE ? WILD : t.codePointAt(0)!));
+  const k = units.length;
+  const words = Math.max(1, Math.ceil(k / 32));
+  // Bit j of a mask: pattern position j accepts the character (every character for `_`).
+  const wild = new Int32Array(words);
+  units.forEach((u, j) => { if (u === WILD) wild[j >> 5] |= 1 << (j & 31); });
+  const masks = new Map<number, Int32Array>();
+  units.forEach((u, j) => {
+    if (u === WILD) return;
+    let mask = masks.get(u);
+    if (!mask) masks.set(u, (mask = Int32Array.from(wild)));
+    mask[j >> 5] |= 1 << (j & 31);
   });
+  const lastWord = (k - 1) >> 5;
+  const lastBit = 1 << ((k - 1) & 31);
+  const state = new Int32Array(words);
+  return {
+    length: k,
+    fitsAt(text, at) {
+      for (let j = 0; j < k; j++) if (units[j] !== WILD && units[j] !== text[at + j]) return false;
+      return true;
+    },
+    find(text, from) {
+      if (k === 0) return from;
+      state.fill(0);
+      for (let i = from; i < text.length; i++) {
+        const mask = masks.get(text[i]) ?? wild;
+        let carry = 1; // a match may start at every position
+        for (let w = 0; w < words; w++) {
+          const v = state[w];
+          state[w] = ((v << 1) | carry) & mask[w];
+          carry = v >>> 31;
+        }
+        if (state[lastWord] & lastBit) return i - k + 1;
+      }
+      return -1;
+    },
+  };
+}
+
+const toCodePoints = lastOne(codePoints);
+
+function codePoints(s: string): Uint32Array {
+  const out = new Uint32Array(s.length);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.codePointAt(i)!;
+    out[n++] = c;
+    if (c > 0xffff) i++;
+  }
+  return out.subarray(0, n);
 }
 
 /** Anchors the first segment at the start, the last at the end, and the ones between leftmost. */

@@ -39,6 +39,10 @@ export function parseSearch(q: unknown, fields: FieldMap, searchFields: readonly
   if (q.length > limits.stringLength) {
     throw fail(`q is longer than ${limits.stringLength} characters`, { field: 'q', constraint: 'stringLength' });
   }
+  // The database matches `q` against every search field of every row: its cost grows with its length.
+  if (q.length > limits.patternLength) {
+    throw fail(`q is longer than ${limits.patternLength} characters`, { field: 'q', constraint: 'patternLength' });
+  }
   if (q.trim() === '') return undefined;
   if (searchFields.length === 0) throw fail('search is not available: this binding has no searchFields', { field: 'q', constraint: 'searchFields' });
   for (const f of searchFields) {
@@ -54,6 +58,13 @@ export function andFilters(...nodes: (FilterNode | undefined)[]): FilterNode | u
   return present.length === 0 ? undefined : collapse('and', present);
 }
 
+/** Whether the filter holds a pattern (like, ilike, a search's contains): the costly conditions for a database. */
+export function holdsPattern(node: FilterNode | undefined): boolean {
+  if (!node) return false;
+  if (node.kind === 'and' || node.kind === 'or') return node.nodes.some(holdsPattern);
+  return node.op === 'like' || node.op === 'ilike' || node.op === 'contains';
+}
+
 /** Builds an and/or node: nested nodes of the same kind are flattened, a single child stands alone. */
 function collapse(kind: 'and' | 'or', nodes: FilterNode[]): FilterNode {
   const flat = nodes.flatMap((n) => (n.kind === kind ? n.nodes : [n]));
@@ -61,6 +72,11 @@ function collapse(kind: 'and' | 'or', nodes: FilterNode[]): FilterNode {
 }
 
 class FilterParser {
+  /** Field conditions seen so far, over the whole filter. */
+  private terms = 0;
+  /** Characters of the like/ilike patterns seen so far: the database's work grows with their sum. */
+  private patternChars = 0;
+
   constructor(
     private readonly fields: FieldMap,
     private readonly limits: FilterLimits,
@@ -109,6 +125,10 @@ class FilterParser {
     }
     const notFor = () => fail(`${path}: operator ${op} is not allowed on field ${field} (${info.kind} field)`, { field, constraint: 'operator' });
     const node = (v: unknown): FilterNode => ({ kind: 'cmp', field, op: op as FilterOperator, value: v });
+    // Every condition costs SQL text, parameters and a test per push: bound their number.
+    if (++this.terms > this.limits.terms) {
+      throw fail(`${path}: the filter has more than ${this.limits.terms} field conditions`, { field, constraint: 'filterTerms' });
+    }
 
     if (info.kind === 'other' && op !== 'eq' && op !== 'ne' && op !== 'isNull') throw notFor();
     switch (op) {
@@ -131,6 +151,12 @@ class FilterParser {
       case 'ilike': {
         if (info.kind !== 'string') throw notFor();
         const pattern = this.scalar(info, value, path, field) as string;
+        if (pattern.length > this.limits.patternLength) {
+          throw fail(`${path} is longer than ${this.limits.patternLength} characters`, { field, constraint: 'patternLength' });
+        }
+        if ((this.patternChars += pattern.length) > this.limits.patternTotal) {
+          throw fail(`${path}: the like/ilike patterns of the filter are longer than ${this.limits.patternTotal} characters together`, { field, constraint: 'patternTotal' });
+        }
         if (hasDanglingEscape(pattern)) {
           throw fail(`${path} ends with a lone escape character "\\"; write "\\\\" for a literal backslash`, { field, constraint: 'type' });
         }

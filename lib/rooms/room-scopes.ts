@@ -1,5 +1,5 @@
 import type { Row } from '../changes/entity-change.js';
-import { compileMatcher, filterHash, parseFilter, type FilterNode } from '../query/index.js';
+import { APPLICATION_FILTER_LIMITS, compileMatcher, filterHash, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Room } from './room.js';
 
@@ -27,7 +27,6 @@ export interface RoomScope {
 }
 
 /** A scope is the application's, not a client's: generous limits, as AccessPolicy applies. */
-const SCOPE_LIMITS = { depth: 8, inValues: 100_000, stringLength: 1_000_000 };
 
 /** The scope of a subscriber, from the parsed filter that `AccessPolicy.scope` gave (undefined: sees every row). */
 export function roomScope(binding: BindingDefinition, node: FilterNode | undefined): RoomScope {
@@ -37,7 +36,7 @@ export function roomScope(binding: BindingDefinition, node: FilterNode | undefin
 /** A scope announced by another instance; one that does not parse here matches nothing (fail closed). */
 export function remoteScope(binding: BindingDefinition, hash: string, filter: unknown): RoomScope {
   try {
-    const node = parseFilter(filter, binding.allFields, SCOPE_LIMITS);
+    const node = parseFilter(filter, binding.allFields, APPLICATION_FILTER_LIMITS);
     return { hash, filter, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), requires: required(binding, node) };
   } catch {
     return { hash, filter, matches: () => false };

@@ -13,10 +13,11 @@ export const fields: FieldMap = new Map<string, FieldInfo>([
   ['meta', { kind: 'other', nullable: true, column: 'meta' }],
 ]);
 
-export const limits: FilterLimits = { depth: 4, inValues: 1000, stringLength: 10_000 };
+export const limits: FilterLimits = { depth: 4, inValues: 1000, stringLength: 10_000, patternLength: 100, terms: 100, patternTotal: 100 };
 
 /** A SqlContext that records every parameter: `?` placeholders for SQLite, `$n` for PostgreSQL. */
-export function collectingCtx(dialect: Dialect, convert: (v: unknown) => unknown = (v) => v) {
+/** With `lists`, an `in`/`nin` list is one parameter, as RowStore sends it (JSON text on SQLite, an array on PostgreSQL). */
+export function collectingCtx(dialect: Dialect, convert: (v: unknown) => unknown = (v) => v, lists = false) {
   const params: unknown[] = [];
   const fieldsSeen: string[] = [];
   const ctx: SqlContext = {
@@ -28,6 +29,12 @@ export function collectingCtx(dialect: Dialect, convert: (v: unknown) => unknown
       return dialect === 'postgres' ? `$${params.length}` : '?';
     },
   };
+  if (lists) {
+    ctx.paramList = (field, values) => {
+      const converted = values.map(convert);
+      return ctx.param(field, dialect === 'postgres' ? converted : JSON.stringify(converted));
+    };
+  }
   return { ctx, params, fieldsSeen };
 }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import pg from 'pg';
-import { compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
+import { andFilters, compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
 import { cases, rows, searches } from './dataset.js';
 import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './fixtures.js';
 
@@ -38,13 +38,13 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
     sqlite.close();
   });
 
-  async function pgIds(node: FilterNode): Promise<number[]> {
-    const { ctx, params } = collectingCtx('postgres');
+  async function pgIds(node: FilterNode, lists = false): Promise<number[]> {
+    const { ctx, params } = collectingCtx('postgres', undefined, lists);
     const { rows: found } = await client.query(`SELECT id FROM ${table} WHERE ${compileWhere(node, fields, ctx)} ORDER BY id`, params);
     return found.map((r) => r.id as number);
   }
-  function sqliteIds(node: FilterNode): number[] {
-    const { ctx, params } = collectingCtx('sqlite', toSqliteParam);
+  function sqliteIds(node: FilterNode, lists = false): number[] {
+    const { ctx, params } = collectingCtx('sqlite', toSqliteParam, lists);
     return sqlite.prepare(`SELECT id FROM ${table} WHERE ${compileWhere(node, fields, ctx)} ORDER BY id`).all(...params).map((r) => r.id as number);
   }
   const memoryIds = (node: FilterNode) => rows.filter(compileMatcher(node, fields)).map((r) => r.id);
@@ -54,7 +54,24 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
     const ids = await pgIds(node);
     if (expected) expect(ids).toEqual(expected);
     expect(sqliteIds(node)).toEqual(ids);
+    // in/nin lists as one parameter, as RowStore sends them
+    expect(await pgIds(node, true)).toEqual(ids);
+    expect(sqliteIds(node, true)).toEqual(ids);
     expect(memoryIds(node)).toEqual(ids);
+  });
+
+  it('runs the largest allowed filters: one array parameter per in-list, and/or grouped into a shallow tree', async () => {
+    const values = (k: number) => Array.from({ length: 1000 }, (_, i) => i * 100 + k);
+    const wide = { $or: Array.from({ length: 100 }, (_, k) => ({ price: { in: values(k) } })) };
+    const deep = { $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }], name: { like: '%a%' }, status: { ne: 'x' } };
+    const scope = parseFilter({ $or: Array.from({ length: 2000 }, (_, i) => ({ id: i })) }, fields, { ...limits, terms: 1e6 })!;
+    for (const filter of [wide, deep]) {
+      const node = andFilters(parseFilter(filter, fields, limits), scope)!;
+      const ids = await pgIds(node, true);
+      expect(ids).toEqual(rows.filter(compileMatcher(node, fields)).map((r) => r.id));
+      expect(ids.length).toBeGreaterThan(0);
+      expect(sqliteIds(node, true)).toEqual(ids);
+    }
   });
 
   it.each(searches)('search %j', async (q, expected) => {

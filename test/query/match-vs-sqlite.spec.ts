@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
+import { andFilters, compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
 import { at, cases, rows, searches } from './dataset.js';
 import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './fixtures.js';
 
@@ -17,8 +17,8 @@ beforeAll(() => {
 });
 afterAll(() => db.close());
 
-function sqlIds(node: FilterNode): number[] {
-  const { ctx, params } = collectingCtx('sqlite', toSqliteParam);
+function sqlIds(node: FilterNode, lists = false): number[] {
+  const { ctx, params } = collectingCtx('sqlite', toSqliteParam, lists);
   const where = compileWhere(node, fields, ctx);
   return db.prepare(`SELECT id FROM items WHERE ${where} ORDER BY id`).all(...params).map((r) => r.id as number);
 }
@@ -30,6 +30,7 @@ describe('in-memory matcher agrees with SQLite', () => {
     const node = parseFilter(filter, fields, limits)!;
     const ids = sqlIds(node);
     if (expected) expect(ids).toEqual(expected);
+    expect(sqlIds(node, true)).toEqual(ids); // in/nin lists as one JSON parameter, as RowStore sends them
     expect(memoryIds(node, 'sqlite')).toEqual(ids);
     expect(memoryIds(node)).toEqual(ids); // no non-ASCII case folding involved here
   });
@@ -75,5 +76,21 @@ describe('in-memory matcher agrees with SQLite', () => {
       db.prepare(`SELECT id FROM items ORDER BY ${compileOrder(parseOrder(order, new Set(['price', 'id'])), fields, ctx)}`).all().map((r) => r.id);
     expect(ids({ price: 'ASC', id: 'ASC' }).slice(-3)).toEqual([4, 21, 28]);
     expect(ids({ price: 'DESC', id: 'ASC' }).slice(0, 4)).toEqual([4, 21, 28, 22]);
+  });
+
+  // The largest filter the default limits allow: 100 terms, each an `in` of 1,000 values,
+  // nested as deep as allowed, plus a scope. Before, SQLite refused it ("too many SQL
+  // variables"), and a $or of 1,000 terms ("Expression tree is too large"): `internal`.
+  it('runs the largest allowed filters: one parameter per in-list, and/or grouped into a shallow tree', () => {
+    const values = (k: number) => Array.from({ length: 1000 }, (_, i) => i * 100 + k);
+    const wide = { $or: Array.from({ length: 100 }, (_, k) => ({ price: { in: values(k) } })) };
+    const deep = { $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }], name: { like: '%a%' }, status: { ne: 'x' } };
+    const scope = parseFilter({ $or: Array.from({ length: 2000 }, (_, i) => ({ id: i })) }, fields, { ...limits, terms: 1e6 })!;
+    for (const filter of [wide, deep]) {
+      const node = andFilters(parseFilter(filter, fields, limits), scope)!;
+      const ids = sqlIds(node, true);
+      expect(ids).toEqual(rows.filter(compileMatcher(node, fields, 'sqlite')).map((r) => r.id));
+      expect(ids.length).toBeGreaterThan(0);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { andFilters, parseFilter, parseSearch, type FilterNode } from '../../lib/query/index.js';
 import { badRequest, fields, limits } from './fixtures.js';
 
-const parse = (input: unknown) => parseFilter(input, fields, limits);
+const parse = (input: unknown, lim = limits) => parseFilter(input, fields, lim);
 const cmp = (field: string, op: string, value: unknown): FilterNode => ({ kind: 'cmp', field, op: op as 'eq', value });
 
 describe('parseFilter', () => {
@@ -166,6 +166,33 @@ describe('parseFilter', () => {
     }
   });
 
+  it('limits the length of like / ilike patterns (limits.patternLength)', () => {
+    const max = '%'.repeat(50) + 'a'.repeat(50);
+    expect(parse({ name: { like: max } })).toEqual(cmp('name', 'like', max));
+    for (const op of ['like', 'ilike']) {
+      const err = badRequest(() => parse({ $or: [{ price: 1 }, { name: { [op]: max + '%' } }] }, { ...limits, patternTotal: 1000 }));
+      expect(err.details).toEqual([{ field: 'name', constraint: 'patternLength', message: `filter.$or[1].name.${op} is longer than 100 characters` }]);
+    }
+    // Together, the patterns of one filter hold at most limits.patternTotal characters.
+    const two = { $or: [{ name: { like: 'a'.repeat(60) } }, { status: { ilike: 'b'.repeat(40) } }] };
+    expect(parse(two)).toBeDefined();
+    const err = badRequest(() => parse({ ...two, name: { ilike: '%' } }));
+    expect(err.details).toEqual([{ field: 'name', constraint: 'patternTotal', message: 'filter.name.ilike: the like/ilike patterns of the filter are longer than 100 characters together' }]);
+    // An equality is not a pattern: only stringLength bounds it.
+    expect(parse({ name: 'x'.repeat(101) })).toEqual(cmp('name', 'eq', 'x'.repeat(101)));
+  });
+
+  it('limits the field conditions of one filter, counted through every $or / $and (limits.filterTerms)', () => {
+    const terms = (n: number) => Array.from({ length: n }, (_, i) => ({ price: i }));
+    expect(parse({ $or: terms(100) })).toEqual({ kind: 'or', nodes: terms(100).map((t) => cmp('price', 'eq', t.price)) });
+    const flat = badRequest(() => parse({ $or: terms(101) }));
+    expect(flat.details).toEqual([{ field: 'price', constraint: 'filterTerms', message: 'filter.$or[100].price: the filter has more than 100 field conditions' }]);
+    // Spread over nesting levels and operators of one field, the count is the same.
+    const $and = [{ $or: terms(49) }, { $or: [{ $and: terms(49) }, { price: { gte: 1, lt: 2 } }] }];
+    expect(parse({ $and })).toBeDefined(); // 49 + 49 + 2 = 100
+    expect(badRequest(() => parse({ name: 'a', $and })).details?.[0]).toMatchObject({ field: 'price', constraint: 'filterTerms' });
+  });
+
   describe('prototype keys', () => {
     it.each([
       ['__proto__ as a field', '{"__proto__": {"polluted": "yes"}}', /filter\.__proto__ is not allowed/],
@@ -203,6 +230,12 @@ describe('parseSearch', () => {
     expect(badRequest(() => parseSearch(5, fields, searchFields, limits)).details).toEqual([{ field: 'q', constraint: 'type', message: 'q must be a string' }]);
     expect(badRequest(() => parseSearch({ $ne: 1 }, fields, searchFields, limits)).message).toBe('q must be a string');
     expect(badRequest(() => parseSearch('x'.repeat(10_001), fields, searchFields, limits)).details?.[0].constraint).toBe('stringLength');
+  });
+
+  it('limits q to limits.patternLength characters as sent, blanks included', () => {
+    expect(parseSearch('x'.repeat(100), fields, ['name'], limits)).toEqual(cmp('name', 'contains', 'x'.repeat(100)));
+    const err = badRequest(() => parseSearch(` ${'x'.repeat(100)}`, fields, searchFields, limits));
+    expect(err.details).toEqual([{ field: 'q', constraint: 'patternLength', message: 'q is longer than 100 characters' }]);
   });
 
   it('refuses a misconfigured search field', () => {

@@ -12,7 +12,7 @@ const fields: FieldMap = new Map([
   ['open', { kind: 'boolean', nullable: false, column: 'open' }],
 ]);
 const binding = { stream: 't.Doc', allFields: fields, sql: { dialect: 'sqlite' } } as unknown as BindingDefinition;
-const limits = { depth: 8, inValues: 1000, stringLength: 1000 };
+const limits = { depth: 8, inValues: 1000, stringLength: 1000, patternLength: 100, terms: 100, patternTotal: 100 };
 const scope = (filter: unknown): RoomScope => roomScope(binding, parseFilter(filter, fields, limits));
 
 describe('room keys', () => {
