@@ -56,7 +56,9 @@ const roomFilters = [
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startApp([Page], { authenticate: authenticateFromHeader, anonymous: false });
+  // The byte bounds of subscriptions (memory-bounds suite) would refuse most of the heavy
+  // user's filter rooms: raised here, so the CPU load is heavier than the defaults allow.
+  t = await startApp([Page], { authenticate: authenticateFromHeader, anonymous: false, limits: { subscriptionBytesPerUser: 1 << 30, subscriptionBytesTotal: 1 << 30 } });
   const repo = t.dataSource.getRepository(Page);
   await repo.save(Array.from({ length: ROWS }, (_, i) => ({ tenant: alice.tenant, title: TEXT, body: TEXT.slice(i) })));
   await repo.save({ tenant: bob.tenant, title: 'bob', body: 'bob' });
