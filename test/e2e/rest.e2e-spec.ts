@@ -4,11 +4,12 @@ import { Controller, Get, Injectable, Module, Param, type DynamicModule, type Ty
 import { WsAdapter } from '@nestjs/platform-ws';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BindingsModule, type BindingsModuleOptions } from '../../lib/index.js';
 import { ChatHandlers, Gadget, Memo, NoteActions, ProductActions, Ticket } from '../fixtures/actions-fixtures.js';
 import { Category, Hidden, NoteEntity, Product } from '../fixtures/entities.js';
-import { http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { createApp, http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 
 const ENTITIES = [Product, Category, NoteEntity, Hidden, Gadget, Memo, Ticket];
 
@@ -384,7 +385,7 @@ async function listen(bindings: DynamicModule, globalPrefix?: string, after: Typ
   const moduleRef = await Test.createTestingModule({
     imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: ENTITIES, synchronize: true }), bindings, ...after],
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
+  const app = createApp(moduleRef, { logger: ['error'] });
   if (globalPrefix) app.setGlobalPrefix(globalPrefix);
   app.useWebSocketAdapter(new WsAdapter(app));
   await app.listen(0, '127.0.0.1');
@@ -393,6 +394,27 @@ async function listen(bindings: DynamicModule, globalPrefix?: string, after: Typ
 }
 
 describe('module options', () => {
+  it("authenticate gets Node's request (an IncomingMessage) over REST, SSE and the WebSocket upgrade, on Express and on Fastify", async () => {
+    const seen: string[] = [];
+    const app = await startApp(ENTITIES, {
+      authenticate: (req) => {
+        seen.push(req instanceof IncomingMessage ? 'IncomingMessage' : String((req as object)?.constructor?.name));
+        return null;
+      },
+    });
+    try {
+      expect((await http(app.http, 'GET', '/api/shop/Product')).status).toBe(200);
+      (await TestSocket.open(app.ws)).close();
+      const leave = new AbortController();
+      const stream = await fetch(`${app.http}/api/shop/Product/events`, { signal: leave.signal });
+      expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      leave.abort();
+      expect(seen).toEqual(['IncomingMessage', 'IncomingMessage', 'IncomingMessage']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('restPrefix changes the prefix of every route', async () => {
     const app = await startApp(ENTITIES, { restPrefix: 'rest/v2' }, { providers: [ChatHandlers] });
     try {
