@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run). It starts PostgreSQL and Redis on 127.0.0.1
 # (scripts/services.sh, installing them when missing), runs every jest suite on SQLite, then
-# the end-to-end suites again on PostgreSQL, and closes with one line "N passed, M failed"
+# the end-to-end suites again on PostgreSQL and on Fastify, and closes with one line "N passed, M failed"
 # summed from jest's --json summaries. With CI=true a service that cannot start fails the run.
 # What it starts it stops (by PID, checked), and its temporary files live in one folder of
 # its own that is removed at the end, so checkouts running side by side never share a file.
@@ -52,6 +52,10 @@ npm run build >"$work/build.log" 2>&1 || { cat "$work/build.log"; echo "0 passed
 run "all suites on SQLite" "$@"
 if [ "$services" = up ] && [ $# -eq 0 ]; then
   BINDINGS_TEST_DB=postgres run "end-to-end suites on PostgreSQL" test/e2e
+fi
+# The same end-to-end suites on Nest's other HTTP platform (SQLite; about a minute).
+if [ $# -eq 0 ]; then
+  BINDINGS_TEST_PLATFORM=fastify run "end-to-end suites on Fastify" test/e2e
 fi
 
 # Every process the suites started (it carries the marker in its environment) must be gone.

@@ -27,14 +27,13 @@ export class DocsServer {
     if (this.mounted || this.options.docs === false || this.options.restPrefix === false || !adapter) return;
     this.mounted = true;
     const path = `${this.docs.basePath()}/docs`;
-    let swagger: typeof import('@nestjs/swagger') | undefined;
-    try {
-      swagger = await import('@nestjs/swagger');
-    } catch {
-      swagger = undefined;
-    }
-    if (!swagger) {
-      this.logger.warn(`Install @nestjs/swagger to serve the API page at ${path}; serving only ${path}-json`);
+    const swagger = await optional<typeof import('@nestjs/swagger')>('@nestjs/swagger');
+    // On Fastify the page's static files need @fastify/static (an optional peer of Nest's Fastify
+    // platform); SwaggerModule would end the process without it.
+    const staticFiles = adapter.getType() !== 'fastify' || (await optional('@fastify/static')) !== undefined;
+    if (!swagger || !staticFiles) {
+      const missing = !swagger ? '@nestjs/swagger' : '@nestjs/swagger and @fastify/static';
+      this.logger.warn(`Install ${missing} to serve the API page at ${path}; serving only ${path}-json`);
       adapter.get(`${path}-json`, (_req: unknown, res: any) => adapter.reply(res, this.docs.document(), 200));
       return;
     }
@@ -47,5 +46,15 @@ export class DocsServer {
       raw: ['json'], // <path>-json; no YAML
       customSiteTitle: (this.options.docs || {}).title ?? 'nest-bindings API',
     });
+  }
+}
+
+/** An optional package, or undefined when the application did not install it. */
+async function optional<T = unknown>(name: string): Promise<T | undefined> {
+  try {
+    // A specifier in a variable: TypeScript does not look for the types of a package that may be absent.
+    return (await import(name)) as T;
+  } catch {
+    return undefined;
   }
 }

@@ -8,7 +8,8 @@ import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { RoomHub } from '../rooms/room-hub.js';
-import { captureRawBodies, RAW_BODY, readBody } from './raw-body.js';
+import { captureRawBody } from '../transports/http/platform.js';
+import { RAW_BODY, readBody } from './raw-body.js';
 import { SIGNATURE_FUTURE, SIGNATURE_HEADER, SIGNATURE_TOLERANCE, signatureKey, verifyPublishSignature, type SignatureProblem } from './sign.js';
 import { SignatureLedger } from './signature-ledger.js';
 
@@ -41,11 +42,8 @@ export class Publisher implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     if (!this.options.publish || this.options.restPrefix === false) return;
-    const adapter = this.adapterHost.httpAdapter;
-    // With another platform than express, the route falls back to Nest's `rawBody: true` (req.rawBody).
-    const server = adapter?.getType?.() === 'express' ? adapter.getHttpServer() : undefined;
-    if (!server) return;
-    this.restore = captureRawBodies(server, (req) => req.method === 'POST' && this.isPublishPath(req.url ?? '/'), this.options.limits.maxPayload);
+    // Express and Fastify; another platform falls back to Nest's `rawBody: true` (req.rawBody).
+    this.restore = captureRawBody(this.adapterHost.httpAdapter, (req) => req.method === 'POST' && this.isPublishPath(req.url ?? '/'), this.options.limits.maxPayload);
   }
 
   onModuleDestroy(): void {

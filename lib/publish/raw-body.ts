@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 
 /** Where the captured bytes of a request body are kept on the request. */
 export const RAW_BODY = Symbol.for('nest-bindings:raw-body');
@@ -45,10 +46,13 @@ export function captureRawBodies(server: Server, matches: (req: IncomingMessage)
   };
 }
 
-/** The request body, at most `limit` bytes (larger: an error with status 413). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The request body, at most `limit` bytes (larger: an error with status 413). `req` may be
+ * another stream of the body (Fastify's preParsing payload), with its `contentLength` given.
+ */
+export function readBody(req: Readable, limit: number, contentLength = (req as IncomingMessage).headers?.['content-length']): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
+    const declared = Number(contentLength);
     if (Number.isFinite(declared) && declared > limit) return reject(Object.assign(new Error('too large'), { status: 413 }));
     const chunks: Buffer[] = [];
     let size = 0;

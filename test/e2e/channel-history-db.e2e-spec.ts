@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { BindingsModule, ChannelMessage } from '../../lib/index.js';
 import { Category, Product } from '../fixtures/entities.js';
-import { startApp, TestSocket } from '../fixtures/harness.js';
+import { createApp, startApp, TestSocket } from '../fixtures/harness.js';
 
 const user = { authenticate: (req: any) => (req.headers['x-user'] ? { id: String(req.headers['x-user']) } : null) };
 
@@ -51,7 +51,7 @@ describe('history across a restart (SQLite file)', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category, ChannelMessage], synchronize: true, retryAttempts: 0 }), BindingsModule.forRoot(user)],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: ['error'] });
+    const app = createApp(moduleRef, { logger: ['error'] });
     app.useWebSocketAdapter(new WsAdapter(app));
     await app.listen(0, '127.0.0.1');
     const { port } = app.getHttpServer().address() as AddressInfo;
@@ -87,7 +87,7 @@ describe('history across a restart (SQLite file)', () => {
       const moduleRef = await Test.createTestingModule({
         imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category], synchronize: true, retryAttempts: 0 }), BindingsModule.forRoot(user)],
       }).compile();
-      const app = moduleRef.createNestApplication({ logger: ['error'] });
+      const app = createApp(moduleRef, { logger: ['error'] });
       await app.listen(0, '127.0.0.1');
       return { app, ws: `ws://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/ws` };
     };

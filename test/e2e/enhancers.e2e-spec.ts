@@ -1,5 +1,5 @@
 import { Catch, HttpException, type ArgumentsHost, type CallHandler, type CanActivate, type ExceptionFilter, type ExecutionContext, ForbiddenException, Injectable, type NestInterceptor } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { map, type Observable } from 'rxjs';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
 import { http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
@@ -30,13 +30,16 @@ class StampInterceptor implements NestInterceptor {
   }
 }
 
-/** An application's exception filter: it sees the bindings' REST errors like any controller's. */
+/** An application's exception filter: it sees the bindings' REST errors like any controller's (written through the adapter, so it runs on Express and Fastify). */
 @Catch(HttpException)
 class TaggingFilter implements ExceptionFilter {
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   catch(exception: HttpException, host: ArgumentsHost) {
+    const { httpAdapter } = this.adapterHost;
     const res = host.switchToHttp().getResponse();
-    res.status(exception.getStatus()).setHeader('x-filtered', 'yes');
-    res.json(exception.getResponse());
+    httpAdapter.setHeader(res, 'x-filtered', 'yes');
+    httpAdapter.reply(res, exception.getResponse(), exception.getStatus());
   }
 }
 

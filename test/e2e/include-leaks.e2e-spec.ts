@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { BindingsModule, InvalidBindingException, UnboundRelationException } from '../../lib/index.js';
 import { createTestDatabase } from '../fixtures/database.js';
-import { http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { createApp, http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { Account, Charter, Feedback, Note, Profile, Project, Tag, Visit } from '../fixtures/include-fixtures.js';
 import { alice, as, authenticateFromHeader, bob, carol, type TestUser } from '../fixtures/tenancy-fixtures.js';
 
@@ -214,7 +214,7 @@ async function startupFailure(entities: Function[]): Promise<unknown> {
     const moduleRef = await Test.createTestingModule({
       imports: [TypeOrmModule.forRootAsync({ useFactory: () => database.options, dataSourceFactory: async () => dataSource.initialize() }), BindingsModule.forRoot({})],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+    const app = createApp(moduleRef, { logger: false });
     await app.init();
     await app.close();
     return undefined;

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { BindingsModule, signPublish, verifyPublishSignature } from '../../lib/index.js';
 import { signPublish as signStandalone } from '../../lib/publish/sign.js';
 import { Category, Product } from '../fixtures/entities.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { createApp, platform, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 
 const SECRET = 'shh-this-is-shared';
 
@@ -144,7 +144,8 @@ describe('POST /api/publish', () => {
   it('accepts each signed request once: a replay within the window answers 401 and sends nothing, concurrent copies too', async () => {
     const socket = await member('once');
     const body = JSON.stringify({ channel: 'once', event: 'pay', data: { amount: 10 } });
-    const signature = signPublish(SECRET, body);
+    const signedAt = Date.now();
+    const signature = signPublish(SECRET, body, signedAt);
     expect(await post(body, signature)).toEqual({ status: 200, body: { delivered: 1 } });
     const replay = await post(body, signature);
     expect([replay.status, replay.body.error.code, replay.body.error.message]).toEqual([401, 'unauthorized', expect.stringContaining('already accepted')]);
@@ -155,8 +156,9 @@ describe('POST /api/publish', () => {
     expect(statuses).toEqual([200, 401, 401, 401, 401]);
     await settle(100);
     expect(published(socket, 'pay').map((f) => f.data.amount)).toEqual([10, 20]);
-    // The same body signed at another second is another request.
-    expect((await post(body, signPublish(SECRET, body, Date.now() - 1000))).status).toBe(200);
+    // The same body signed at another second is another request (the second before the first
+    // signature's: Date.now() - 1000 would be that same second when the clock crossed one meanwhile).
+    expect((await post(body, signPublish(SECRET, body, signedAt - 1000))).status).toBe(200);
   });
 
   it('refuses a timestamp more than 5 seconds ahead of the server clock, and accepts one up to 4 seconds ahead', async () => {
@@ -199,7 +201,7 @@ describe('POST /api/publish', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: [Product, Category], synchronize: true }), BindingsModule.forRoot({ publish: { secret: ['old-secret', SECRET] } })],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: ['error'] });
+    const app = createApp(moduleRef, { logger: ['error'] });
     app.setGlobalPrefix('v1');
     app.useWebSocketAdapter(new WsAdapter(app));
     await app.listen(0, '127.0.0.1');
@@ -212,7 +214,8 @@ describe('POST /api/publish', () => {
       // The same body signed anew (another second) with the old secret; then a replay of a
       // rotation header (both secrets) with one v1 left out is still the same request: refused.
       const rotated = `${signPublish('old-secret', body, Date.now() - 2000)},v1=${signPublish(SECRET, body, Date.now() - 2000).split('v1=')[1]}`;
-      expect(await post(body, rotated, base, '/v1/api/publish/')).toEqual({ status: 200, body: { delivered: 1 } });
+      // Express also routes the path with a trailing slash (and the raw body is taken there too); Fastify does not route it by default.
+      expect(await post(body, rotated, base, platform === 'express' ? '/v1/api/publish/' : '/v1/api/publish')).toEqual({ status: 200, body: { delivered: 1 } });
       const [stamp, oldOnly, newOnly] = rotated.split(',');
       for (const replay of [`${stamp},${oldOnly}`, `${stamp},${newOnly}`, rotated]) expect((await post(body, replay, base, '/v1/api/publish')).status).toBe(401);
       expect((await post(body, signPublish('unknown', body), base, '/v1/api/publish')).status).toBe(401);

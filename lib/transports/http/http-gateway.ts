@@ -1,15 +1,16 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { Authenticator } from '../../auth/authenticator.js';
 import { BINDINGS_OPTIONS, CRUD_ACTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
-import { BindingError, HTTP_STATUS } from '../../protocol/binding-error.js';
+import { BindingError } from '../../protocol/binding-error.js';
 import { isPlainObject } from '../../protocol/plain-object.js';
 import { parseOrderString } from '../../query/index.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
-import { httpFailure } from './http-failure.js';
+import { httpFailure, notJson } from './http-failure.js';
+import { answerBodyErrors } from './platform.js';
 
 /**
  * Turns REST requests into events for the dispatcher, and its errors into HTTP answers
@@ -30,25 +31,16 @@ export class HttpGateway implements OnModuleInit {
   ) {}
 
   /**
-   * A body that Nest's JSON parser rejects (invalid JSON, a bare string, too large) never
-   * reaches a route: express hands the error to Nest's global error handler, which answers
-   * in Nest's own format. Nest calls onModuleInit after registering the routes and before
-   * adding that handler, so an error handler added here runs first and answers such errors
-   * on the REST routes with the contract's `{"error": ...}` body; other paths are left alone.
+   * A body that the platform's parser rejects (invalid JSON, too large, a media type it does
+   * not parse) never reaches a route: Nest's global error handler would answer it in Nest's
+   * own format. Nest calls onModuleInit after registering the routes and before adding that
+   * handler, so what is added here answers such errors on the REST routes with the
+   * contract's `{"error": ...}` body; other paths are left alone (see platform.ts).
    */
   onModuleInit(): void {
-    const adapter = this.adapterHost.httpAdapter;
-    if (this.options.restPrefix === false || adapter?.getType?.() !== 'express') return;
+    if (this.options.restPrefix === false) return;
     const prefix = `/${[this.appConfig.getGlobalPrefix(), this.options.restPrefix].map(trimSlashes).filter(Boolean).join('/')}`;
-    adapter.use((thrown: unknown, req: IncomingMessage & { path?: string }, res: ServerResponse, next: (error: unknown) => void) => {
-      const path = req.path ?? '';
-      const ours = prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
-      const error = ours ? bodyError(thrown) : undefined;
-      if (!error) return next(thrown);
-      res.statusCode = HTTP_STATUS[error.code];
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify({ error }));
-    });
+    answerBodyErrors(this.adapterHost.httpAdapter, (path) => prefix === '/' || path === prefix || path.startsWith(`${prefix}/`));
   }
 
   /** Serves `<app>.<model>.<action>` with `data`. */
@@ -131,9 +123,7 @@ export class HttpGateway implements OnModuleInit {
   body(req: IncomingMessage, body: unknown): unknown {
     const type = req.headers['content-type'];
     const sent = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-    if (sent && !(typeof type === 'string' && /^application\/([\w.+-]+\+)?json\b/i.test(type))) {
-      fail(BindingError.badRequest(`The body must be JSON, sent with Content-Type: application/json (got ${type ? type.split(';')[0] : 'no content type'})`, [{ field: 'content-type', constraint: 'json', message: 'expected application/json' }]));
-    }
+    if (sent && !(typeof type === 'string' && /^application\/([\w.+-]+\+)?json\b/i.test(type))) fail(notJson(type));
     return body;
   }
 
@@ -189,19 +179,6 @@ function parseOrderParam(text: string): Record<string, unknown> {
   } catch (error) {
     return fail(error instanceof BindingError ? error : BindingError.badRequest('order is malformed'));
   }
-}
-
-/**
- * The error of a request body the body parser refused (body-parser's errors carry a `type`
- * such as `entity.parse.failed` and a 4xx `status`), or undefined for any other error.
- * The parser's own message is not sent: it quotes the body and names internals.
- */
-function bodyError(thrown: unknown): BindingError | undefined {
-  const { type, status } = (thrown ?? {}) as { type?: unknown; status?: unknown };
-  if (typeof type !== 'string' || typeof status !== 'number' || status < 400 || status >= 500) return undefined;
-  if (status === 413) return new BindingError('too_large', 'The body is too large');
-  if (type === 'entity.parse.failed') return BindingError.badRequest('The body must be a JSON object or array');
-  return BindingError.badRequest('The body could not be read');
 }
 
 /**

@@ -1,9 +1,9 @@
 import { Controller, Get, Header, HttpCode, Logger, Post, Req, type Type } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
 import { AdminStats } from '../../admin/admin-stats.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { Publisher } from '../../publish/publisher.js';
 import { httpFailure } from './http-failure.js';
+import { nodeRequest } from './platform.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const logger = new Logger('BindingsModule');
@@ -25,15 +25,15 @@ export function createOpsController(): Type<unknown> {
     @Post('publish')
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
-    publish(@Req() req: IncomingMessage) {
-      return answer(this.publisher.publish(req));
+    publish(@Req() req: unknown) {
+      return answer(this.publisher.publish(nodeRequest(req)));
     }
 
     @Get('admin/stats')
     @Header('Content-Type', JSON_TYPE)
     @Header('Cache-Control', 'no-store')
-    adminStats(@Req() req: IncomingMessage) {
-      return answer(this.stats.forRequest(req));
+    adminStats(@Req() req: unknown) {
+      return answer(this.stats.forRequest(nodeRequest(req)));
     }
   }
   return BindingsOpsController;

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Header, HttpCode, Param, Patch, Post, Put, Query, Req, Res, type Type } from '@nestjs/common';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpGateway } from './http-gateway.js';
+import { nodeRequest } from './platform.js';
 import { SseTransport } from './sse.transport.js';
 
 /** Every answer is JSON, also a reply that is a bare string or null (see HttpGateway). */
@@ -21,58 +21,67 @@ export function createRestController(): Type<unknown> {
     @Post('events')
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
-    events(@Req() req: IncomingMessage, @Body() body: unknown) {
+    events(@Req() request: unknown, @Body() body: unknown) {
+      const req = nodeRequest(request);
       const { event, data } = this.http.envelope(this.http.body(req, body));
       return this.http.event(req, event, data);
     }
 
     @Get(':app/:model')
     @Header('Content-Type', JSON_TYPE)
-    list(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+    list(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'list', this.http.listQuery(query));
     }
 
     /** Server-Sent Events; declared before `:app/:model/:id` so that `events` is not taken as an id. */
     @Get(':app/:model/events')
-    stream(@Req() req: IncomingMessage, @Res() res: ServerResponse, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+    stream(@Req() request: unknown, @Res() res: unknown, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+      const req = nodeRequest(request);
       return this.sse.open(req, res, app, model, query);
     }
 
     @Get(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
-    retrieve(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Query() query: Record<string, unknown>) {
+    retrieve(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Query() query: Record<string, unknown>) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'retrieve', this.http.retrieveQuery(id, query));
     }
 
     @Post(':app/:model')
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(201)
-    create(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Body() body: unknown) {
+    create(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Body() body: unknown) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'create', this.http.body(req, body));
     }
 
     @Post(':app/:model/:action')
     @Header('Content-Type', JSON_TYPE)
     @HttpCode(200)
-    action(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('action') action: string, @Body() body: unknown) {
+    action(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('action') action: string, @Body() body: unknown) {
+      const req = nodeRequest(request);
       return this.http.serveAction(req, app, model, action, this.http.body(req, body));
     }
 
     @Patch(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
-    update(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
+    update(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'update', this.http.withId(req, id, body));
     }
 
     @Put(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
-    save(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
+    save(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Body() body: unknown) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'save', this.http.withId(req, id, body));
     }
 
     @Delete(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
-    remove(@Req() req: IncomingMessage, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string) {
+    remove(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string) {
+      const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'delete', { id });
     }
   }

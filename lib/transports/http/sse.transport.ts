@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { Authenticator } from '../../auth/authenticator.js';
@@ -8,6 +8,7 @@ import type { ResolvedOptions } from '../../bindings.options.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { UserConnections } from '../../auth/user-connections.js';
 import { httpFailure } from './http-failure.js';
+import { nodeResponse, takeOver } from './platform.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
 import { RoomHub } from '../../rooms/room-hub.js';
 import { SseStream } from './sse-stream.js';
@@ -43,7 +44,8 @@ export class SseTransport implements OnModuleDestroy {
     for (const stream of this.streams) stream.end();
   }
 
-  async open(req: IncomingMessage, res: ServerResponse, app: string, model: string, query: Record<string, unknown>): Promise<void> {
+  /** `reply` is the platform's response (`@Res()`); the stream writes to Node's response behind it. */
+  async open(req: IncomingMessage, reply: unknown, app: string, model: string, query: Record<string, unknown>): Promise<void> {
     let user: unknown;
     try {
       user = await this.authenticator.authenticate(req);
@@ -61,6 +63,7 @@ export class SseTransport implements OnModuleDestroy {
     }
     if (this.users.full(name)) fail(new BindingError('rate_limited', 'Too many connections for this user'));
 
+    const res = nodeResponse(reply);
     const sse = new SseStream(user, res, this.options.keys.event, this.options.limits.sendBuffer);
     const release = this.users.add(name);
     let done = false;
@@ -77,18 +80,22 @@ export class SseTransport implements OnModuleDestroy {
     };
     res.once('close', cleanup);
 
-    let reply: { room: string; recovered?: boolean };
+    let joined: { room: string; recovered?: boolean };
     try {
-      reply = (await this.dispatcher.dispatch(`${stream}.subscribe`, data, { user, transport: 'http', subscriber: sse })) as typeof reply;
+      joined = (await this.dispatcher.dispatch(`${stream}.subscribe`, data, { user, transport: 'http', subscriber: sse })) as typeof joined;
     } catch (error) {
       cleanup();
       fail(error);
     }
-    if (sse.closed) return cleanup(); // the client left while we subscribed
+    if (sse.closed) {
+      takeOver(reply); // the client left while we subscribed: nothing is to be answered
+      return cleanup();
+    }
     this.streams.add(sse);
     if (this.options.sse.heartbeat > 0) this.heartbeat ??= setInterval(() => this.streams.forEach((s) => s.heartbeat()), this.options.sse.heartbeat).unref();
+    takeOver(reply);
     sse.start();
-    if (reply.recovered === false) sse.resync(reply.room);
+    if (joined.recovered === false) sse.resync(joined.room);
   }
 }
 
