@@ -20,9 +20,7 @@ import { BindingRegistry } from './registry/binding.registry.js';
 import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
 import { RoomHub } from './rooms/room-hub.js';
 import { LocalPushBus, PushBus } from './rooms/push-bus.js';
-import { RedisPresenceStore } from './adapters/redis/redis-presence-store.js';
-import { RedisPushBus } from './adapters/redis/redis-push-bus.js';
-import { RedisSignatureLedger } from './adapters/redis/redis-signature-ledger.js';
+import { loadRedisAdapter } from './adapters/redis/load-redis-adapter.js';
 import { BindingsService } from './service/bindings.service.js';
 import { AdminStats } from './admin/admin-stats.js';
 import { ChannelActions } from './channels/channel-actions.js';
@@ -57,14 +55,16 @@ const CORE_PROVIDERS: Provider[] = [
   {
     provide: PushBus,
     inject: [BINDINGS_OPTIONS, RoomHub, BindingRegistry],
-    useFactory: (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): PushBus =>
-      options.adapter?.redis ? new RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
+    useFactory: async (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): Promise<PushBus> =>
+      options.adapter?.redis ? new (await loadRedisAdapter()).RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
   },
   {
     provide: PresenceStore,
     inject: [BINDINGS_OPTIONS],
-    useFactory: (options: ResolvedOptions): PresenceStore =>
-      options.adapter?.redis ? new RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000) : new MemoryPresenceStore(),
+    useFactory: async (options: ResolvedOptions): Promise<PresenceStore> =>
+      options.adapter?.redis
+        ? new (await loadRedisAdapter()).RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000)
+        : new MemoryPresenceStore(),
   },
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
@@ -83,8 +83,10 @@ const CORE_PROVIDERS: Provider[] = [
     // With several instances, a signature accepted by one is a replay on every other.
     provide: SignatureLedger,
     inject: [BINDINGS_OPTIONS],
-    useFactory: (options: ResolvedOptions): SignatureLedger =>
-      options.adapter?.redis && options.publish ? new RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:') : new MemorySignatureLedger(),
+    useFactory: async (options: ResolvedOptions): Promise<SignatureLedger> =>
+      options.adapter?.redis && options.publish
+        ? new (await loadRedisAdapter()).RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:')
+        : new MemorySignatureLedger(),
   },
   ChannelActions,
   CrudActions,

@@ -23,6 +23,7 @@ export type {
 } from './interfaces/bindings-module-options.interface.js';
 export { InvalidBindingException } from './exceptions/invalid-binding.exception.js';
 export { UnboundRelationException } from './exceptions/unbound-relation.exception.js';
+export { MissingPackageException } from './exceptions/missing-package.exception.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
 export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';

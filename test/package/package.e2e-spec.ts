@@ -46,7 +46,8 @@ function linkDependencies(modules: string): void {
   // Only Node's types: the package's own declarations must need nothing else (no @types/ws).
   symlinkSync(join(ROOT, 'node_modules/@types/node'), join(modules, '@types/node'));
   for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
-    if (entry === '@types' || entry === 'nest-bindings' || entry.startsWith('.')) continue;
+    // ioredis is an optional peer: the Quick start must install and run without it.
+    if (entry === '@types' || entry === 'nest-bindings' || entry === 'ioredis' || entry.startsWith('.')) continue;
     symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry));
   }
 }
@@ -130,5 +131,29 @@ describe('the packed package', () => {
     writeFileSync(join(app, 'dist/client-run.js'), client);
     const { stdout: pushed } = await run(process.execPath, ['dist/client-run.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
     expect(JSON.parse(pushed)).toEqual(expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } }));
+
+    // Asking for the Redis adapter without ioredis installed stops start-up with the fix.
+    writeFileSync(
+      join(app, 'dist/redis-without-ioredis.js'),
+      `import 'reflect-metadata';
+       import { Module } from '@nestjs/common';
+       import { NestFactory } from '@nestjs/core';
+       import { TypeOrmModule } from '@nestjs/typeorm';
+       import { BindingsModule } from 'nest-bindings';
+       import { Product } from './product.entity.js';
+       class AppModule {}
+       Module({ imports: [
+         TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', autoLoadEntities: true, synchronize: true }),
+         TypeOrmModule.forFeature([Product]),
+         BindingsModule.forRoot({ adapter: { redis: 'redis://127.0.0.1:1' } }),
+       ] })(AppModule);
+       await NestFactory.create(AppModule, { logger: false, abortOnError: false }).then(
+         () => console.log('started'),
+         (error) => console.log(error.name + ': ' + error.message),
+       );
+       process.exit(0);`,
+    );
+    const { stdout: refused } = await run(process.execPath, ['dist/redis-without-ioredis.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
+    expect(refused.trim()).toBe('MissingPackageException: adapter.redis needs the ioredis package, which is not installed. Install it: npm install ioredis');
   }, 300_000);
 });
