@@ -62,7 +62,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     },
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
-    identify: options.identify ?? ((user) => String(user?.id)),
+    identify: options.identify ?? identifyById,
     limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength, patternLength: limits.patternLength, terms: limits.filterTerms, patternTotal: limits.patternTotal } },
     replay: { size: options.replay?.size ?? 1000, maxAge: options.replay?.maxAge ?? 5 * 60_000 },
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
@@ -90,4 +90,15 @@ function publishSecrets(secret: string | readonly string[]): readonly string[] {
     throw new Error('nest-bindings: publish.secret must be a non-empty string (or a list of them)');
   }
   return secrets;
+}
+
+/**
+ * The default `identify`: a user's `id`. A user without one would otherwise be named
+ * "undefined" and share one connection budget and one presence identity with every other
+ * such user, so it is refused (the hook-failure path: logged, the request answered `internal`).
+ */
+function identifyById(user: any): string {
+  const id = user?.id;
+  if ((typeof id === 'string' && id !== '') || (typeof id === 'number' && Number.isFinite(id)) || typeof id === 'bigint') return String(id);
+  throw new Error('the default identify names users by their id, and this user has none: pass identify(user) to BindingsModule.forRoot');
 }

@@ -135,7 +135,11 @@ export interface BindingsModuleOptions {
   authenticate?: (req: IncomingMessage) => unknown | Promise<unknown>;
   /** Whether callers without a user are served (default true). */
   anonymous?: boolean;
-  /** Names a user in presence lists (default `String(user.id)`). */
+  /**
+   * Names a user: in presence lists, for `connectionsPerUser` and for the per-user bounds
+   * (default: `String(user.id)`; a user without an `id` is then refused, so give one when
+   * your users have none).
+   */
   identify?: (user: any) => string;
   limits?: BindingsLimits;
   replay?: ReplayOptions;
