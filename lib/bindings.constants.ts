@@ -7,6 +7,7 @@ export const BINDINGS_DATA_SOURCE = Symbol('nest-bindings:data-source');
 export const BINDING_METADATA = 'nest-bindings:binding';
 export const BINDING_HANDLER_METADATA = 'nest-bindings:handler';
 export const BINDING_ACTION_METADATA = 'nest-bindings:action';
+export const BINDING_ACTION_DTO_METADATA = 'nest-bindings:action-dto';
 export const ON_STREAM_METADATA = 'nest-bindings:on-stream';
 
 /** The actions every binding can serve (PROTOCOL.md section 3). */

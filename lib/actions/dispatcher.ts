@@ -9,6 +9,7 @@ import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingsMetadataAccessor } from '../registry/metadata.accessor.js';
 import type { ActionContext } from './action-context.js';
 import { CrudActions } from './crud.actions.js';
+import { WriteValidator } from './write-validator.js';
 
 type Handler = (data: unknown, ctx: ActionContext) => unknown;
 
@@ -30,6 +31,7 @@ export class Dispatcher implements OnModuleInit {
     private readonly scanner: MetadataScanner,
     private readonly accessor: BindingsMetadataAccessor,
     private readonly channels: ChannelActions,
+    private readonly validator: WriteValidator,
   ) {}
 
   onModuleInit(): void {
@@ -90,9 +92,10 @@ export class Dispatcher implements OnModuleInit {
         if (action) {
           if (!binding) throw new Error(`nest-bindings: @BindingAction('${action}') on ${type.name}.${methodName} needs @BindingHandler(Entity) on the class.`);
           const call = method.bind(instance);
+          const dto = this.accessor.actionDto(method);
           this.register(`${binding.stream}.${action}`, async (data, ctx) => {
             await this.policy.authorize(binding, action, ctx.user, data);
-            return call(data, publicContext(ctx));
+            return call(dto ? await this.validator.checkDto(dto, data) : data, publicContext(ctx));
           }, binding);
         }
         const stream = this.accessor.streamName(method);

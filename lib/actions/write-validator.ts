@@ -74,6 +74,19 @@ export class WriteValidator {
     return { values, expectedVersion };
   }
 
+  /**
+   * The data of a custom action declared with a `dto`: an object whose properties are all
+   * known to the class (as with CRUD writes, unknown ones are refused) and pass its rules.
+   */
+  async checkDto(dto: new () => object, data: unknown): Promise<object> {
+    if (!isPlainObject(data)) throw BindingError.badRequest('data must be an object');
+    const instance = plainToInstance(dto, { ...data }) as object;
+    const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false, validationError: { target: false, value: false } });
+    const details = flatten(errors);
+    if (details.length) throw BindingError.badRequest('Invalid input', details);
+    return instance;
+  }
+
   /** The JSON type a column accepts; the DTO or entity decorators refine it afterwards. */
   private typeProblem(binding: BindingDefinition, column: ColumnMetadata, value: unknown): { constraint: string; message: string } | undefined {
     if (value === null) return column.isNullable ? undefined : { constraint: 'isNotEmpty', message: 'cannot be null' };

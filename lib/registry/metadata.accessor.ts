@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { BINDING_ACTION_METADATA, BINDING_HANDLER_METADATA, BINDING_METADATA, ON_STREAM_METADATA } from '../bindings.constants.js';
+import { BINDING_ACTION_DTO_METADATA, BINDING_ACTION_METADATA, BINDING_HANDLER_METADATA, BINDING_METADATA, ON_STREAM_METADATA } from '../bindings.constants.js';
 import type { BindingOptions } from '../interfaces/binding-options.interface.js';
 
 /** The one place that reads the metadata our decorators record. */
@@ -18,6 +18,10 @@ export class BindingsMetadataAccessor {
 
   actionName(method: Function): string | undefined {
     return this.reflector.get(BINDING_ACTION_METADATA, method);
+  }
+
+  actionDto(method: Function): (new () => object) | undefined {
+    return this.reflector.get(BINDING_ACTION_DTO_METADATA, method);
   }
 
   streamName(method: Function): string | undefined {

@@ -1,7 +1,7 @@
 // PROTOCOL.md section 3 (actions) over the WebSocket, end to end through a real app.
 import { Agent, ChatHandlers, Gadget, Ledger, Memo, NoteActions, ProductActions, Task, Ticket } from '../fixtures/actions-fixtures.js';
 import { Category, Hidden, NoteEntity, Product } from '../fixtures/entities.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 
 const ENTITIES = [Product, Category, NoteEntity, Hidden, Gadget, Memo, Ticket, Agent, Task, Ledger];
 // One socket sends every request of this suite: lift the rate limit (section 6) out of the way.
@@ -854,6 +854,26 @@ describe('custom events', () => {
       id: frame.id,
       data: { published: 7, ctx: { user: null, hasSocket: true, socketIsOpen: true, id: frame.id } },
     });
+  });
+
+  it('@BindingAction with a dto validates the data like a CRUD write (every problem in details) and hands over an instance', async () => {
+    expect(await ok('shop.Product.discount', { id: 3, percent: 20 })).toEqual({ isDto: true, id: 3, percent: 20, reason: null });
+    const invalid = await fail('shop.Product.discount', { id: 0, percent: 95, reason: '', colour: 'red' });
+    expect(invalid.code).toBe('bad_request');
+    expect(invalid.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ field: 'id', constraint: 'min' }),
+        expect.objectContaining({ field: 'percent', constraint: 'max' }),
+        expect.objectContaining({ field: 'reason', constraint: 'isLength' }),
+        expect.objectContaining({ field: 'colour', constraint: 'whitelistValidation' }),
+      ]),
+    );
+    expect((await fail('shop.Product.discount', 'twenty')).code).toBe('bad_request');
+    // The same over REST.
+    const rest = await http(t.http, 'POST', '/api/shop/Product/discount', { id: 3, percent: 'lots' });
+    expect(rest.status).toBe(400);
+    expect(rest.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'percent', constraint: 'isInt' })]));
+    expect(rest.body.error.details.every((detail: { field: string }) => detail.field === 'percent')).toBe(true);
   });
 
   it('@OnStream serves an arbitrary event; ctx.id is the frame id, verbatim', async () => {
