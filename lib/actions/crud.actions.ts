@@ -269,13 +269,8 @@ export class CrudActions {
    */
   private async autoSubscribe(binding: BindingDefinition, row: Row, ctx: ActionContext, retrieved = false): Promise<void> {
     if (!ctx.subscriber) return;
-    try {
-      if (!retrieved) await this.policy.authorize(binding, 'retrieve', ctx.user, row);
-      await this.policy.authorize(binding, 'subscribe', ctx.user, row);
-    } catch (error) {
-      if (error instanceof BindingError && error.code === 'forbidden') return;
-      throw error;
-    }
+    if (!retrieved && !(await this.policy.allows(binding, 'retrieve', ctx.user, row))) return;
+    if (!(await this.policy.allows(binding, 'subscribe', ctx.user, row))) return;
     const id = row[binding.primary.propertyName] as string | number;
     await this.rooms.subscribe(ctx.subscriber, { name: instanceRoom(binding.stream, id), kind: 'instance', binding }, { explicit: false });
   }
@@ -330,7 +325,7 @@ export class CrudActions {
     const allowed = new Map<string, Row>();
     await Promise.all(
       [...distinct].map(async ([key, row]) => {
-        if (await this.mayRetrieve(related, user, row)) allowed.set(key, this.serializer.serialize(related, row));
+        if (await this.policy.allows(related, 'retrieve', user, row)) allowed.set(key, this.serializer.serialize(related, row));
       }),
     );
     const byOwner = new Map<string, Row[]>();
@@ -343,17 +338,6 @@ export class CrudActions {
       else byOwner.set(key, [out]);
     }
     return byOwner;
-  }
-
-  /** Whether can.retrieve lets `user` see `row`; a hook that throws fails the request as it would a retrieve. */
-  private async mayRetrieve(binding: BindingDefinition, user: unknown, row: Row): Promise<boolean> {
-    try {
-      await this.policy.authorize(binding, 'retrieve', user, row);
-      return true;
-    } catch (error) {
-      if (error instanceof BindingError && error.code === 'forbidden') return false;
-      throw error;
-    }
   }
 }
 

@@ -51,6 +51,17 @@ export class AccessPolicy {
     if (!allowed) throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
   }
 
+  /** Whether `can[action]` allows `user` on `subject`; a hook that throws still fails the request. */
+  async allows(binding: BindingDefinition, action: string, user: unknown, subject: unknown): Promise<boolean> {
+    try {
+      await this.authorize(binding, action, user, subject);
+      return true;
+    } catch (error) {
+      if (error instanceof BindingError && error.code === 'forbidden') return false;
+      throw error;
+    }
+  }
+
   /**
    * Whether `subscriber` may receive a push carrying `row` (all columns): the scope and
    * `can.retrieve`, exactly as a retrieve would apply them. Synchronous when it can be.
