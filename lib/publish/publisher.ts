@@ -1,5 +1,5 @@
-import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { Inject, Injectable } from '@nestjs/common';
+import { ApplicationConfig } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
@@ -8,7 +8,6 @@ import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { RoomHub } from '../rooms/room-hub.js';
-import { captureRawBody } from '../transports/http/platform.js';
 import { RAW_BODY, readBody } from './raw-body.js';
 import { SIGNATURE_FUTURE, SIGNATURE_HEADER, SIGNATURE_TOLERANCE, signatureKey, verifyPublishSignature, type SignatureProblem } from './sign.js';
 import { SignatureLedger } from './signature-ledger.js';
@@ -24,31 +23,23 @@ const PROBLEMS: Record<SignatureProblem, string> = {
 /**
  * `POST <restPrefix>/publish` (PROTOCOL.md section 7): a backend sends `{room|channel,
  * event, data}` signed with the shared secret, and every socket in the room gets
- * `{event, room, data}`. The signature covers the raw bytes of the body, which this
- * service captures before the JSON body parser runs (see captureRawBodies).
+ * `{event, room, data}`. The signature covers the raw bytes of the body, which the HTTP
+ * transport captures before the platform's JSON parser runs, for the requests `takesRawBody`
+ * names (see transports/http/platform.ts).
  */
 @Injectable()
-export class Publisher implements OnModuleInit, OnModuleDestroy {
-  private restore?: () => void;
-
+export class Publisher {
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
-    private readonly adapterHost: HttpAdapterHost,
     private readonly appConfig: ApplicationConfig,
     private readonly hub: RoomHub,
     private readonly codec: FrameCodec,
     private readonly ledger: SignatureLedger,
   ) {}
 
-  onModuleInit(): void {
-    if (!this.options.publish || this.options.restPrefix === false) return;
-    // Express and Fastify; another platform falls back to Nest's `rawBody: true` (req.rawBody).
-    this.restore = captureRawBody(this.adapterHost.httpAdapter, (req) => req.method === 'POST' && this.isPublishPath(req.url ?? '/'), this.options.limits.maxPayload);
-  }
-
-  onModuleDestroy(): void {
-    this.restore?.();
-    this.restore = undefined;
+  /** Whether the exact bytes of this request's body are needed: a publish, when publishing is on. */
+  takesRawBody(req: IncomingMessage): boolean {
+    return this.options.publish !== undefined && this.options.restPrefix !== false && req.method === 'POST' && this.isPublishPath(req.url ?? '/');
   }
 
   /** Serves one publish request; throws a BindingError (401 for any signature problem, nothing sent). */

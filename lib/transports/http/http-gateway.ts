@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
@@ -10,16 +10,18 @@ import { isPlainObject } from '../../protocol/plain-object.js';
 import { parseOrderString } from '../../query/index.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
 import { httpFailure, notJson } from './http-failure.js';
-import { answerBodyErrors } from './platform.js';
+import { Publisher } from '../../publish/publisher.js';
+import { answerBodyErrors, captureRawBody } from './platform.js';
 
 /**
  * Turns REST requests into events for the dispatcher, and its errors into HTTP answers
  * with the body `{"error": {code, message, details?}}`. The actions are the WebSocket ones.
  */
 @Injectable()
-export class HttpGateway implements OnModuleInit {
+export class HttpGateway implements OnModuleInit, OnModuleDestroy {
   /** Events served since start (every REST request is one), for statistics. */
   requests = 0;
+  private restoreRawBody?: () => void;
 
   constructor(
     private readonly dispatcher: Dispatcher,
@@ -28,6 +30,7 @@ export class HttpGateway implements OnModuleInit {
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly appConfig: ApplicationConfig,
+    private readonly publisher: Publisher,
   ) {}
 
   /**
@@ -41,6 +44,14 @@ export class HttpGateway implements OnModuleInit {
     if (this.options.restPrefix === false) return;
     const prefix = `/${[this.appConfig.getGlobalPrefix(), this.options.restPrefix].map(trimSlashes).filter(Boolean).join('/')}`;
     answerBodyErrors(this.adapterHost.httpAdapter, (path) => prefix === '/' || path === prefix || path.startsWith(`${prefix}/`));
+    // Publish signatures cover the exact bytes: kept before the platform's parser reads them.
+    // Express and Fastify; another platform falls back to Nest's `rawBody: true` (req.rawBody).
+    if (this.options.publish) this.restoreRawBody = captureRawBody(this.adapterHost.httpAdapter, (req) => this.publisher.takesRawBody(req), this.options.limits.maxPayload);
+  }
+
+  onModuleDestroy(): void {
+    this.restoreRawBody?.();
+    this.restoreRawBody = undefined;
   }
 
   /** Serves `<app>.<model>.<action>` with `data`. */
