@@ -107,30 +107,48 @@ describe('the packed package', () => {
     const files = quickStartFiles();
     expect([...files.keys()].sort()).toEqual(['app.module.ts', 'client.ts', 'main.ts', 'product.entity.ts']);
     for (const [name, code] of files) writeFileSync(join(app, 'src', name), code);
+    // The same application on Fastify: the Quick start's main.ts with the Fastify adapter.
+    const fastifyMain = files
+      .get('main.ts')!
+      .replace("import { NestFactory } from '@nestjs/core';", "import { NestFactory } from '@nestjs/core';\nimport { FastifyAdapter } from '@nestjs/platform-fastify';")
+      .replace('NestFactory.create(AppModule)', 'NestFactory.create(AppModule, new FastifyAdapter())');
+    expect(fastifyMain).toContain('new FastifyAdapter()');
+    writeFileSync(join(app, 'src', 'main-fastify.ts'), fastifyMain);
     // The README's client is compiled too (typed rows), and run below against the server.
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app, timeout: 120_000 }).catch((error) => {
       throw new Error(`the Quick start does not compile:\n${error.stdout}${error.stderr}`);
     });
 
-    const port = await freePort();
-    server = spawn(process.execPath, ['dist/main.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    server.stdout!.on('data', (chunk) => (log += chunk));
-    server.stderr!.on('data', (chunk) => (log += chunk));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the Quick start app did not start:\n${log}`)), 30_000);
-      const check = () => (log.includes('Serving shop.Product') && /successfully started/.test(log) ? (clearTimeout(timer), resolve()) : undefined);
-      server!.stdout!.on('data', check);
-      server!.once('exit', (code) => reject(new Error(`the Quick start app exited with ${code}:\n${log}`)));
-    });
+    for (const [platform, main] of [['express', 'dist/main.js'], ['fastify', 'dist/main-fastify.js']]) {
+      const port = await freePort();
+      // Each platform starts on a database of its own (the Quick start names its file).
+      const cwd = join(app, platform);
+      mkdirSync(cwd);
+      server = spawn(process.execPath, [join(app, main)], { cwd, env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let log = '';
+      server.stdout!.on('data', (chunk) => (log += chunk));
+      server.stderr!.on('data', (chunk) => (log += chunk));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the Quick start app (${platform}) did not start:\n${log}`)), 30_000);
+        const check = () => (log.includes('Serving shop.Product') && /successfully started/.test(log) ? (clearTimeout(timer), resolve()) : undefined);
+        server!.stdout!.on('data', check);
+        server!.once('exit', (code) => reject(new Error(`the Quick start app (${platform}) exited with ${code}:\n${log}`)));
+      });
 
-    // The README's client, pointed at this port: it subscribes, creates, and prints the push it got.
-    const client = readFileSync(join(app, 'dist/client.js'), 'utf8')
-      .replace('ws://127.0.0.1:3000/ws', `ws://127.0.0.1:${port}/ws`)
-      .replace("console.log('new product', push.data)", '(console.log(JSON.stringify(push)), process.exit(0))');
-    writeFileSync(join(app, 'dist/client-run.js'), client);
-    const { stdout: pushed } = await run(process.execPath, ['dist/client-run.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
-    expect(JSON.parse(pushed)).toEqual(expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } }));
+      // The README's client, pointed at this port: it subscribes, creates, and prints the push it got.
+      const client = readFileSync(join(app, 'dist/client.js'), 'utf8')
+        .replace('ws://127.0.0.1:3000/ws', `ws://127.0.0.1:${port}/ws`)
+        .replace("console.log('new product', push.data)", '(console.log(JSON.stringify(push)), process.exit(0))');
+      writeFileSync(join(app, 'dist/client-run.js'), client);
+      const { stdout: pushed } = await run(process.execPath, ['dist/client-run.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
+      expect([platform, JSON.parse(pushed)]).toEqual([platform, expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } })]);
+      // REST answers on the same server.
+      const listed = await (await fetch(`http://127.0.0.1:${port}/api/shop/Product`)).json();
+      expect([platform, listed.count]).toEqual([platform, 1]);
+      server.kill();
+      await new Promise((resolve) => server!.once('exit', resolve));
+      server = undefined;
+    }
 
     // Asking for the Redis adapter without ioredis installed stops start-up with the fix.
     writeFileSync(
