@@ -56,7 +56,8 @@ function load(script, args) {
     const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${script} exited with ${code}`));
+      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()));
+      else reject(new Error(`${script} exited with ${code}`));
     });
   });
 }

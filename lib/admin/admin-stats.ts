@@ -57,7 +57,7 @@ export class AdminStats implements OnModuleDestroy {
   async forRequest(req: IncomingMessage): Promise<AdminStatsBody> {
     const user = await this.authenticator.authenticate(req);
     const can = this.options.admin?.can;
-    let allowed = false;
+    let allowed: boolean;
     try {
       allowed = Boolean(can && (await can(user)));
     } catch {

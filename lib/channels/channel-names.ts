@@ -8,6 +8,7 @@ export const channelRoom = (channel: string): string => `${CHANNEL_ROOM_PREFIX}$
 
 const MAX_CHANNEL_LENGTH = 200;
 // Control characters would make log lines and room names ambiguous.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Whether `name` may name a channel: 1 to 200 characters, no control characters. */
