@@ -23,6 +23,7 @@ import { LocalPushBus, PushBus } from './rooms/push-bus.js';
 import { loadRedisAdapter } from './adapters/redis/load-redis-adapter.js';
 import { BindingsService } from './service/bindings.service.js';
 import { AdminStats } from './admin/admin-stats.js';
+import { Traffic } from './admin/traffic.js';
 import { ChannelActions } from './channels/channel-actions.js';
 import { ChannelMessage } from './channels/channel-message.entity.js';
 import { ChannelMessageStore, MemoryMessageStore, TypeOrmMessageStore } from './channels/channel-message-store.js';
@@ -99,6 +100,7 @@ const CORE_PROVIDERS: Provider[] = [
   BindingsService,
   Publisher,
   AdminStats,
+  Traffic,
   BindingsDocs,
   DocsServer,
 ];

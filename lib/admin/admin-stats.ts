@@ -5,9 +5,8 @@ import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { RoomHub } from '../rooms/room-hub.js';
-import { HttpGateway } from '../transports/http/http-gateway.js';
-import { WsTransport } from '../transports/ws/ws-transport.js';
 import { RateMeter } from './rate-meter.js';
+import { Traffic } from './traffic.js';
 
 /** What `GET <restPrefix>/admin/stats` answers. */
 export interface AdminStatsBody {
@@ -37,11 +36,10 @@ export class AdminStats implements OnModuleDestroy {
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
     private readonly authenticator: Authenticator,
     private readonly hub: RoomHub,
-    private readonly ws: WsTransport,
-    private readonly http: HttpGateway,
+    private readonly traffic: Traffic,
   ) {
     this.pushes = new RateMeter(() => this.hub.pushes, WINDOW);
-    this.requests = new RateMeter(() => this.ws.requests + this.http.requests, WINDOW);
+    this.requests = new RateMeter(() => this.traffic.requests, WINDOW);
     this.sampler = setInterval(() => {
       const now = Date.now();
       this.pushes.sample(now);
@@ -69,7 +67,7 @@ export class AdminStats implements OnModuleDestroy {
 
   current(now = Date.now()): AdminStatsBody {
     return {
-      connections: this.ws.connections.size,
+      connections: this.traffic.sockets,
       rooms: this.hub.occupied(),
       pushesPerSecond: this.pushes.rate(now),
       requestsPerSecond: this.requests.rate(now),

@@ -10,6 +10,7 @@ import { isPlainObject } from '../../protocol/plain-object.js';
 import { parseOrderString } from '../../query/index.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
 import { httpFailure, notJson } from './http-failure.js';
+import { Traffic } from '../../admin/traffic.js';
 import { Publisher } from '../../publish/publisher.js';
 import { answerBodyErrors, captureRawBody } from './platform.js';
 
@@ -19,8 +20,6 @@ import { answerBodyErrors, captureRawBody } from './platform.js';
  */
 @Injectable()
 export class HttpGateway implements OnModuleInit, OnModuleDestroy {
-  /** Events served since start (every REST request is one), for statistics. */
-  requests = 0;
   private restoreRawBody?: () => void;
 
   constructor(
@@ -31,6 +30,7 @@ export class HttpGateway implements OnModuleInit, OnModuleDestroy {
     private readonly adapterHost: HttpAdapterHost,
     private readonly appConfig: ApplicationConfig,
     private readonly publisher: Publisher,
+    private readonly traffic: Traffic,
   ) {}
 
   /**
@@ -71,7 +71,7 @@ export class HttpGateway implements OnModuleInit, OnModuleDestroy {
 
   /** Serves any event, as `POST /api/events` does. */
   async event(req: IncomingMessage, event: string, data: unknown): Promise<unknown> {
-    this.requests++;
+    this.traffic.requests++;
     try {
       const user = await this.authenticator.authenticate(req);
       return asBody(await this.dispatcher.dispatch(event, data, { user, transport: 'http' }));

@@ -7,6 +7,7 @@ import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { AuthenticateFailed, Authenticator } from '../../auth/authenticator.js';
+import { Traffic } from '../../admin/traffic.js';
 import { UserConnections } from '../../auth/user-connections.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
@@ -31,8 +32,6 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
   readonly connections = new Map<WebSocket, WsConnection>();
   /** Open sockets per identified user, for `limits.connectionsPerUser`. */
   private readonly users: UserConnections;
-  /** Frames received since start, for statistics. */
-  requests = 0;
   /** Set once the application shuts down: new sockets are closed at once. */
   private closing = false;
 
@@ -45,6 +44,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     private readonly rooms: RoomHub,
     private readonly authenticator: Authenticator,
     private readonly policy: AccessPolicy,
+    private readonly traffic: Traffic,
   ) {
     this.users = new UserConnections(options.limits.connectionsPerUser);
   }
@@ -147,6 +147,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     }
     const connection = new WsConnection(ws, user, this.options.limits);
     this.connections.set(ws, connection);
+    this.traffic.sockets++;
     const release = this.users.add(name);
     ws.on('pong', () => (connection.alive = true));
     ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
@@ -155,13 +156,14 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     ws.on('error', () => undefined);
     ws.on('close', () => {
       this.connections.delete(ws);
+      this.traffic.sockets--;
       release();
       this.rooms.leaveAll(connection);
     });
   }
 
   private receive(connection: WsConnection, raw: RawData, isBinary: boolean): void {
-    this.requests++;
+    this.traffic.requests++;
     let frame;
     let unreadable: FrameError | undefined;
     try {
