@@ -5,7 +5,6 @@ import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
 import { APPLICATION_FILTER_LIMITS, compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-import type { Subscriber } from '../rooms/subscriber.js';
 
 type Row = Record<string, unknown>;
 
@@ -63,27 +62,28 @@ export class AccessPolicy {
   }
 
   /**
-   * Whether `subscriber` may receive a push carrying `row` (all columns): the scope and
+   * Whether `user` may receive a push carrying `row` (all columns): the scope and
    * `can.retrieve`, exactly as a retrieve would apply them. Synchronous when it can be.
+   * `scopes` caches the user's compiled scope matchers by stream (the caller keeps one per receiver).
    */
-  mayReceive(binding: BindingDefinition, subscriber: Subscriber, row: Row | undefined): boolean | Promise<boolean> {
+  mayReceive(binding: BindingDefinition, user: unknown, scopes: Map<string, (row: Row) => boolean>, row: Row | undefined): boolean | Promise<boolean> {
     if (!row) return false;
     if (binding.options.scope) {
-      let matches = subscriber.scopes?.get(binding.stream);
+      let matches = scopes.get(binding.stream);
       if (!matches) {
         try {
-          matches = compileMatcher(this.scope(binding, subscriber.user), binding.allFields, binding.sql.dialect);
+          matches = compileMatcher(this.scope(binding, user), binding.allFields, binding.sql.dialect);
         } catch {
           matches = () => false;
         }
-        (subscriber.scopes ??= new Map()).set(binding.stream, matches);
+        scopes.set(binding.stream, matches);
       }
       if (!matches(row)) return false;
     }
     const can = binding.options.can?.retrieve;
     if (!can) return true;
     try {
-      const verdict: unknown = can(subscriber.user, row);
+      const verdict: unknown = can(user, row);
       // Any thenable is awaited (a promise of another library or realm too): only `true` lets the push through.
       if (typeof (verdict as PromiseLike<unknown>)?.then === 'function') return Promise.resolve(verdict).then(Boolean, () => false);
       return Boolean(verdict);
