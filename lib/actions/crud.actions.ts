@@ -12,9 +12,9 @@ import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
 import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
 import type { ActionContext } from './action-context.js';
-import { RowSerializer, type Row } from './row-serializer.js';
+import { RowSerializer, type Row } from '../rows/row-serializer.js';
 import { PatternReads } from './pattern-reads.js';
-import { RowStore } from './row-store.js';
+import { RowStore } from '../rows/row-store.js';
 import { WriteGate } from './write-gate.js';
 import { WriteValidator } from './write-validator.js';
 

@@ -1,11 +1,11 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent, TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent } from 'typeorm';
-import { RowStore } from '../actions/row-store.js';
+import { RowStore } from '../rows/row-store.js';
 import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { PushBus } from '../rooms/push-bus.js';
-import type { EntityChange, Row } from './entity-change.js';
+import type { EntityChange, Row } from '../rows/entity-change.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
 interface Held {

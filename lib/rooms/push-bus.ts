@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { EntityChange } from '../changes/entity-change.js';
+import type { EntityChange } from '../rows/entity-change.js';
 import { RoomHub } from './room-hub.js';
 
 /**

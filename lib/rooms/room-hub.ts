@@ -1,10 +1,10 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { RowSerializer } from '../actions/row-serializer.js';
+import { RowSerializer } from '../rows/row-serializer.js';
 import { AccessPolicy } from '../auth/access-policy.js';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
-import type { EntityChange, Row } from '../changes/entity-change.js';
+import type { EntityChange, Row } from '../rows/entity-change.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';

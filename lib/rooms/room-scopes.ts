@@ -1,4 +1,4 @@
-import type { Row } from '../changes/entity-change.js';
+import type { Row } from '../rows/entity-change.js';
 import { APPLICATION_FILTER_LIMITS, compileMatcher, filterHash, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Room } from './room.js';

@@ -1,7 +1,7 @@
-import { RowSerializer } from '../../lib/actions/row-serializer.js';
+import { RowSerializer } from '../../lib/rows/row-serializer.js';
 import { AccessPolicy } from '../../lib/auth/access-policy.js';
 import { resolveOptions } from '../../lib/bindings.options.js';
-import type { EntityChange, Row } from '../../lib/changes/entity-change.js';
+import type { EntityChange, Row } from '../../lib/rows/entity-change.js';
 import { MemoryMessageStore, type ChannelMessageData } from '../../lib/channels/channel-message-store.js';
 import type { BindingsModuleOptions } from '../../lib/interfaces/bindings-module-options.interface.js';
 import { FrameCodec } from '../../lib/protocol/frame-codec.js';

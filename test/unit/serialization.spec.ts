@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { BadRequestException, ConflictException, ForbiddenException, HttpException, ImATeapotException, InternalServerErrorException, NotFoundException, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { RowSerializer } from '../../lib/actions/row-serializer.js';
+import { RowSerializer } from '../../lib/rows/row-serializer.js';
 import { resolveOptions } from '../../lib/bindings.options.js';
 import { BindingError } from '../../lib/index.js';
 import { FrameCodec } from '../../lib/protocol/frame-codec.js';

@@ -2,7 +2,7 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../bindings.options.js';
-import type { EntityChange } from '../../changes/entity-change.js';
+import type { EntityChange } from '../../rows/entity-change.js';
 import { compileMatcher, parseFilter } from '../../query/index.js';
 import type { BindingRegistry } from '../../registry/binding.registry.js';
 import { PushBus } from '../../rooms/push-bus.js';
