@@ -25,6 +25,10 @@ export { UnboundRelationException } from './exceptions/unbound-relation.exceptio
 export { MissingPackageException } from './exceptions/missing-package.exception.js';
 export { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
 export { DuplicateBindingsModuleException } from './exceptions/duplicate-bindings-module.exception.js';
+export { DuplicateEventException } from './exceptions/duplicate-event.exception.js';
+export { UnboundHandlerException } from './exceptions/unbound-handler.exception.js';
+export { MissingBindingHandlerException } from './exceptions/missing-binding-handler.exception.js';
+export { UnsupportedDatabaseException } from './exceptions/unsupported-database.exception.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
 export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';
