@@ -3,13 +3,7 @@ import { HOST_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { DiscoveryModule, ModulesContainer } from '@nestjs/core';
 import { BINDINGS_DATA_SOURCE_NAME } from './bindings.constants.js';
 import type { ResolvedOptions } from './bindings.options.js';
-import {
-  BINDINGS_EXPORTS,
-  BINDINGS_PROVIDERS,
-  createAsyncOptionsProviders,
-  createDataSourceProviders,
-  createOptionsProviders,
-} from './bindings.providers.js';
+import { BINDINGS_EXPORTS, BINDINGS_PROVIDERS, createAsyncOptionsProviders, createDataSourceProviders, createOptionsProviders } from './bindings.providers.js';
 import { DocsServer } from './docs/docs-server.js';
 import { DuplicateBindingsModuleException } from './exceptions/duplicate-bindings-module.exception.js';
 import type { BindingsModuleAsyncOptions } from './interfaces/bindings-module-async-options.interface.js';
@@ -53,7 +47,13 @@ export class BindingsCoreModule implements NestModule {
     return this.assemble(controllers, options.restPrefix !== false, options.dataSource, providers, options.imports ?? []);
   }
 
-  private static assemble(controllers: Type<unknown>[], rest: boolean, dataSource: string | undefined, options: Provider[], imports: DynamicModule['imports']): DynamicModule {
+  private static assemble(
+    controllers: Type<unknown>[],
+    rest: boolean,
+    dataSource: string | undefined,
+    options: Provider[],
+    imports: DynamicModule['imports'],
+  ): DynamicModule {
     return {
       module: BindingsCoreModule,
       imports: [DiscoveryModule, ...(imports ?? [])],

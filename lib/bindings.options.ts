@@ -88,7 +88,11 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
 function publishSecrets(secret: string | readonly string[]): readonly string[] {
   const secrets = typeof secret === 'string' ? [secret] : [...secret];
   if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
-    throw new InvalidOptionsException('publish.secret', 'must be a non-empty string (or a list of them)', "Pass the shared secret: publish: { secret: process.env.PUBLISH_SECRET }, or a list of them during a rotation.");
+    throw new InvalidOptionsException(
+      'publish.secret',
+      'must be a non-empty string (or a list of them)',
+      'Pass the shared secret: publish: { secret: process.env.PUBLISH_SECRET }, or a list of them during a rotation.',
+    );
   }
   return secrets;
 }

@@ -10,7 +10,7 @@ export class DuplicateBindingsModuleException extends Error {
         ? `BindingsModule is registered ${dataSources.length} times for the DataSource "${dataSource}": each would serve the same entities on its own path and push every change twice. ` +
             'Register it once, in the root module (BindingsModule.forRoot or forRootAsync); it is global, so other modules inject BindingsService without importing it again.'
         : `BindingsModule is registered ${dataSources.length} times, for the DataSources ${dataSources.map((name) => `"${name}"`).join(', ')}: an application serves the bindings of one DataSource. ` +
-            'Register BindingsModule once, with the DataSource that holds the @Binding entities (dataSource: \'name\'), and move the entities to serve into it.',
+            "Register BindingsModule once, with the DataSource that holds the @Binding entities (dataSource: 'name'), and move the entities to serve into it.",
     );
     this.name = 'DuplicateBindingsModuleException';
   }

@@ -6,7 +6,13 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BindingsModule, DuplicateBindingsModuleException, InvalidOptionsException, type BindingsModuleOptions, type BindingsOptionsFactory } from '../../lib/index.js';
+import {
+  BindingsModule,
+  DuplicateBindingsModuleException,
+  InvalidOptionsException,
+  type BindingsModuleOptions,
+  type BindingsOptionsFactory,
+} from '../../lib/index.js';
 import { ChatHandlers, Gadget, Memo, NoteActions, ProductActions, Ticket } from '../fixtures/actions-fixtures.js';
 import { Category, Hidden, NoteEntity, Product } from '../fixtures/entities.js';
 import { createApp, http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';

@@ -47,7 +47,10 @@ async function startupFailure(entities: Function[], providers: Provider[], optio
       providers,
     }).compile();
     const app = createApp(moduleRef, { logger: false });
-    const failure = await app.init().then(() => undefined, (error: unknown) => error);
+    const failure = await app.init().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     await app.close().catch(() => undefined);
     return failure;
   } finally {

@@ -83,7 +83,9 @@ export class RedisPresenceStore extends PresenceStore implements OnModuleInit, O
     private readonly ttl = 30_000,
   ) {
     super();
-    if (!Number.isSafeInteger(ttl) || ttl < 100) throw new InvalidOptionsException('adapter.presenceTtl', `is ${ttl}`, 'Give a whole number of milliseconds, at least 100 (default 30,000).');
+    if (!Number.isSafeInteger(ttl) || ttl < 100) {
+      throw new InvalidOptionsException('adapter.presenceTtl', `is ${ttl}`, 'Give a whole number of milliseconds, at least 100 (default 30,000).');
+    }
     this.redis = new Redis(url, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined); // the push bus logs Redis outages once
   }
