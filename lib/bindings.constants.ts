@@ -2,6 +2,8 @@
 export const BINDINGS_OPTIONS = Symbol('nest-bindings:options');
 /** Injection token of the TypeORM DataSource the bindings are discovered from. */
 export const BINDINGS_DATA_SOURCE = Symbol('nest-bindings:data-source');
+/** Injection token of the name of that DataSource (`'default'` when none was given). */
+export const BINDINGS_DATA_SOURCE_NAME = Symbol('nest-bindings:data-source-name');
 
 // Metadata keys share one namespace so they never collide with the application's.
 export const BINDING_METADATA = 'nest-bindings:binding';

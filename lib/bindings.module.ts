@@ -1,182 +1,49 @@
-import { Module, type DynamicModule, type NestModule, type Provider, type Type } from '@nestjs/common';
-import { HOST_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
-import { DiscoveryModule } from '@nestjs/core';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { CrudActions } from './actions/crud.actions.js';
-import { Dispatcher } from './actions/dispatcher.js';
-import { RowSerializer } from './rows/row-serializer.js';
-import { PatternReads } from './actions/pattern-reads.js';
-import { RowStore } from './rows/row-store.js';
-import { WriteGate } from './actions/write-gate.js';
-import { WriteValidator } from './actions/write-validator.js';
-import { AccessPolicy } from './auth/access-policy.js';
-import { Authenticator } from './auth/authenticator.js';
-import { BINDINGS_DATA_SOURCE, BINDINGS_OPTIONS } from './bindings.constants.js';
-import { resolveOptions, type ResolvedOptions } from './bindings.options.js';
-import { ChangeCapture } from './changes/change-capture.js';
-import type { BindingsModuleAsyncOptions, BindingsModuleOptions, BindingsOptionsFactory } from './interfaces/bindings-module-options.interface.js';
-import { FrameCodec } from './protocol/frame-codec.js';
-import { BindingRegistry } from './registry/binding.registry.js';
-import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
-import { RoomHub } from './rooms/room-hub.js';
-import { LocalPushBus, PushBus } from './rooms/push-bus.js';
-import { loadRedisAdapter } from './adapters/redis/load-redis-adapter.js';
-import { BindingsService } from './service/bindings.service.js';
-import { AdminStats } from './admin/admin-stats.js';
-import { Traffic } from './admin/traffic.js';
-import { ChannelActions } from './channels/channel-actions.js';
-import { ChannelMessage } from './channels/channel-message.entity.js';
-import { ChannelMessageStore, MemoryMessageStore, TypeOrmMessageStore } from './channels/channel-message-store.js';
-import { MemoryPresenceStore, PresenceStore } from './channels/presence-store.js';
-import { DocsServer } from './docs/docs-server.js';
-import { BindingsDocs } from './docs/openapi-document.js';
-import { Publisher } from './publish/publisher.js';
-import { MemorySignatureLedger, SignatureLedger } from './publish/signature-ledger.js';
-import { createOpsController } from './transports/http/ops.controller.js';
-import { HttpGateway } from './transports/http/http-gateway.js';
-import { createRestController } from './transports/http/rest.controller.js';
-import { SseTransport } from './transports/http/sse.transport.js';
-import { WsEnhancers } from './transports/ws/ws-enhancers.js';
-import { WsTransport } from './transports/ws/ws-transport.js';
-
-const RAW_OPTIONS = Symbol('nest-bindings:raw-options');
-
-const CORE_PROVIDERS: Provider[] = [
-  BindingsMetadataAccessor,
-  BindingRegistry,
-  FrameCodec,
-  AccessPolicy,
-  Authenticator,
-  RowStore,
-  RowSerializer,
-  WriteValidator,
-  WriteGate,
-  PatternReads,
-  RoomHub,
-  {
-    provide: PushBus,
-    inject: [BINDINGS_OPTIONS, RoomHub, BindingRegistry],
-    useFactory: async (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): Promise<PushBus> =>
-      options.adapter?.redis ? new (await loadRedisAdapter()).RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
-  },
-  {
-    provide: PresenceStore,
-    inject: [BINDINGS_OPTIONS],
-    useFactory: async (options: ResolvedOptions): Promise<PresenceStore> =>
-      options.adapter?.redis
-        ? new (await loadRedisAdapter()).RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000)
-        : new MemoryPresenceStore(),
-  },
-  {
-    // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
-    provide: ChannelMessageStore,
-    inject: [BindingRegistry, WriteGate, BINDINGS_OPTIONS],
-    useFactory: (registry: BindingRegistry, gate: WriteGate, options: ResolvedOptions): ChannelMessageStore =>
-      registry.dataSource.hasMetadata(ChannelMessage)
-        ? new TypeOrmMessageStore(registry.dataSource.getRepository(ChannelMessage), (work) => gate.run(work))
-        : new MemoryMessageStore(undefined, {
-            perChannel: options.channels.historyBytes,
-            perUser: options.channels.historyBytesPerUser,
-            total: options.channels.historyBytesTotal,
-          }),
-  },
-  {
-    // With several instances, a signature accepted by one is a replay on every other.
-    provide: SignatureLedger,
-    inject: [BINDINGS_OPTIONS],
-    useFactory: async (options: ResolvedOptions): Promise<SignatureLedger> =>
-      options.adapter?.redis && options.publish
-        ? new (await loadRedisAdapter()).RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:')
-        : new MemorySignatureLedger(),
-  },
-  ChannelActions,
-  CrudActions,
-  Dispatcher,
-  ChangeCapture,
-  WsEnhancers,
-  WsTransport,
-  HttpGateway,
-  SseTransport,
-  BindingsService,
-  Publisher,
-  AdminStats,
-  Traffic,
-  BindingsDocs,
-  DocsServer,
-];
+import { Module, type DynamicModule } from '@nestjs/common';
+import { BindingsCoreModule } from './bindings-core.module.js';
+import type { BindingsModuleAsyncOptions } from './interfaces/bindings-module-async-options.interface.js';
+import type { BindingsModuleOptions } from './interfaces/bindings-module-options.interface.js';
 
 /**
  * Serves every `@Binding` entity of a TypeORM DataSource over WebSocket and REST, and
- * pushes their committed changes to subscribed sockets.
+ * pushes their committed changes to subscribed sockets. Register it once, in the root
+ * module, next to `TypeOrmModule.forRoot`; it is global, so any module injects
+ * `BindingsService`. A second registration stops start-up with `DuplicateBindingsModuleException`.
+ *
+ * @publicApi
  */
 @Module({})
-export class BindingsModule implements NestModule {
-  constructor(private readonly docs: DocsServer) {}
-
-  /** Nest calls this before it registers controller routes: the docs page goes first (see DocsServer). */
-  async configure(): Promise<void> {
-    await this.docs.mount();
-  }
-
+export class BindingsModule {
+  /**
+   * Registers the bindings with options known now.
+   *
+   * ```ts
+   * BindingsModule.forRoot({ path: '/ws', restPrefix: 'api', authenticate: (req) => userOf(req) })
+   * ```
+   *
+   * @param options Every field is optional: `forRoot()` serves the default DataSource's
+   *   bindings at `/ws` and under `/api`.
+   */
   static forRoot(options: BindingsModuleOptions = {}): DynamicModule {
-    const controllers = createControllers();
-    const resolved = resolveOptions(options);
-    setPrefix(controllers, resolved.restPrefix);
-    return this.assemble(controllers, resolved.restPrefix !== false, options.dataSource, [{ provide: BINDINGS_OPTIONS, useValue: resolved }], []);
+    return { module: BindingsModule, imports: [BindingsCoreModule.forRoot(options)] };
   }
 
+  /**
+   * Registers the bindings with options made at start-up by a factory (`useFactory` with
+   * `inject`), a class (`useClass`) or an existing provider (`useExisting`), for example
+   * from `ConfigService`. `dataSource` and `restPrefix` may be given here too: they are
+   * needed before the factory runs.
+   *
+   * ```ts
+   * BindingsModule.forRootAsync({
+   *   imports: [ConfigModule],
+   *   inject: [ConfigService],
+   *   useFactory: (config: ConfigService) => ({ path: config.get('WS_PATH') }),
+   * })
+   * ```
+   *
+   * @throws InvalidOptionsException when none of `useFactory`, `useClass` or `useExisting` is given.
+   */
   static forRootAsync(options: BindingsModuleAsyncOptions): DynamicModule {
-    const controllers = createControllers();
-    const raw: Provider[] = [];
-    if (options.useFactory) {
-      raw.push({ provide: RAW_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] });
-    } else if (options.useClass || options.useExisting) {
-      const factory = (options.useClass ?? options.useExisting)!;
-      if (options.useClass) raw.push({ provide: factory, useClass: factory });
-      raw.push({ provide: RAW_OPTIONS, useFactory: (f: BindingsOptionsFactory) => f.createBindingsOptions(), inject: [factory] });
-    } else {
-      throw new Error('BindingsModule.forRootAsync needs useFactory, useClass or useExisting.');
-    }
-    const resolved: Provider = {
-      provide: BINDINGS_OPTIONS,
-      inject: [RAW_OPTIONS],
-      useFactory: (value: BindingsModuleOptions): ResolvedOptions => {
-        const options_ = resolveOptions({ ...value, ...(options.restPrefix !== undefined ? { restPrefix: options.restPrefix } : {}) });
-        // Nest reads a controller's path when it registers routes, after every provider
-        // (this one included) has been created, so the factory's prefix still applies.
-        setPrefix(controllers, options_.restPrefix);
-        return options_;
-      },
-    };
-    return this.assemble(controllers, options.restPrefix !== false, options.dataSource, [...raw, resolved], options.imports ?? []);
-  }
-
-  private static assemble(controllers: Type<unknown>[], rest: boolean, dataSource: string | undefined, options: Provider[], imports: DynamicModule['imports']): DynamicModule {
-    return {
-      module: BindingsModule,
-      global: true,
-      imports: [DiscoveryModule, ...(imports ?? [])],
-      controllers: rest ? controllers : [],
-      providers: [...options, { provide: BINDINGS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) }, ...CORE_PROVIDERS],
-      exports: [BindingsService, BindingsDocs, BINDINGS_OPTIONS],
-    };
-  }
-}
-
-/** A host pattern that no request has. */
-const NO_HOST = /(?!)/;
-
-/** The controllers of one module, in route order: operations (publish, admin/stats) before the REST routes. */
-function createControllers(): Type<unknown>[] {
-  return [createOpsController(), createRestController()];
-}
-
-function setPrefix(controllers: Type<unknown>[], prefix: string | false): void {
-  for (const controller of controllers) {
-    Reflect.defineMetadata(PATH_METADATA, prefix || '/', controller);
-    // A forRootAsync factory answering `false` comes after the controller was registered, and
-    // its routes would be served at the root, shadowing the application's. Bound to a host no
-    // request has, they never match and every request goes on to the application's routes.
-    if (prefix === false) Reflect.defineMetadata(HOST_METADATA, NO_HOST, controller);
+    return { module: BindingsModule, imports: [BindingsCoreModule.forRootAsync(options)] };
   }
 }

@@ -1,3 +1,4 @@
+import { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
 import type { FilterLimits } from './query/index.js';
 import type { AdminOptions, BindingsModuleOptions, ChannelsOptions, DocsOptions } from './interfaces/bindings-module-options.interface.js';
 
@@ -87,7 +88,11 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
 function publishSecrets(secret: string | readonly string[]): readonly string[] {
   const secrets = typeof secret === 'string' ? [secret] : [...secret];
   if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
-    throw new Error('nest-bindings: publish.secret must be a non-empty string (or a list of them)');
+    throw new InvalidOptionsException(
+      'publish.secret',
+      'must be a non-empty string (or a list of them)',
+      'Pass the shared secret: publish: { secret: process.env.PUBLISH_SECRET }, or a list of them during a rotation.',
+    );
   }
   return secrets;
 }

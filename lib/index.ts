@@ -9,9 +9,7 @@ export type { BindingOptions, CanFunction, StreamHandler } from './interfaces/bi
 export type { RequestContext } from './interfaces/request-context.interface.js';
 export type {
   BindingsLimits,
-  BindingsModuleAsyncOptions,
   BindingsModuleOptions,
-  BindingsOptionsFactory,
   AdminOptions,
   ChannelConfig,
   ChannelsOptions,
@@ -21,9 +19,16 @@ export type {
   ReplayOptions,
   SseOptions,
 } from './interfaces/bindings-module-options.interface.js';
+export type { BindingsModuleAsyncOptions, BindingsOptionsFactory } from './interfaces/bindings-module-async-options.interface.js';
 export { InvalidBindingException } from './exceptions/invalid-binding.exception.js';
 export { UnboundRelationException } from './exceptions/unbound-relation.exception.js';
 export { MissingPackageException } from './exceptions/missing-package.exception.js';
+export { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
+export { DuplicateBindingsModuleException } from './exceptions/duplicate-bindings-module.exception.js';
+export { DuplicateEventException } from './exceptions/duplicate-event.exception.js';
+export { UnboundHandlerException } from './exceptions/unbound-handler.exception.js';
+export { MissingBindingHandlerException } from './exceptions/missing-binding-handler.exception.js';
+export { UnsupportedDatabaseException } from './exceptions/unsupported-database.exception.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
 export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';

@@ -2,6 +2,9 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { AccessPolicy } from '../auth/access-policy.js';
 import { ChannelActions } from '../channels/channel-actions.js';
+import { DuplicateEventException } from '../exceptions/duplicate-event.exception.js';
+import { MissingBindingHandlerException } from '../exceptions/missing-binding-handler.exception.js';
+import { UnboundHandlerException } from '../exceptions/unbound-handler.exception.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { toBindingError } from '../protocol/to-binding-error.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
@@ -68,7 +71,7 @@ export class Dispatcher implements OnModuleInit {
 
   private register(event: string, handler: Handler, binding?: BindingDefinition): void {
     if (this.handlers.has(event)) {
-      throw new Error(`nest-bindings: the event "${event}" has two handlers; rename one of the @BindingAction/@OnStream methods.`);
+      throw new DuplicateEventException(event);
     }
     this.handlers.set(event, { handler, binding });
   }
@@ -83,14 +86,14 @@ export class Dispatcher implements OnModuleInit {
       const entity = type ? this.accessor.handlerEntity(type) : undefined;
       const binding = entity ? this.registry.forTarget(entity) : undefined;
       if (entity && !binding) {
-        throw new Error(`nest-bindings: @BindingHandler(${entity.name}) on ${type.name} names an entity without @Binding; add @Binding to ${entity.name}.`);
+        throw new UnboundHandlerException(entity.name, type.name, this.accessor.bindingOptions(entity) !== undefined);
       }
       const prototype = Object.getPrototypeOf(instance);
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
         const method = prototype[methodName];
         const action = this.accessor.actionName(method);
         if (action) {
-          if (!binding) throw new Error(`nest-bindings: @BindingAction('${action}') on ${type.name}.${methodName} needs @BindingHandler(Entity) on the class.`);
+          if (!binding) throw new MissingBindingHandlerException(action, `${type.name}.${methodName}`);
           const call = method.bind(instance);
           const dto = this.accessor.actionDto(method);
           this.register(`${binding.stream}.${action}`, async (data, ctx) => {

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { FactoryProvider, ModuleMetadata, Type } from '@nestjs/common';
 
 /** Names of the three members of a frame; see PROTOCOL.md section 2. */
 export interface ProtocolKeys {
@@ -75,6 +74,7 @@ export interface ChannelConfig {
 
 /** Channels (PROTOCOL.md section 7): chat rooms with history and presence, on the bindings' sockets. */
 export interface ChannelsOptions extends ChannelConfig {
+  /** Permissions of channel users (default: everyone may join and post). */
   can?: {
     /** Who may join, read the history of and see the info of a channel (default: everyone). */
     join?: (user: any, channel: string) => boolean | Promise<boolean>;
@@ -141,7 +141,9 @@ export interface BindingsModuleOptions {
    * your users have none).
    */
   identify?: (user: any) => string;
+  /** Bounds on what one client may ask for (frame size, filter size, rates, memory per user); every field has a safe default. */
   limits?: BindingsLimits;
+  /** How many pushes, and for how long, are kept for clients that reconnect with `since`. */
   replay?: ReplayOptions;
   /** Share rooms and pushes between instances through Redis pub/sub: `{ redis: 'redis://127.0.0.1:6379' }`. */
   adapter?: {
@@ -164,21 +166,4 @@ export interface BindingsModuleOptions {
   docs?: boolean | DocsOptions;
   /** Milliseconds `app.close()` waits for sockets to finish their close handshake (1001) before dropping them (default 3,000). */
   shutdownTimeout?: number;
-}
-
-/** A class whose instances create the options, for `forRootAsync({ useClass })`. */
-export interface BindingsOptionsFactory {
-  createBindingsOptions(): BindingsModuleOptions | Promise<BindingsModuleOptions>;
-}
-
-/** Options of `BindingsModule.forRootAsync()`. */
-export interface BindingsModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  useFactory?: (...args: any[]) => BindingsModuleOptions | Promise<BindingsModuleOptions>;
-  inject?: FactoryProvider['inject'];
-  useClass?: Type<BindingsOptionsFactory>;
-  useExisting?: Type<BindingsOptionsFactory>;
-  /** The DataSource name, needed before the factory runs to wire the injection. */
-  dataSource?: string;
-  /** REST prefix; `false` registers no REST routes. Given here it wins over the factory's. */
-  restPrefix?: string | false;
 }

@@ -5,6 +5,7 @@ import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
 import type { RelationMetadata } from 'typeorm/metadata/RelationMetadata.js';
 import { BINDINGS_DATA_SOURCE, BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from '../bindings.constants.js';
 import { InvalidBindingException } from '../exceptions/invalid-binding.exception.js';
+import { UnsupportedDatabaseException } from '../exceptions/unsupported-database.exception.js';
 import { UnboundRelationException } from '../exceptions/unbound-relation.exception.js';
 import type { BindingOptions } from '../interfaces/binding-options.interface.js';
 import type { ResolvedOptions } from '../bindings.options.js';
@@ -232,5 +233,5 @@ function dialectOf(dataSource: DataSource): Dialect {
   const type = dataSource.options.type;
   if (type === 'postgres') return 'postgres';
   if (type === 'better-sqlite3' || type === 'sqljs' || (type as string) === 'sqlite') return 'sqlite';
-  throw new Error(`nest-bindings supports SQLite (better-sqlite3) and PostgreSQL; this DataSource is "${type}". Use one of those drivers.`);
+  throw new UnsupportedDatabaseException(String(type));
 }

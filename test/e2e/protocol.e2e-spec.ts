@@ -1,8 +1,14 @@
 import { Injectable } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import { BindingsService, OnStream } from '../../lib/index.js';
+import { BindingsModule, BindingsService, OnStream } from '../../lib/index.js';
+import { createTestDatabase } from '../fixtures/database.js';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
-import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { createApp, http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 
 /** PROTOCOL.md section 2: the wire format, its errors, and the limits that guard it. */
 
@@ -407,6 +413,47 @@ describe('transport setup', () => {
       s.close();
     } finally {
       await plain.close();
+    }
+  });
+
+  it("recognizes a subclass of Nest's WsAdapter (not by its name): sockets of the application's gateway and of the bindings both open", async () => {
+    const created: string[] = [];
+    class TracingWsAdapter extends WsAdapter {
+      create(port: number, options: any) {
+        created.push(options?.path);
+        return super.create(port, options);
+      }
+    }
+    @WebSocketGateway({ path: '/app-gateway' })
+    class AppGateway {
+      @SubscribeMessage('hello')
+      hello() {
+        return { event: 'hello', data: 'from the app' };
+      }
+    }
+    const database = await createTestDatabase(entities);
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRoot({ ...database.options, retryAttempts: 0 }), BindingsModule.forRoot({})],
+      providers: [AppGateway],
+    }).compile();
+    const app = createApp(moduleRef, { logger: ['error'] });
+    app.useWebSocketAdapter(new TracingWsAdapter(app));
+    await app.listen(0, '127.0.0.1');
+    try {
+      const { port } = app.getHttpServer().address() as AddressInfo;
+      // Both servers were made by the application's adapter, which routes every upgrade by path:
+      // a server of the bindings' own beside it would find its sockets destroyed by the adapter.
+      expect(created.sort()).toEqual(['/app-gateway', '/ws']);
+      const bindings = await TestSocket.open(`ws://127.0.0.1:${port}/ws`);
+      expect((await bindings.request('ping', 'b')).data).toBe('b');
+      bindings.close();
+      const gateway = await TestSocket.open(`ws://127.0.0.1:${port}/app-gateway`);
+      gateway.sendRaw(JSON.stringify({ event: 'hello', data: null }));
+      expect(await gateway.waitFor((f) => f.event === 'hello')).toEqual({ event: 'hello', data: 'from the app' });
+      gateway.close();
+    } finally {
+      await app.close();
+      await database.drop();
     }
   });
 

@@ -6,7 +6,13 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BindingsModule, type BindingsModuleOptions } from '../../lib/index.js';
+import {
+  BindingsModule,
+  DuplicateBindingsModuleException,
+  InvalidOptionsException,
+  type BindingsModuleOptions,
+  type BindingsOptionsFactory,
+} from '../../lib/index.js';
 import { ChatHandlers, Gadget, Memo, NoteActions, ProductActions, Ticket } from '../fixtures/actions-fixtures.js';
 import { Category, Hidden, NoteEntity, Product } from '../fixtures/entities.js';
 import { createApp, http, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
@@ -469,6 +475,97 @@ describe('module options', () => {
     } finally {
       await close();
     }
+  });
+
+  it('forRootAsync({ useClass }) creates the class with the dependencies of its imports and takes its options', async () => {
+    @Injectable()
+    class Prefix {
+      readonly value = 'by-class';
+    }
+    @Module({ providers: [Prefix], exports: [Prefix] })
+    class PrefixModule {}
+    @Injectable()
+    class OptionsFromClass implements BindingsOptionsFactory {
+      constructor(private readonly prefix: Prefix) {}
+      createBindingsOptions(): BindingsModuleOptions {
+        return { restPrefix: this.prefix.value, path: '/by-class' };
+      }
+    }
+    const { base, port, close } = await listen(BindingsModule.forRootAsync({ imports: [PrefixModule], useClass: OptionsFromClass }));
+    try {
+      expect((await http(base, 'POST', '/by-class/shop/Product', { name: 'Classy', price: 1 })).status).toBe(201);
+      expect((await http(base, 'GET', '/api/shop/Product')).status).toBe(404);
+      const socket = await TestSocket.open(`ws://127.0.0.1:${port}/by-class`);
+      expect((await socket.request('shop.Product.list', {})).data).toMatchObject({ count: 1 });
+      socket.close();
+    } finally {
+      await close();
+    }
+  });
+
+  it('forRootAsync({ useExisting }) reuses the provider a module exports instead of creating another', async () => {
+    let created = 0;
+    @Injectable()
+    class SharedOptions implements BindingsOptionsFactory {
+      constructor() {
+        created++;
+      }
+      createBindingsOptions(): Promise<BindingsModuleOptions> {
+        return Promise.resolve({ restPrefix: 'existing' });
+      }
+    }
+    @Module({ providers: [SharedOptions], exports: [SharedOptions] })
+    class SharedModule {}
+    const { base, close } = await listen(BindingsModule.forRootAsync({ imports: [SharedModule], useExisting: SharedOptions }));
+    try {
+      expect((await http(base, 'GET', '/existing/shop/Product')).status).toBe(200);
+      expect(created).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('forRootAsync without useFactory, useClass or useExisting throws InvalidOptionsException with the fix', () => {
+    const attempt = () => BindingsModule.forRootAsync({ imports: [] });
+    expect(attempt).toThrow(InvalidOptionsException);
+    expect(attempt).toThrow(
+      'BindingsModule.forRootAsync has no useFactory, useClass or useExisting. Pass one of them: forRootAsync({ useFactory: (config) => ({ ... }), inject: [ConfigService] }).',
+    );
+  });
+
+  it('a second BindingsModule on the same DataSource stops start-up with DuplicateBindingsModuleException saying to register it once', async () => {
+    const failure = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: ENTITIES, synchronize: true }),
+        BindingsModule.forRoot({}),
+        BindingsModule.forRootAsync({ useFactory: () => ({ path: '/second', restPrefix: 'second' }) }),
+      ],
+    })
+      .compile()
+      .then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(DuplicateBindingsModuleException);
+    expect((failure as Error).message).toBe(
+      'BindingsModule is registered 2 times for the DataSource "default": each would serve the same entities on its own path and push every change twice. ' +
+        'Register it once, in the root module (BindingsModule.forRoot or forRootAsync); it is global, so other modules inject BindingsService without importing it again.',
+    );
+  });
+
+  it('a second BindingsModule on another DataSource stops start-up too, naming both DataSources', async () => {
+    const failure = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: ENTITIES, synchronize: true }),
+        TypeOrmModule.forRoot({ name: 'other', type: 'better-sqlite3', database: ':memory:', entities: [Product, Category], synchronize: true }),
+        BindingsModule.forRoot({}),
+        BindingsModule.forRoot({ dataSource: 'other', path: '/other', restPrefix: 'other' }),
+      ],
+    })
+      .compile()
+      .then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(DuplicateBindingsModuleException);
+    expect((failure as Error).message).toBe(
+      'BindingsModule is registered 2 times, for the DataSources "default", "other": an application serves the bindings of one DataSource. ' +
+        "Register BindingsModule once, with the DataSource that holds the @Binding entities (dataSource: 'name'), and move the entities to serve into it.",
+    );
   });
 
   it("routes and body errors follow the application's global prefix", async () => {

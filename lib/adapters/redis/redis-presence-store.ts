@@ -2,6 +2,7 @@ import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/c
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PresenceStore, type PresenceEntry } from '../../channels/presence-store.js';
+import { InvalidOptionsException } from '../../exceptions/invalid-options.exception.js';
 
 // Each script runs atomically in Redis, so two instances adding or removing sockets of the
 // same user at once still see exactly one "joined" and one "parted". Every socket entry is
@@ -82,7 +83,9 @@ export class RedisPresenceStore extends PresenceStore implements OnModuleInit, O
     private readonly ttl = 30_000,
   ) {
     super();
-    if (!Number.isSafeInteger(ttl) || ttl < 100) throw new Error('nest-bindings: adapter.presenceTtl must be a number of milliseconds, at least 100');
+    if (!Number.isSafeInteger(ttl) || ttl < 100) {
+      throw new InvalidOptionsException('adapter.presenceTtl', `is ${ttl}`, 'Give a whole number of milliseconds, at least 100 (default 30,000).');
+    }
     this.redis = new Redis(url, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined); // the push bus logs Redis outages once
   }

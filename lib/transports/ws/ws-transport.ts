@@ -14,6 +14,7 @@ import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-c
 import { RoomHub } from '../../rooms/room-hub.js';
 import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
+import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
 
 /**
  * The WebSocket side. It reads each socket's frames directly (no per-message observable
@@ -49,7 +50,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     this.users = new UserConnections(options.limits.connectionsPerUser);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     const httpServer: HttpServer | undefined = this.adapterHost.httpAdapter?.getHttpServer();
     if (!httpServer) {
       this.logger.warn('No HTTP server: the WebSocket bindings are not served');
@@ -80,9 +81,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
         ).catch((error: unknown) => this.logger.error(`A WebSocket upgrade failed: ${(error as Error)?.stack ?? error}`));
       },
     };
-    const adapter: any = this.appConfig.getIoAdapter();
-    if (adapter?.constructor?.name === 'WsAdapter' && typeof adapter.create === 'function') {
-      this.server = adapter.create(0, { path: this.options.path, ...options });
+    const adapter: unknown = this.appConfig.getIoAdapter();
+    if (await isNestWsAdapter(adapter)) {
+      this.server = (adapter as WsAdapterLike).create(0, { path: this.options.path, ...options }) as WebSocketServer;
     } else {
       this.server = new WebSocketServer({ noServer: true, ...options });
       const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -1,0 +1,157 @@
+import type { Provider } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { CrudActions } from './actions/crud.actions.js';
+import { Dispatcher } from './actions/dispatcher.js';
+import { RowSerializer } from './rows/row-serializer.js';
+import { PatternReads } from './actions/pattern-reads.js';
+import { RowStore } from './rows/row-store.js';
+import { WriteGate } from './actions/write-gate.js';
+import { WriteValidator } from './actions/write-validator.js';
+import { AccessPolicy } from './auth/access-policy.js';
+import { Authenticator } from './auth/authenticator.js';
+import { BINDINGS_DATA_SOURCE, BINDINGS_DATA_SOURCE_NAME, BINDINGS_OPTIONS } from './bindings.constants.js';
+import { resolveOptions, type ResolvedOptions } from './bindings.options.js';
+import { ChangeCapture } from './changes/change-capture.js';
+import { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
+import type { BindingsModuleAsyncOptions, BindingsOptionsFactory } from './interfaces/bindings-module-async-options.interface.js';
+import type { BindingsModuleOptions } from './interfaces/bindings-module-options.interface.js';
+import { FrameCodec } from './protocol/frame-codec.js';
+import { BindingRegistry } from './registry/binding.registry.js';
+import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
+import { RoomHub } from './rooms/room-hub.js';
+import { LocalPushBus, PushBus } from './rooms/push-bus.js';
+import { loadRedisAdapter } from './adapters/redis/load-redis-adapter.js';
+import { BindingsService } from './service/bindings.service.js';
+import { AdminStats } from './admin/admin-stats.js';
+import { Traffic } from './admin/traffic.js';
+import { ChannelActions } from './channels/channel-actions.js';
+import { ChannelMessage } from './channels/channel-message.entity.js';
+import { ChannelMessageStore, MemoryMessageStore, TypeOrmMessageStore } from './channels/channel-message-store.js';
+import { MemoryPresenceStore, PresenceStore } from './channels/presence-store.js';
+import { DocsServer } from './docs/docs-server.js';
+import { BindingsDocs } from './docs/openapi-document.js';
+import { Publisher } from './publish/publisher.js';
+import { MemorySignatureLedger, SignatureLedger } from './publish/signature-ledger.js';
+import { HttpGateway } from './transports/http/http-gateway.js';
+import { SseTransport } from './transports/http/sse.transport.js';
+import { WsEnhancers } from './transports/ws/ws-enhancers.js';
+import { WsTransport } from './transports/ws/ws-transport.js';
+
+/** The options as the application gave them, before defaults: what a forRootAsync factory returns. */
+const RAW_OPTIONS = Symbol('nest-bindings:raw-options');
+
+/**
+ * The services of one bindings module. The adapter-backed entries (PushBus, PresenceStore,
+ * SignatureLedger) pick the in-memory or the Redis implementation from the options.
+ */
+export const BINDINGS_PROVIDERS: Provider[] = [
+  BindingsMetadataAccessor,
+  BindingRegistry,
+  FrameCodec,
+  AccessPolicy,
+  Authenticator,
+  RowStore,
+  RowSerializer,
+  WriteValidator,
+  WriteGate,
+  PatternReads,
+  RoomHub,
+  {
+    provide: PushBus,
+    inject: [BINDINGS_OPTIONS, RoomHub, BindingRegistry],
+    useFactory: async (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): Promise<PushBus> =>
+      options.adapter?.redis ? new (await loadRedisAdapter()).RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
+  },
+  {
+    provide: PresenceStore,
+    inject: [BINDINGS_OPTIONS],
+    useFactory: async (options: ResolvedOptions): Promise<PresenceStore> =>
+      options.adapter?.redis
+        ? new (await loadRedisAdapter()).RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000)
+        : new MemoryPresenceStore(),
+  },
+  {
+    // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
+    provide: ChannelMessageStore,
+    inject: [BindingRegistry, WriteGate, BINDINGS_OPTIONS],
+    useFactory: (registry: BindingRegistry, gate: WriteGate, options: ResolvedOptions): ChannelMessageStore =>
+      registry.dataSource.hasMetadata(ChannelMessage)
+        ? new TypeOrmMessageStore(registry.dataSource.getRepository(ChannelMessage), (work) => gate.run(work))
+        : new MemoryMessageStore(undefined, {
+            perChannel: options.channels.historyBytes,
+            perUser: options.channels.historyBytesPerUser,
+            total: options.channels.historyBytesTotal,
+          }),
+  },
+  {
+    // With several instances, a signature accepted by one is a replay on every other.
+    provide: SignatureLedger,
+    inject: [BINDINGS_OPTIONS],
+    useFactory: async (options: ResolvedOptions): Promise<SignatureLedger> =>
+      options.adapter?.redis && options.publish
+        ? new (await loadRedisAdapter()).RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:')
+        : new MemorySignatureLedger(),
+  },
+  ChannelActions,
+  CrudActions,
+  Dispatcher,
+  ChangeCapture,
+  WsEnhancers,
+  WsTransport,
+  HttpGateway,
+  SseTransport,
+  BindingsService,
+  Publisher,
+  AdminStats,
+  Traffic,
+  BindingsDocs,
+  DocsServer,
+];
+
+/** The services a module exports to the application (the core module is global). */
+export const BINDINGS_EXPORTS = [BindingsService, BindingsDocs, BINDINGS_OPTIONS];
+
+/** The DataSource the bindings are discovered from, and its name (for start-up messages). */
+export function createDataSourceProviders(dataSource: string | undefined): Provider[] {
+  return [
+    { provide: BINDINGS_DATA_SOURCE, useExisting: getDataSourceToken(dataSource) },
+    { provide: BINDINGS_DATA_SOURCE_NAME, useValue: dataSource ?? 'default' },
+  ];
+}
+
+/** `forRoot`: the options are known now; defaults are filled in once. */
+export function createOptionsProviders(options: BindingsModuleOptions): Provider[] {
+  return [{ provide: BINDINGS_OPTIONS, useValue: resolveOptions(options) }];
+}
+
+/**
+ * `forRootAsync`: the options come from a factory function, a class the module creates, or
+ * a provider the application already has. `resolved` sees the resolved options first (the
+ * core module sets its controllers' prefix from them).
+ */
+export function createAsyncOptionsProviders(options: BindingsModuleAsyncOptions, resolved: (options: ResolvedOptions) => void): Provider[] {
+  const providers: Provider[] = [];
+  if (options.useFactory) {
+    providers.push({ provide: RAW_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] });
+  } else if (options.useClass || options.useExisting) {
+    const factory = (options.useClass ?? options.useExisting)!;
+    if (options.useClass) providers.push({ provide: factory, useClass: factory });
+    providers.push({ provide: RAW_OPTIONS, useFactory: (f: BindingsOptionsFactory) => f.createBindingsOptions(), inject: [factory] });
+  } else {
+    throw new InvalidOptionsException(
+      'BindingsModule.forRootAsync',
+      'has no useFactory, useClass or useExisting',
+      'Pass one of them: forRootAsync({ useFactory: (config) => ({ ... }), inject: [ConfigService] }).',
+    );
+  }
+  providers.push({
+    provide: BINDINGS_OPTIONS,
+    inject: [RAW_OPTIONS],
+    useFactory: (value: BindingsModuleOptions): ResolvedOptions => {
+      const result = resolveOptions({ ...value, ...(options.restPrefix !== undefined ? { restPrefix: options.restPrefix } : {}) });
+      resolved(result);
+      return result;
+    },
+  });
+  return providers;
+}
