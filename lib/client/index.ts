@@ -24,6 +24,7 @@ export type {
   PushEventName,
   RequestOptions,
   Row,
+  RowOf,
   SaveFields,
   SearchQuery,
   ServerMessage,

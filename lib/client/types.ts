@@ -33,20 +33,24 @@ export type Row = Record<string, unknown>;
  * object, declared `as const` so that its `exclude` keeps its literal keys
  * (`typeof productBinding`).
  */
-export type ExcludeSpec<T> = keyof T | { readonly exclude?: readonly (keyof T)[] };
+export type ExcludeSpec<T> = keyof RowOf<T> | { readonly exclude?: readonly (keyof RowOf<T>)[] };
 
 /** The keys an ExcludeSpec names. */
-export type ExcludedKeys<T, X> = X extends keyof T ? X : X extends { readonly exclude?: readonly (infer K)[] } ? K & keyof T : never;
+export type ExcludedKeys<T, X> = X extends keyof RowOf<T> ? X : X extends { readonly exclude?: readonly (infer K)[] } ? K & keyof RowOf<T> : never;
+
+/** The instance type when given a class (`typeof Product`), else the type itself. */
+export type RowOf<T> = T extends abstract new (...args: any[]) => infer I ? I : T;
 
 /** Keys of T that hold data: an entity's methods never travel. */
 type DataKeys<T> = { [K in keyof T]-?: T[K] extends (...args: any[]) => any ? never : K }[keyof T];
 
 /**
- * A row of a binding as the server sends it: the properties of `T` (an entity class or any
- * row type) without its methods and without the keys `X` excludes.
+ * A row of a binding as the server sends it: the properties of `T` (an entity's instance
+ * type, the class itself as `typeof Product`, or any row type) without its methods and
+ * without the keys `X` excludes.
  * `BindingRow<Product, 'secret'>` or `BindingRow<Product, typeof productBinding>`.
  */
-export type BindingRow<T, X extends ExcludeSpec<T> = never> = Pick<T, Exclude<DataKeys<T>, ExcludedKeys<T, X>>>;
+export type BindingRow<T, X extends ExcludeSpec<T> = never> = Pick<RowOf<T>, Exclude<DataKeys<RowOf<T>>, ExcludedKeys<T, X>>>;
 
 /**
  * The fields of a `create`: every field of the row but `id`, each optional. Which columns may

@@ -31,6 +31,7 @@ export type GadgetRow = ServerBindingRow<Gadget, typeof gadgetBinding>;
 expectType<Equal<keyof GadgetRow, 'id' | 'label'>>();
 expectType<Equal<keyof BindingRow<Product, 'secret'>, 'id' | 'name' | 'price' | 'status' | 'categoryId' | 'category' | 'version'>>();
 expectType<Equal<BindingRow<Gadget, 'token' | 'note'>, GadgetRow>>();
+expectType<Equal<BindingRow<typeof Gadget, typeof gadgetBinding>, GadgetRow>>();
 
 export async function usage(client: BindingClient): Promise<void> {
   // --- Reads leave excluded columns out. ---
@@ -116,6 +117,10 @@ export async function usage(client: BindingClient): Promise<void> {
   await gadgets.create({ label: 'x', note: 'n' });
   const same = client.model<Gadget, typeof gadgetBinding>('lab.Gadget');
   expectType<Equal<Awaited<ReturnType<typeof same.retrieve>>, GadgetRow>>();
+  const byClass = client.model<typeof Gadget, 'token' | 'note'>('lab.Gadget');
+  expectType<Equal<Awaited<ReturnType<typeof byClass.retrieve>>, GadgetRow>>();
+  // @ts-expect-error 2344: only the entity's own keys can be excluded
+  client.model<Gadget, 'tokne'>('lab.Gadget');
 
   // --- A literal stream narrows full event names to its own. ---
   const notes = client.model<{ id: number; body: string }, never, 'app.Note'>('app.Note');
