@@ -25,6 +25,9 @@ export class Gadget {
   }
 }
 
+// @ts-expect-error 2820: the options object names only the entity's own columns
+export const wrongBinding = { exclude: ['tokne'] } as const satisfies BindingOptions<Gadget>;
+
 /** What the client receives, written once next to the entity. */
 export type GadgetRow = ServerBindingRow<Gadget, typeof gadgetBinding>;
 
@@ -90,6 +93,11 @@ export async function usage(client: BindingClient): Promise<void> {
   sub.on('created', (push) => void push.data.name);
   sub.on('*', (push: ModelPush<BindingRow<Product, 'secret'>>) => void push.event);
   sub.on('resync', () => undefined);
+  const onUpdated = () => undefined;
+  sub.on('updated', onUpdated);
+  sub.off('updated', onUpdated);
+  // @ts-expect-error 2345: off knows the same names
+  sub.off('updatd', onUpdated);
   sub.on('error', (error) => void error.code);
   // @ts-expect-error 2769: not an event a subscription gets
   sub.on('update', () => undefined);
