@@ -20,6 +20,7 @@ export interface SubscriptionHost {
  */
 export class Subscription<T = Row, S extends string = string> implements AsyncIterable<ModelPush<T, S>> {
   private readonly listeners = new Listeners();
+  // Untyped inside, so that a Subscription<Row, 'shop.Product'> is still a Subscription<any> to the client.
   private readonly iterators = new Set<PushIterator<any>>();
   private held: Push<any>[] | undefined = [];
   /** Pushes for this subscription that wait until the code awaiting `subscribe()` has attached its listeners. */
