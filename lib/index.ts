@@ -7,6 +7,8 @@ export { BindingError, HTTP_STATUS, type ErrorCode, type ErrorDetail } from './p
 export { BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from './bindings.constants.js';
 export type { BindingOptions, CanFunction, StreamHandler } from './interfaces/binding-options.interface.js';
 export type { RequestContext } from './interfaces/request-context.interface.js';
+// The row a client receives, for a types file shared by server and client (the client exports it too).
+export type { BindingRow, ExcludeSpec } from './client/types.js';
 export type {
   BindingsLimits,
   BindingsModuleOptions,

@@ -2,7 +2,7 @@ import { Listeners } from './emitter.js';
 import { BindingClientError } from './errors.js';
 import { ModelClient } from './model.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
-import type { FrameKeys, Push, RequestOptions, Row, ServerMessage, SubscribeTarget, WebSocketConstructor, WebSocketLike } from './types.js';
+import type { BindingRow, ExcludeSpec, FrameKeys, Push, RequestOptions, Row, ServerMessage, SubscribeTarget, WebSocketConstructor, WebSocketLike } from './types.js';
 
 const OPEN = 1;
 const CLOSED = 3;
@@ -150,9 +150,16 @@ export class BindingClient {
     this.listeners.remove(name, listener);
   }
 
-  /** The actions of one model, typed: `client.model<Product>('shop.Product')`. */
-  model<T = Row>(stream: string): ModelClient<T> {
-    return new ModelClient<T>(this, stream);
+  /**
+   * The actions of one model, typed by its entity class or any row type `T`, without the
+   * columns the binding excludes (`X`: the keys, or `typeof` the binding's options declared
+   * `as const`), which the client cannot see by itself:
+   * `client.model<Product, 'secret'>('shop.Product')`. Rows come back as
+   * `BindingRow<T, X>`, and writes refuse `id` and excluded keys. Without type arguments
+   * the stream's literal type is kept, so subscriptions accept only its own event names.
+   */
+  model<T = Row, X extends ExcludeSpec<T> = never, S extends string = string>(stream: S): ModelClient<BindingRow<T, X>, S> {
+    return new ModelClient<BindingRow<T, X>, S>(this, stream);
   }
 
   /**
@@ -166,8 +173,8 @@ export class BindingClient {
   }
 
   /** Subscribes to `stream` (`{id}`, `{filter}` or `{}`); see Subscription. */
-  subscribe<T = Row>(stream: string, target: SubscribeTarget<T> = {}, options: RequestOptions = {}): Promise<Subscription<T>> {
-    const subscription = new Subscription<T>(this.host, stream, target);
+  subscribe<T = Row, S extends string = string>(stream: S, target: SubscribeTarget<T> = {}, options: RequestOptions = {}): Promise<Subscription<T, S>> {
+    const subscription = new Subscription<T, S>(this.host, stream, target);
     this.subscriptions.add(subscription);
     return this.enqueue(`${stream}.subscribe`, target, options, true).then(
       (reply) => {

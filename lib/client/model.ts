@@ -1,16 +1,17 @@
 import type { BindingClient } from './client.js';
 import type { Subscription } from './subscription.js';
-import type { Id, ListQuery, Page, RequestOptions, Row, SearchQuery, SubscribeTarget } from './types.js';
+import type { CreateFields, Id, ListQuery, Page, RequestOptions, Row, SaveFields, SearchQuery, SubscribeTarget, UpdateFields } from './types.js';
 
 /**
- * The actions of one model (`client.model<Product>('shop.Product')`), typed by the
- * entity's shape. Each sends `<stream>.<action>` and resolves with the reply data.
+ * The actions of one model, typed by the row the server sends (`T`, excluded columns
+ * already left out: see `client.model`). Each sends `<stream>.<action>` and resolves with
+ * the reply data. `S` is the stream's type, which types the event names of subscriptions.
  */
-export class ModelClient<T = Row> {
+export class ModelClient<T = Row, S extends string = string> {
   constructor(
     private readonly client: BindingClient,
     /** `<app>.<Model>`, e.g. `shop.Product`. */
-    readonly stream: string,
+    readonly stream: S,
   ) {}
 
   /** The object; `include` loads relations named in the binding's `relations`. */
@@ -27,16 +28,18 @@ export class ModelClient<T = Row> {
     return this.request<Page<T>>('search', query, options);
   }
 
-  create(fields: Partial<T>, options?: RequestOptions): Promise<T> {
+  /** Every field optional (which may be left out is the server's to say); never `id` or an excluded key. */
+  create(fields: CreateFields<T>, options?: RequestOptions): Promise<T> {
     return this.request<T>('create', fields, options);
   }
 
-  update(id: Id, fields: Partial<T>, options?: RequestOptions): Promise<T> {
+  /** Changes the fields given of row `id`; never an excluded key. */
+  update(id: Id, fields: UpdateFields<T>, options?: RequestOptions): Promise<T> {
     return this.request<T>('update', { ...fields, id }, options);
   }
 
   /** Updates when `fields.id` names an existing row, creates otherwise. */
-  save(fields: Partial<T> & { id?: Id }, options?: RequestOptions): Promise<T> {
+  save(fields: SaveFields<T>, options?: RequestOptions): Promise<T> {
     return this.request<T>('save', fields, options);
   }
 
@@ -45,8 +48,8 @@ export class ModelClient<T = Row> {
   }
 
   /** `{id}`: one object; `{filter}`: the rows of a filter; `{}`: every change of the model. */
-  subscribe(target: SubscribeTarget<T> = {}, options?: RequestOptions): Promise<Subscription<T>> {
-    return this.client.subscribe<T>(this.stream, target, options);
+  subscribe(target: SubscribeTarget<T> = {}, options?: RequestOptions): Promise<Subscription<T, S>> {
+    return this.client.subscribe<T, S>(this.stream, target, options);
   }
 
   /** A custom action of this model: `request('move', data)` sends `<stream>.move`. */

@@ -1,6 +1,6 @@
 import { Listeners } from './emitter.js';
 import type { BindingClientError } from './errors.js';
-import type { Push, Row, SubscribeTarget } from './types.js';
+import type { ChangeKindOf, ModelPush, Push, PushEventName, Row, SubscribeTarget } from './types.js';
 
 /** Pushes kept for a subscription whose room is not known yet (its reply is on its way). */
 const MAX_HELD = 1000;
@@ -15,20 +15,23 @@ export interface SubscriptionHost {
  * its last part (`updated`) or `*`; `on('resync')` when the server could not replay what
  * was missed during a disconnection (refetch); `on('error')` when a renewal was refused
  * (the subscription is then over); `for await (const push of subscription)`; `unsubscribe()`.
+ * `T` is the row type of the pushes' `data`, `S` the stream's type (a literal stream
+ * narrows the full event names `on` accepts to its own).
  */
-export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
+export class Subscription<T = Row, S extends string = string> implements AsyncIterable<ModelPush<T, S>> {
   private readonly listeners = new Listeners();
-  private readonly iterators = new Set<PushIterator<T>>();
-  private held: Push<T>[] | undefined = [];
+  // Untyped inside, so that a Subscription<Row, 'shop.Product'> is still a Subscription<any> to the client.
+  private readonly iterators = new Set<PushIterator<any>>();
+  private held: Push<any>[] | undefined = [];
   /** Pushes for this subscription that wait until the code awaiting `subscribe()` has attached its listeners. */
-  private deferred: Push<T>[] | undefined;
+  private deferred: Push<any>[] | undefined;
   private currentRoom?: string;
   private over = false;
 
   constructor(
     private readonly host: SubscriptionHost,
     /** The model's stream, `shop.Product`. */
-    readonly stream: string,
+    readonly stream: S,
     /** What was subscribed to: `{id}`, `{filter}` or `{}` (the whole model). */
     readonly target: SubscribeTarget<T>,
   ) {}
@@ -45,18 +48,20 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
 
   on(name: 'resync', listener: () => void): () => void;
   on(name: 'error', listener: (error: BindingClientError) => void): () => void;
-  on(name: string, listener: (push: Push<T>) => void): () => void;
+  /** `created`, `updated`, `deleted`, their full names (`shop.Product.updated`) or `*`: the handler gets the push. */
+  on<N extends PushEventName<S>>(name: N, listener: (push: ModelPush<T, S, ChangeKindOf<N>>) => void): () => void;
   on(name: string, listener: (...args: any[]) => void): () => void {
     return this.listeners.add(name, listener);
   }
 
+  off(name: PushEventName<S> | 'resync' | 'error', listener: (...args: any[]) => void): void;
   off(name: string, listener: (...args: any[]) => void): void {
     this.listeners.remove(name, listener);
   }
 
   /** Every push of this subscription, in order, until it ends; a refused renewal throws. */
-  [Symbol.asyncIterator](): AsyncIterableIterator<Push<T>> {
-    const iterator = new PushIterator<T>((it) => this.iterators.delete(it));
+  [Symbol.asyncIterator](): AsyncIterableIterator<ModelPush<T, S>> {
+    const iterator = new PushIterator<ModelPush<T, S>>((it) => this.iterators.delete(it));
     if (this.over) iterator.finish();
     else this.iterators.add(iterator);
     return iterator;
@@ -74,7 +79,7 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
    * Pushes delivered from now until the next macrotask (those held, or a replay) are kept
    * back until then, so that listeners attached right after `await subscribe()` get them.
    */
-  _setRoom(room: string): Push<T>[] {
+  _setRoom(room: string): Push<any>[] {
     this.currentRoom = room;
     const held = this.held ?? [];
     this.held = undefined;
@@ -88,7 +93,7 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
   }
 
   /** @internal A push of this stream that came before the room was known. */
-  _hold(push: Push<T>): void {
+  _hold(push: Push<any>): void {
     if (this.held && this.held.length < MAX_HELD) this.held.push(push);
   }
 
@@ -101,7 +106,7 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
    * equally specific room (which may have shadowed it), not those of the model room
    * (which means no instance or filter room of this socket matched).
    */
-  _accepts(push: Push<T>): boolean {
+  _accepts(push: Push<any>): boolean {
     const room = this.currentRoom;
     if (this.over || room === undefined || !push.event.startsWith(`${this.stream}.`)) return false;
     if (push.room === room || room === this.stream) return true;
@@ -109,7 +114,7 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
   }
 
   /** @internal */
-  _deliver(push: Push<T>): void {
+  _deliver(push: Push<any>): void {
     if (this.over) return;
     if (this.deferred) {
       this.deferred.push(push);
@@ -120,7 +125,7 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
     this.listeners.emit(event, push);
     if (last !== event) this.listeners.emit(last, push);
     this.listeners.emit('*', push);
-    for (const iterator of this.iterators) iterator.put(push);
+    for (const iterator of this.iterators) iterator.put(push as ModelPush<T, S>);
   }
 
   /** @internal The server could not replay what was missed. */
@@ -150,15 +155,15 @@ export class Subscription<T = Row> implements AsyncIterable<Push<T>> {
 }
 
 /** An async iterator over pushes, with its own buffer (pushes wait until read). */
-class PushIterator<T> implements AsyncIterableIterator<Push<T>> {
-  private readonly buffer: Push<T>[] = [];
-  private waiter?: { resolve: (result: IteratorResult<Push<T>>) => void; reject: (error: unknown) => void };
+class PushIterator<P> implements AsyncIterableIterator<P> {
+  private readonly buffer: P[] = [];
+  private waiter?: { resolve: (result: IteratorResult<P>) => void; reject: (error: unknown) => void };
   private done = false;
   private error?: BindingClientError;
 
-  constructor(private readonly detach: (iterator: PushIterator<T>) => void) {}
+  constructor(private readonly detach: (iterator: PushIterator<P>) => void) {}
 
-  put(push: Push<T>): void {
+  put(push: P): void {
     if (this.done) return;
     const waiter = this.waiter;
     if (waiter) {
@@ -181,7 +186,7 @@ class PushIterator<T> implements AsyncIterableIterator<Push<T>> {
     else waiter.resolve({ value: undefined, done: true });
   }
 
-  next(): Promise<IteratorResult<Push<T>>> {
+  next(): Promise<IteratorResult<P>> {
     if (this.buffer.length > 0) return Promise.resolve({ value: this.buffer.shift()!, done: false });
     if (this.done) {
       const error = this.error;
@@ -191,14 +196,14 @@ class PushIterator<T> implements AsyncIterableIterator<Push<T>> {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  return(): Promise<IteratorResult<Push<T>>> {
+  return(): Promise<IteratorResult<P>> {
     this.buffer.length = 0;
     this.finish();
     this.detach(this);
     return Promise.resolve({ value: undefined, done: true });
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Push<T>> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<P> {
     return this;
   }
 }
