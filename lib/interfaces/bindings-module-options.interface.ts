@@ -136,7 +136,8 @@ export interface RedisAdapterOptions {
    * application's own ioredis client (`new Redis({ host, tls, … })` or `new Cluster([…])`)
    * when it needs options a URL cannot carry. A client is never taken over: the adapter
    * opens its connections with `client.duplicate()` (pub/sub needs connections of its own)
-   * and at shutdown closes only those, so the application's client stays usable.
+   * and at shutdown closes only those, so the application's client stays usable. The
+   * client's own ioredis `keyPrefix` is not used: `keyPrefix` below prefixes every key.
    * With a Cluster, give a `keyPrefix` with a hash tag (`'{nb}:'`) so every key of the
    * adapter is in one slot: its scripts touch several keys at once.
    */
