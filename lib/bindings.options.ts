@@ -15,7 +15,7 @@ export interface ResolvedOptions {
   replay: { size: number; maxAge: number };
   heartbeatInterval: number;
   sse: { heartbeat: number };
-  adapter?: { redis: string; keyPrefix?: string; presenceTtl?: number };
+  adapter?: BindingsModuleOptions['adapter'];
   channels: { history: number; presence: boolean; historyBytes: number; historyBytesPerUser: number; historyBytesTotal: number; can: NonNullable<ChannelsOptions['can']>; configure?: ChannelsOptions['configure'] };
   /** Secrets of `POST /publish`; undefined when publishing is off. */
   publish?: { secrets: readonly string[] };

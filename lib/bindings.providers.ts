@@ -19,7 +19,9 @@ import { FrameCodec } from './protocol/frame-codec.js';
 import { BindingRegistry } from './registry/binding.registry.js';
 import { BindingsMetadataAccessor } from './registry/metadata.accessor.js';
 import { RoomHub } from './rooms/room-hub.js';
-import { LocalPushBus, PushBus } from './rooms/push-bus.js';
+import { MemoryRoomAdapter } from './adapters/memory/memory-room-adapter.js';
+import { RoomAdapter } from './adapters/room-adapter.js';
+import { InvalidAdapterException } from './exceptions/invalid-adapter.exception.js';
 import { loadRedisAdapter } from './adapters/redis/load-redis-adapter.js';
 import { BindingsService } from './service/bindings.service.js';
 import { AdminStats } from './admin/admin-stats.js';
@@ -40,9 +42,34 @@ import { WsTransport } from './transports/ws/ws-transport.js';
 /** The options as the application gave them, before defaults: what a forRootAsync factory returns. */
 const RAW_OPTIONS = Symbol('nest-bindings:raw-options');
 
+/** Stores an adapter may share between instances besides rooms (the Redis adapter does). */
+interface SharedStores {
+  presenceStore?(): PresenceStore;
+  signatureLedger?(): SignatureLedger;
+}
+
+/** The `adapter` option as a RoomAdapter; ioredis is loaded only for the Redis forms. */
+async function createRoomAdapter(options: ResolvedOptions): Promise<RoomAdapter> {
+  const adapter = options.adapter;
+  if (adapter === undefined) return new MemoryRoomAdapter();
+  if (adapter instanceof RoomAdapter) return adapter;
+  const redis = (adapter as { redis?: unknown } | null)?.redis;
+  const client = typeof redis === 'object' && redis !== null && typeof (redis as { duplicate?: unknown }).duplicate === 'function';
+  if (typeof redis !== 'string' && !client) throw new InvalidAdapterException(describe(adapter));
+  const RedisRoomAdapter = await loadRedisAdapter();
+  return new RedisRoomAdapter({ ...(adapter as ConstructorParameters<typeof RedisRoomAdapter>[0]), replay: options.replay });
+}
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return String(value);
+  const redis = (value as { redis?: unknown }).redis;
+  return `an object${'redis' in value ? ` whose redis is ${redis === null ? 'null' : typeof redis}` : ' without redis'} (${value.constructor?.name ?? 'Object'})`;
+}
+
 /**
- * The services of one bindings module. The adapter-backed entries (PushBus, PresenceStore,
- * SignatureLedger) pick the in-memory or the Redis implementation from the options.
+ * The services of one bindings module. The room adapter (in memory by default, Redis or the
+ * application's own) is chosen from the options; presence and publish signatures are shared
+ * through it when it offers them.
  */
 export const BINDINGS_PROVIDERS: Provider[] = [
   BindingsMetadataAccessor,
@@ -55,20 +82,17 @@ export const BINDINGS_PROVIDERS: Provider[] = [
   WriteValidator,
   WriteGate,
   PatternReads,
+  {
+    provide: RoomAdapter,
+    inject: [BINDINGS_OPTIONS],
+    useFactory: createRoomAdapter,
+  },
   RoomHub,
   {
-    provide: PushBus,
-    inject: [BINDINGS_OPTIONS, RoomHub, BindingRegistry],
-    useFactory: async (options: ResolvedOptions, hub: RoomHub, registry: BindingRegistry): Promise<PushBus> =>
-      options.adapter?.redis ? new (await loadRedisAdapter()).RedisPushBus(options, hub, registry) : new LocalPushBus(hub),
-  },
-  {
+    // Shared by every instance when the adapter offers it (Redis), in memory otherwise.
     provide: PresenceStore,
-    inject: [BINDINGS_OPTIONS],
-    useFactory: async (options: ResolvedOptions): Promise<PresenceStore> =>
-      options.adapter?.redis
-        ? new (await loadRedisAdapter()).RedisPresenceStore(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:', options.adapter.presenceTtl ?? 30_000)
-        : new MemoryPresenceStore(),
+    inject: [RoomAdapter],
+    useFactory: (adapter: RoomAdapter & SharedStores): PresenceStore => adapter.presenceStore?.() ?? new MemoryPresenceStore(),
   },
   {
     // History in the database when the application registered the ChannelMessage entity, in memory otherwise.
@@ -86,11 +110,9 @@ export const BINDINGS_PROVIDERS: Provider[] = [
   {
     // With several instances, a signature accepted by one is a replay on every other.
     provide: SignatureLedger,
-    inject: [BINDINGS_OPTIONS],
-    useFactory: async (options: ResolvedOptions): Promise<SignatureLedger> =>
-      options.adapter?.redis && options.publish
-        ? new (await loadRedisAdapter()).RedisSignatureLedger(options.adapter.redis, options.adapter.keyPrefix ?? 'nb:')
-        : new MemorySignatureLedger(),
+    inject: [BINDINGS_OPTIONS, RoomAdapter],
+    useFactory: (options: ResolvedOptions, adapter: RoomAdapter & SharedStores): SignatureLedger =>
+      (options.publish && adapter.signatureLedger?.()) || new MemorySignatureLedger(),
   },
   ChannelActions,
   CrudActions,

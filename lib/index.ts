@@ -3,6 +3,8 @@ export { BindingsModule } from './bindings.module.js';
 export { Binding } from './decorators/binding.decorator.js';
 export { BindingAction, BindingHandler, OnStream } from './decorators/handler.decorators.js';
 export { BindingsService } from './service/bindings.service.js';
+export { RoomAdapter, type RoomHost, type ScopeIndex } from './adapters/room-adapter.js';
+export { MemoryRoomAdapter } from './adapters/memory/memory-room-adapter.js';
 export { BindingError, HTTP_STATUS, type ErrorCode, type ErrorDetail } from './protocol/binding-error.js';
 export { BINDINGS_OPTIONS, CRUD_ACTIONS, type CrudAction } from './bindings.constants.js';
 export type { BindingOptions, CanFunction, StreamHandler } from './interfaces/binding-options.interface.js';
@@ -18,6 +20,8 @@ export type {
   DocsOptions,
   PublishOptions,
   ProtocolKeys,
+  RedisAdapterOptions,
+  RedisClientLike,
   ReplayOptions,
   SseOptions,
 } from './interfaces/bindings-module-options.interface.js';
@@ -31,6 +35,7 @@ export { DuplicateEventException } from './exceptions/duplicate-event.exception.
 export { UnboundHandlerException } from './exceptions/unbound-handler.exception.js';
 export { MissingBindingHandlerException } from './exceptions/missing-binding-handler.exception.js';
 export { UnsupportedDatabaseException } from './exceptions/unsupported-database.exception.js';
+export { InvalidAdapterException } from './exceptions/invalid-adapter.exception.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
 export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';

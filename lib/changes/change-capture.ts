@@ -4,7 +4,7 @@ import { RowStore } from '../rows/row-store.js';
 import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-import { PushBus } from '../rooms/push-bus.js';
+import { RoomAdapter } from '../adapters/room-adapter.js';
 import type { EntityChange, Row } from '../rows/entity-change.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
@@ -28,7 +28,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   constructor(
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
-    private readonly bus: PushBus,
+    private readonly bus: RoomAdapter,
   ) {}
 
   onModuleInit(): void {

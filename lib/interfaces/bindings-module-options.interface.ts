@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { RoomAdapter } from '../adapters/room-adapter.js';
 
 /** Names of the three members of a frame; see PROTOCOL.md section 2. */
 export interface ProtocolKeys {
@@ -119,6 +120,34 @@ export interface SseOptions {
   heartbeat?: number;
 }
 
+/**
+ * An ioredis client of the application: a `Redis` or a `Cluster` (described by shape, so that
+ * this type does not load ioredis).
+ */
+export interface RedisClientLike {
+  duplicate(...args: any[]): unknown;
+  readonly isCluster: boolean;
+}
+
+/** Rooms and pushes shared between instances through Redis pub/sub. */
+export interface RedisAdapterOptions {
+  /**
+   * Where Redis is: a URL (`'redis://127.0.0.1:6379'`, `'rediss://…'` for TLS), or the
+   * application's own ioredis client (`new Redis({ host, tls, … })` or `new Cluster([…])`)
+   * when it needs options a URL cannot carry. A client is never taken over: the adapter
+   * opens its connections with `client.duplicate()` (pub/sub needs connections of its own)
+   * and at shutdown closes only those, so the application's client stays usable. The
+   * client's own ioredis `keyPrefix` is not used: `keyPrefix` below prefixes every key.
+   * With a Cluster, give a `keyPrefix` with a hash tag (`'{nb}:'`) so every key of the
+   * adapter is in one slot: its scripts touch several keys at once.
+   */
+  redis: string | RedisClientLike;
+  /** Prefix of every key and pub/sub channel, to share one Redis between applications (default `'nb:'`). */
+  keyPrefix?: string;
+  /** Ms after which the presence of an instance that stopped refreshing it (crashed) is removed; its users part within 4/3 of it (default 30,000). */
+  presenceTtl?: number;
+}
+
 /** Options of `BindingsModule.forRoot()`. */
 export interface BindingsModuleOptions {
   /** WebSocket path (default `/ws`). */
@@ -145,13 +174,16 @@ export interface BindingsModuleOptions {
   limits?: BindingsLimits;
   /** How many pushes, and for how long, are kept for clients that reconnect with `since`. */
   replay?: ReplayOptions;
-  /** Share rooms and pushes between instances through Redis pub/sub: `{ redis: 'redis://127.0.0.1:6379' }`. */
-  adapter?: {
-    redis: string;
-    keyPrefix?: string;
-    /** Ms after which the presence of an instance that stopped refreshing it (crashed) is removed; its users part within 4/3 of it (default 30,000). */
-    presenceTtl?: number;
-  };
+  /**
+   * Where rooms meet other instances (default: none, one process, rooms in memory).
+   * - `{ redis: 'redis://127.0.0.1:6379' }`: share rooms, numbering, replay, presence and
+   *   publish signatures through Redis (needs the ioredis package).
+   * - `{ redis: myRedisClient }`: the same with the application's own ioredis `Redis` or
+   *   `Cluster` (TLS, sentinels, cluster nodes…), duplicated, never taken over or closed.
+   * - an instance of a class extending `RoomAdapter`: a transport of your own; the rooms call
+   *   its methods (`publish`, `replay`, `broadcast`…), see `RoomAdapter`.
+   */
+  adapter?: RedisAdapterOptions | RoomAdapter;
   /** Milliseconds between WebSocket pings; a peer that missed the previous pong is dropped (default 30,000). */
   heartbeatInterval?: number;
   /** Server-Sent Events (`GET /<prefix>/<app>/<Model>/events`). */

@@ -9,11 +9,14 @@ import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
+import { MemoryRoomAdapter } from '../adapters/memory/memory-room-adapter.js';
+import { RoomAdapter, type RoomHost, type ScopeIndex } from '../adapters/room-adapter.js';
+import { compileMatcher, parseFilter } from '../query/index.js';
 import { MemoryBudgets, type PushBody } from './memory-budget.js';
 import { pushFrame, type KeptPush } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
 import { instanceRoom } from './room-names.js';
-import { NO_SCOPES, roomScope, ScopedRooms, scopedKey, type RoomScope, type Scopes } from './room-scopes.js';
+import { NO_SCOPES, remoteScope, roomScope, ScopedRooms, scopedKey, ScopeSet, splitKey, type RoomScope, type Scopes } from './room-scopes.js';
 import type { Subscriber } from './subscriber.js';
 
 /** How many deleted rooms' last seq are remembered (about 100 bytes each). */
@@ -39,7 +42,7 @@ export interface RoomTarget {
  * through the most specific of its rooms (instance, then filter, then model).
  */
 @Injectable()
-export class RoomHub implements OnModuleDestroy {
+export class RoomHub implements RoomHost, OnModuleDestroy {
   private readonly rooms = new Map<string, Room>();
   /** Filter rooms by stream: each change is matched against these in memory. */
   private readonly filterRooms = new Map<string, Set<Room>>();
@@ -51,22 +54,6 @@ export class RoomHub implements OnModuleDestroy {
   /** Numbers deliveries, so a socket in several matching rooms gets each push once. */
   private deliveries = 0;
   private readonly sweeper: NodeJS.Timeout;
-  /**
-   * Where numbering and replays come from when they are kept outside this process (the Redis
-   * adapter): the room's last seq, and with `since` the pushes after it (undefined when some
-   * are gone). Undefined when unreachable: the local numbering answers.
-   */
-  replaySource?: (key: string, since: number | undefined, name: string) => Promise<{ seq: number; missed?: KeptPush[] } | undefined>;
-  /** Hands an application message to the other instances (the Redis adapter). */
-  broadcastRemote?: (room: string, frame: string) => void;
-  /** Told of each new filter room (and its key), so other instances can match changes against it. */
-  filterRoomCreated?: (spec: RoomSpec, key: string) => void;
-  /**
-   * Told of each scope of a scoped binding new to this instance, so other instances number
-   * its rooms; a subscribe waits until it is shared, so changes committed elsewhere after
-   * the reply are counted (and pushed) in the scope's rooms.
-   */
-  scopeCreated?: (stream: string, scope: RoomScope) => Promise<void> | void;
   /** Scopes being shared with other instances, by `<stream>#<scope hash>`. */
   private readonly sharing = new Map<string, Promise<void>>();
   /** The scopes with rooms here, and the scoped rooms by name. */
@@ -83,7 +70,10 @@ export class RoomHub implements OnModuleDestroy {
     private readonly policy: AccessPolicy,
     private readonly codec: FrameCodec,
     private readonly registry: BindingRegistry,
+    /** Where rooms meet other instances; calls back through the RoomHost methods. */
+    private readonly adapter: RoomAdapter = new MemoryRoomAdapter(),
   ) {
+    adapter.attach(this);
     this.memory = new MemoryBudgets(options.limits, (subscriber) => policy.identify(subscriber.user));
     const every = Math.min(60_000, Math.max(1000, options.replay.maxAge / 4));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
@@ -129,11 +119,11 @@ export class RoomHub implements OnModuleDestroy {
     subscriber.rooms.set(room, options.explicit || already === true);
     const sharing = scope && this.sharing.get(scopedKey(spec.binding!.stream, scope.hash));
     if (sharing) await sharing;
-    const remote = this.replaySource ? await this.replaySource(room.key, options.since, room.name) : undefined;
+    const remote = this.adapter.replay ? await this.adapter.replay(room.key, options.since, room.name) : undefined;
     const seq = remote ? remote.seq : room.seq;
     subscriber.joined?.(room.name, seq);
     if (options.since === undefined) return { room: room.name, seq };
-    const missed = this.replaySource
+    const missed = this.adapter.replay
       ? remote?.missed
       : existing && !(room.previousSeq > 0 && options.since <= room.previousSeq)
         ? room.replay.after(options.since, room.seq, Date.now())
@@ -247,7 +237,7 @@ export class RoomHub implements OnModuleDestroy {
       if (!room) continue;
       room.seq = Math.max(room.seq, seq);
       // With an adapter, replays come from its store: the local buffers would never be read.
-      if (!this.replaySource) room.replay.add({ seq, at: now, body });
+      if (!this.adapter.replay) room.replay.add({ seq, at: now, body });
       // Encoded once per room: every socket of the room is sent the same bytes.
       const bytes = room.members.size > 0 ? Buffer.from(frame) : undefined;
       for (const member of room.members) {
@@ -264,7 +254,7 @@ export class RoomHub implements OnModuleDestroy {
    * adapter shares rooms; answers how many sockets of this instance got it.
    */
   broadcast(name: string, frame: string): number {
-    this.broadcastRemote?.(name, frame);
+    this.adapter.broadcast(name, frame);
     return this.broadcastLocal(name, frame);
   }
 
@@ -322,6 +312,37 @@ export class RoomHub implements OnModuleDestroy {
   /** The keys of the filter rooms that exist here, for adapters that keep a registry of filters. */
   *filterRoomNames(): Iterable<{ stream: string; room: string }> {
     for (const [stream, rooms] of this.filterRooms) for (const room of rooms) yield { stream, room: room.key };
+  }
+
+  /** The frame of a push in one room, for adapters that send or keep a push's parts once. */
+  pushFrame(head: string, room: string, seq: number, tail: string): string {
+    return pushFrame(head, room, seq, tail);
+  }
+
+  /** A filter room registered by another instance, compiled with this instance's limits; undefined for an unknown stream. */
+  filterTarget(stream: string, key: string, filter: unknown): FilterTarget | undefined {
+    const binding = this.registry.get(stream);
+    if (!binding) return undefined;
+    const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
+    const { name, scopeHash } = binding.options.scope ? splitKey(key) : { name: key, scopeHash: undefined };
+    return { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) };
+  }
+
+  /** An empty index of the scopes of a scoped binding, found by row. */
+  scopeIndex(stream: string): ScopeIndex | undefined {
+    const binding = this.registry.get(stream);
+    return binding?.options.scope ? new ScopeSet(binding) : undefined;
+  }
+
+  /** A scope announced by another instance. */
+  remoteScope(stream: string, hash: string, filter: unknown): RoomScope | undefined {
+    const binding = this.registry.get(stream);
+    return binding ? remoteScope(binding, hash, filter) : undefined;
+  }
+
+  /** Every binding's stream, and whether it is scoped. */
+  streams(): Array<{ stream: string; scoped: boolean }> {
+    return [...this.registry.all()].map((binding) => ({ stream: binding.stream, scoped: !!binding.options.scope }));
   }
 
   /** Rooms kept for replay, and the pushes they hold. */
@@ -384,7 +405,7 @@ export class RoomHub implements OnModuleDestroy {
     this.rooms.set(key, room);
     if (scope) {
       room.scopeHash = scope.hash;
-      const shared = this.scoped.add(spec.binding!, room, scope) ? this.scopeCreated?.(spec.binding!.stream, scope) : undefined;
+      const shared = this.scoped.add(spec.binding!, room, scope) ? this.adapter.scopeCreated(spec.binding!.stream, scope) : undefined;
       if (shared) {
         const name = scopedKey(spec.binding!.stream, scope.hash);
         this.sharing.set(name, shared.finally(() => this.sharing.delete(name)));
@@ -394,7 +415,7 @@ export class RoomHub implements OnModuleDestroy {
       let set = this.filterRooms.get(spec.binding!.stream);
       if (!set) this.filterRooms.set(spec.binding!.stream, (set = new Set()));
       set.add(room);
-      this.filterRoomCreated?.(spec, key);
+      this.adapter.filterRoomCreated(spec, key);
     }
     return room;
   }

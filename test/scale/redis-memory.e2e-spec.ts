@@ -2,9 +2,8 @@ import { jest } from '@jest/globals';
 import { IsInt, IsString } from 'class-validator';
 import { Redis } from 'ioredis';
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { RedisPushBus } from '../../lib/adapters/redis/redis-push-bus.js';
-import { Binding } from '../../lib/index.js';
-import { PushBus } from '../../lib/rooms/push-bus.js';
+import { RedisRoomAdapter } from '../../lib/adapters/redis/redis-room-adapter.js';
+import { Binding, RoomAdapter } from '../../lib/index.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { startRedis } from './instances.js';
 
@@ -52,7 +51,7 @@ const open = async (t: TestApp) => {
   sockets.push(s);
   return s;
 };
-const filters = (t: TestApp, stream: string) => ((t.app.get(PushBus) as RedisPushBus) as any).filters.get(stream)?.size ?? 0;
+const filters = (t: TestApp, stream: string) => ((t.app.get(RoomAdapter) as RedisRoomAdapter) as any).filters.get(stream)?.size ?? 0;
 
 it('stores and sends a push matched by 50 filter rooms once, and another instance still replays it in each room', async () => {
   const repository = a.dataSource.getRepository(Sheet);

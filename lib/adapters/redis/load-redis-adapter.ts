@@ -1,7 +1,7 @@
 import { MissingPackageException } from '../../exceptions/missing-package.exception.js';
 
 /**
- * The Redis adapter's classes, loaded only when `adapter.redis` is set: ioredis is an
+ * The Redis adapter's class, loaded only when `adapter.redis` is set: ioredis is an
  * optional peer dependency, so an application without it must never load these modules.
  */
 export async function loadRedisAdapter() {
@@ -12,10 +12,5 @@ export async function loadRedisAdapter() {
   } catch {
     throw new MissingPackageException('ioredis', 'adapter.redis');
   }
-  const [{ RedisPushBus }, { RedisPresenceStore }, { RedisSignatureLedger }] = await Promise.all([
-    import('./redis-push-bus.js'),
-    import('./redis-presence-store.js'),
-    import('./redis-signature-ledger.js'),
-  ]);
-  return { RedisPushBus, RedisPresenceStore, RedisSignatureLedger };
+  return (await import('./redis-room-adapter.js')).RedisRoomAdapter;
 }

@@ -1,6 +1,6 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { PresenceStore, type PresenceEntry } from '../../channels/presence-store.js';
 import { InvalidOptionsException } from '../../exceptions/invalid-options.exception.js';
 
@@ -68,7 +68,6 @@ return parted`;
  */
 export class RedisPresenceStore extends PresenceStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('BindingsModule');
-  private readonly redis: Redis;
   private readonly instance = randomBytes(6).toString('hex');
   /** This instance's socket entries, to put back if the others took it for gone. */
   private readonly held = new Set<string>();
@@ -77,8 +76,9 @@ export class RedisPresenceStore extends PresenceStore implements OnModuleInit, O
   private timer?: NodeJS.Timeout;
   private registered = false;
 
+  /** `redis`: a connection of the store's own, disconnected at shutdown. */
   constructor(
-    url: string,
+    private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttl = 30_000,
   ) {
@@ -86,7 +86,6 @@ export class RedisPresenceStore extends PresenceStore implements OnModuleInit, O
     if (!Number.isSafeInteger(ttl) || ttl < 100) {
       throw new InvalidOptionsException('adapter.presenceTtl', `is ${ttl}`, 'Give a whole number of milliseconds, at least 100 (default 30,000).');
     }
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined); // the push bus logs Redis outages once
   }
 

@@ -1,5 +1,5 @@
 import type { OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { SignatureLedger } from '../../publish/signature-ledger.js';
 
 /**
@@ -8,11 +8,12 @@ import { SignatureLedger } from '../../publish/signature-ledger.js';
  * publish is refused (fail closed: the backend can retry with a new signature).
  */
 export class RedisSignatureLedger extends SignatureLedger implements OnModuleDestroy {
-  private readonly redis: Redis;
-
-  constructor(url: string, private readonly prefix: string) {
+  /** `redis`: a connection of the ledger's own, disconnected at shutdown. */
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
     super();
-    this.redis = new Redis(url, { maxRetriesPerRequest: 1 });
     this.redis.on('error', () => undefined); // the push bus logs Redis outages once
   }
 

@@ -1,14 +1,14 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import type { ResolvedOptions } from '../../bindings.options.js';
+import type { Redis } from 'ioredis';
 import type { EntityChange } from '../../rows/entity-change.js';
-import { compileMatcher, parseFilter } from '../../query/index.js';
-import type { BindingRegistry } from '../../registry/binding.registry.js';
-import { PushBus } from '../../rooms/push-bus.js';
-import { pushFrame, type KeptPush } from '../../rooms/replay-buffer.js';
-import type { FilterTarget, PreparedPush, RoomHub, RoomSpec } from '../../rooms/room-hub.js';
-import { remoteScope, ScopeSet, splitKey, type RoomScope } from '../../rooms/room-scopes.js';
+import type { KeptPush } from '../../rooms/replay-buffer.js';
+import type { FilterTarget, PreparedPush, RoomSpec } from '../../rooms/room-hub.js';
+import type { RoomScope } from '../../rooms/room-scopes.js';
+import { RoomAdapter, type ScopeIndex } from '../room-adapter.js';
+import { openConnection, type RedisSource } from './redis-connection.js';
+import { RedisPresenceStore } from './redis-presence-store.js';
+import { RedisSignatureLedger } from './redis-signature-ledger.js';
 
 // INCR the seq of every room a change goes through, in one round trip, and keep each
 // counter alive for the replay window: the numbering of a room is shared by all instances.
@@ -25,7 +25,16 @@ interface Message {
   push: PreparedPush;
 }
 
-type FilterMatch = FilterTarget & { matches: (row: Record<string, unknown>) => boolean; filter: unknown };
+type FilterMatch = FilterTarget & { filter: unknown };
+
+/** The Redis adapter's settings: the module's `adapter` option and the replay window. */
+export interface RedisRoomAdapterOptions {
+  /** A URL, or the application's client (a Redis or a Cluster), which is duplicated, never taken over. */
+  redis: RedisSource;
+  keyPrefix?: string;
+  presenceTtl?: number;
+  replay: { size: number; maxAge: number };
+}
 
 /**
  * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
@@ -38,7 +47,7 @@ type FilterMatch = FilterTarget & { matches: (row: Record<string, unknown>) => b
  * changes of rows inside it, so the committing instance must know every scope in use). When Redis is unreachable an instance keeps serving and pushes to its own
  * sockets with local numbering; see the README for what is lost meanwhile.
  */
-export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestroy {
+export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('BindingsModule');
   private readonly origin = randomBytes(6).toString('hex');
   private readonly prefix: string;
@@ -47,36 +56,37 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   /** Filter rooms known anywhere, by stream, compiled once. */
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
   /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
-  private readonly scopes = new Map<string, ScopeSet>();
+  private readonly scopes = new Map<string, ScopeIndex>();
   /** The scopes this instance shared, to share again when Redis returns after an outage. */
   private readonly shared = new Map<string, { stream: string; scope: RoomScope }>();
   private refresher?: NodeJS.Timeout;
   private degraded = false;
 
-  constructor(
-    private readonly options: ResolvedOptions,
-    private readonly hub: RoomHub,
-    private readonly registry: BindingRegistry,
-  ) {
+  constructor(private readonly options: RedisRoomAdapterOptions) {
     super();
-    const adapter = options.adapter!;
-    this.prefix = adapter.keyPrefix ?? 'nb:';
+    this.prefix = options.keyPrefix ?? 'nb:';
     // No offline queue: while Redis is away a command fails at once and the change goes
     // to the local sockets instead of waiting in memory.
     const connection = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
-    this.pub = new Redis(adapter.redis, connection);
-    this.sub = new Redis(adapter.redis, { ...connection, enableOfflineQueue: true });
+    this.pub = openConnection(options.redis, connection);
+    this.sub = openConnection(options.redis, { ...connection, enableOfflineQueue: true });
     for (const client of [this.pub, this.sub]) {
       client.on('error', (error) => this.degrade(error));
       client.on('ready', () => this.recover());
     }
   }
 
+  /** Channels' presence, shared by every instance (its own connection). */
+  presenceStore(): RedisPresenceStore {
+    return new RedisPresenceStore(openConnection(this.options.redis, { maxRetriesPerRequest: 1 }), this.prefix, this.options.presenceTtl ?? 30_000);
+  }
+
+  /** Signatures of the publish endpoint, accepted once across every instance (its own connection). */
+  signatureLedger(): RedisSignatureLedger {
+    return new RedisSignatureLedger(openConnection(this.options.redis, { maxRetriesPerRequest: 1 }), this.prefix);
+  }
+
   async onModuleInit(): Promise<void> {
-    this.hub.replaySource = (key, since, name) => this.replay(key, since, name);
-    this.hub.filterRoomCreated = (spec, key) => this.shareFilter(spec, key);
-    this.hub.scopeCreated = (stream, scope) => this.shareScope(stream, scope);
-    this.hub.broadcastRemote = (room, frame) => this.shareBroadcast(room, frame);
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
@@ -96,9 +106,9 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
 
   publish(change: EntityChange): void {
     const stream = change.binding.stream;
-    const targets = this.hub.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream));
+    const targets = this.host.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream));
     if (this.pub.status !== 'ready') {
-      this.hub.publish(change);
+      this.host.publish(change);
       return;
     }
     if (targets.length === 0) return; // a scoped binding, and no scope in use holds the row
@@ -109,19 +119,19 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
         (seqs) => {
           let push: PreparedPush;
           try {
-            push = this.hub.prepare(change, targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })));
+            push = this.host.prepare(change, targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })));
           } catch (error) {
             // The application's serialize threw (logged with its message): nothing of this change is sent, Redis is fine.
             this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
             return;
           }
-          this.hub.deliver(push);
+          this.host.deliver(push);
           this.share(push);
         },
         (error: Error) => {
           this.degrade(error);
           try {
-            this.hub.publish(change);
+            this.host.publish(change);
           } catch (failure) {
             this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(failure as Error)?.message ?? failure}`);
           }
@@ -164,7 +174,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       }
       if (channel === this.key('broadcasts')) {
         const { origin, room, frame } = JSON.parse(text);
-        if (origin !== this.origin) this.hub.broadcastLocal(room, frame);
+        if (origin !== this.origin) this.host.broadcastLocal(room, frame);
         return;
       }
       if (channel === this.key('filters-gone')) {
@@ -173,7 +183,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
           const known = this.filters.get(stream)?.get(room);
           if (!known) continue;
           // Still here (marked just too late): register it again, so every instance matches it.
-          if (this.hub.hasRoom(room)) this.register(stream, room, known.filter);
+          if (this.host.hasRoom(room)) this.register(stream, room, known.filter);
           else this.filters.get(stream)!.delete(room);
         }
         return;
@@ -181,15 +191,15 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       const message = JSON.parse(text) as Message;
       if (message.origin === this.origin) return;
       const push = message.push;
-      for (const entry of push.frames) entry.frame = pushFrame(push.head, entry.room, entry.seq, push.tail);
-      this.hub.deliver(push);
+      for (const entry of push.frames) entry.frame = this.host.pushFrame(push.head, entry.room, entry.seq, push.tail);
+      this.host.deliver(push);
     } catch (error) {
       this.logger.error(`Unreadable message on ${channel}: ${(error as Error).message}`);
     }
   }
 
   /** Application messages (channels, BindingsService.broadcast, publishing) reach every instance. */
-  private shareBroadcast(room: string, frame: string): void {
+  override broadcast(room: string, frame: string): void {
     if (this.pub.status !== 'ready') return;
     this.pub.publish(this.key('broadcasts'), JSON.stringify({ origin: this.origin, room, frame })).catch((error: Error) => this.degrade(error));
   }
@@ -198,7 +208,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
    * The shared seq of the room keyed `key` (named `room`) and, with `since`, its kept pushes after `since`
    * (undefined when some are gone); undefined when Redis is away (the client is told to refetch).
    */
-  private async replay(key: string, since: number | undefined, room: string): Promise<{ seq: number; missed?: KeptPush[] } | undefined> {
+  override async replay(key: string, since: number | undefined, room: string): Promise<{ seq: number; missed?: KeptPush[] } | undefined> {
     try {
       if (since === undefined) return { seq: Number((await this.pub.get(this.key(`seq:${key}`))) ?? 0) };
       const [entries, current] = await Promise.all([this.pub.lrange(this.key(`replay:${key}`), 0, -1), this.pub.get(this.key(`seq:${key}`))]);
@@ -216,7 +226,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
       for (const push of wanted) {
         const body = bodies.get(push.change);
         if (!body) return { seq }; // expired with its window: the client refetches
-        missed.push({ seq: push.seq, at: push.at, frame: pushFrame(body.head, room, push.seq, body.tail), row: body.row });
+        missed.push({ seq: push.seq, at: push.at, frame: this.host.pushFrame(body.head, room, push.seq, body.tail), row: body.row });
       }
       return { seq, missed };
     } catch {
@@ -224,7 +234,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     }
   }
 
-  private shareFilter(spec: RoomSpec, key: string): void {
+  override filterRoomCreated(spec: RoomSpec, key: string): void {
     const stream = spec.binding!.stream;
     this.addFilter(stream, key, spec.filter);
     this.register(stream, key, spec.filter);
@@ -243,7 +253,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   /** A scope new to this instance: every instance numbers its rooms from now on. */
-  private async shareScope(stream: string, scope: RoomScope): Promise<void> {
+  override async scopeCreated(stream: string, scope: RoomScope): Promise<void> {
     this.knownScopes(stream)?.add(scope);
     this.shared.set(`${stream}#${scope.hash}`, { stream, scope });
     if (this.pub.status !== 'ready') return;
@@ -256,37 +266,37 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
   }
 
   private async loadFilters(): Promise<void> {
-    for (const binding of this.registry.all()) {
-      const known = await this.pub.hgetall(this.key(`filters:${binding.stream}`));
-      for (const [room, text] of Object.entries(known)) this.addFilter(binding.stream, room, JSON.parse(text));
-      if (!binding.options.scope) continue;
-      const scopes = await this.pub.hgetall(this.key(`scopes:${binding.stream}`));
-      for (const [hash, text] of Object.entries(scopes)) this.addScope(binding.stream, hash, JSON.parse(text));
+    for (const { stream, scoped } of this.host.streams()) {
+      const known = await this.pub.hgetall(this.key(`filters:${stream}`));
+      for (const [room, text] of Object.entries(known)) this.addFilter(stream, room, JSON.parse(text));
+      if (!scoped) continue;
+      const scopes = await this.pub.hgetall(this.key(`scopes:${stream}`));
+      for (const [hash, text] of Object.entries(scopes)) this.addScope(stream, hash, JSON.parse(text));
     }
   }
 
   /** `key` is the room name, or `<name>#<scope hash>` for a filter room of a scoped binding. */
   private addFilter(stream: string, key: string, filter: unknown): void {
-    const binding = this.registry.get(stream);
-    if (!binding) return;
+    if (this.filters.get(stream)?.has(key)) return;
+    const target = this.host.filterTarget(stream, key, filter);
+    if (!target) return;
     let rooms = this.filters.get(stream);
     if (!rooms) this.filters.set(stream, (rooms = new Map()));
-    if (rooms.has(key)) return;
-    const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
-    const { name, scopeHash } = binding.options.scope ? splitKey(key) : { name: key, scopeHash: undefined };
-    rooms.set(key, { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), filter });
+    rooms.set(key, { ...target, filter });
   }
 
   private addScope(stream: string, hash: string, filter: unknown): void {
     const known = this.knownScopes(stream);
-    if (known && !known.get(hash)) known.add(remoteScope(this.registry.get(stream)!, hash, filter));
+    const scope = known && !known.get(hash) ? this.host.remoteScope(stream, hash, filter) : undefined;
+    if (scope) known!.add(scope);
   }
 
-  private knownScopes(stream: string): ScopeSet | undefined {
-    const binding = this.registry.get(stream);
-    if (!binding?.options.scope) return undefined;
+  private knownScopes(stream: string): ScopeIndex | undefined {
     let known = this.scopes.get(stream);
-    if (!known) this.scopes.set(stream, (known = new ScopeSet(binding)));
+    if (!known) {
+      known = this.host.scopeIndex(stream);
+      if (known) this.scopes.set(stream, known);
+    }
     return known;
   }
 
@@ -300,13 +310,13 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     if (this.pub.status !== 'ready') return;
     const now = Date.now();
     const pipeline = this.pub.pipeline();
-    for (const key of this.hub.occupiedKeys()) pipeline.pexpire(this.key(`seq:${key}`), this.options.replay.maxAge);
-    for (const { stream, room } of this.hub.filterRoomNames()) pipeline.zadd(this.key(`filters-seen:${stream}`), now, room);
-    for (const binding of this.registry.all()) {
+    for (const key of this.host.occupiedKeys()) pipeline.pexpire(this.key(`seq:${key}`), this.options.replay.maxAge);
+    for (const { stream, room } of this.host.filterRoomNames()) pipeline.zadd(this.key(`filters-seen:${stream}`), now, room);
+    for (const { stream, scoped } of this.host.streams()) {
       const ttl = Math.max(this.options.replay.maxAge, 3_600_000);
-      pipeline.pexpire(this.key(`filters:${binding.stream}`), ttl);
-      pipeline.pexpire(this.key(`filters-seen:${binding.stream}`), ttl);
-      if (binding.options.scope) pipeline.pexpire(this.key(`scopes:${binding.stream}`), ttl);
+      pipeline.pexpire(this.key(`filters:${stream}`), ttl);
+      pipeline.pexpire(this.key(`filters-seen:${stream}`), ttl);
+      if (scoped) pipeline.pexpire(this.key(`scopes:${stream}`), ttl);
     }
     pipeline
       .exec()
@@ -320,14 +330,13 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
 
   /** Drops the filters not seen since `before` from Redis, and tells every instance to forget them. */
   private async forgetStale(before: number): Promise<void> {
-    for (const binding of this.registry.all()) {
-      const stream = binding.stream;
+    for (const { stream } of this.host.streams()) {
       // The hash first: a filter registered after this read is not considered.
       const known = await this.pub.hkeys(this.key(`filters:${stream}`));
       const stale = await this.pub.zrangebyscore(this.key(`filters-seen:${stream}`), '-inf', before);
       // Filters registered before this version have no mark: they are known to the hash only.
       const seen = new Set(await this.pub.zrange(this.key(`filters-seen:${stream}`), 0, -1));
-      const rooms = [...stale, ...known.filter((room) => !seen.has(room))].filter((room) => !this.hub.hasRoom(room));
+      const rooms = [...stale, ...known.filter((room) => !seen.has(room))].filter((room) => !this.host.hasRoom(room));
       if (rooms.length === 0) continue;
       await this.pub
         .multi()
@@ -349,7 +358,7 @@ export class RedisPushBus extends PushBus implements OnModuleInit, OnModuleDestr
     this.degraded = false;
     this.logger.log('Redis is back: pushes are shared between instances again');
     this.loadFilters().catch((error: Error) => this.degrade(error));
-    for (const { stream, scope } of this.shared.values()) void this.shareScope(stream, scope);
+    for (const { stream, scope } of this.shared.values()) void this.scopeCreated(stream, scope);
   }
 
   private key(name: string): string {

@@ -1,0 +1,93 @@
+// Type-only imports of the rooms' shapes: erased at run time, so no module of rooms/ is
+// loaded from here and the run-time arrows still point down (rooms/ imports this file).
+import type { EntityChange } from '../rows/entity-change.js';
+import type { KeptPush } from '../rooms/replay-buffer.js';
+import type { FilterTarget, PreparedPush, RoomSpec, RoomTarget } from '../rooms/room-hub.js';
+import type { RoomScope, Scopes } from '../rooms/room-scopes.js';
+
+/** What a change numbered elsewhere needs to find its rooms: the scopes in use, found by row, that can grow. */
+export interface ScopeIndex extends Scopes {
+  get(hash: string): RoomScope | undefined;
+  add(scope: RoomScope): void;
+}
+
+/**
+ * The rooms of this process, as an adapter sees them: the room hub hands itself to
+ * `RoomAdapter.attach`, and the adapter calls back only through these methods.
+ */
+export interface RoomHost {
+  /** Numbers a change in the local rooms and sends it to their members (one process). */
+  publish(change: EntityChange): void;
+  /** The rooms a change goes through (names and numbering keys), among `filters` and `scopes` known anywhere. */
+  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes?: Scopes): RoomTarget[];
+  /** Serializes a change once, with the frame of each room numbered as given. */
+  prepare(change: EntityChange, rooms: ReadonlyArray<{ room: string; key?: string; seq: number }>): PreparedPush;
+  /** Sends a prepared push to the local members of its rooms. */
+  deliver(push: PreparedPush): void;
+  /** The frame of a push in one room, from the parts every room shares (a push's `head` and `tail`). */
+  pushFrame(head: string, room: string, seq: number, tail: string): string;
+  /** Sends an application message to the local members of a room. */
+  broadcastLocal(name: string, frame: string): number;
+  /** Whether the room keyed `key` exists here. */
+  hasRoom(key: string): boolean;
+  /** Keys of the rooms with local members. */
+  occupiedKeys(): string[];
+  /** Keys of the filter rooms that exist here. */
+  filterRoomNames(): Iterable<{ stream: string; room: string }>;
+  /** A filter room of another instance, compiled here; undefined for an unknown stream. */
+  filterTarget(stream: string, key: string, filter: unknown): FilterTarget | undefined;
+  /** An empty index of the scopes of a scoped binding; undefined when the binding is unknown or unscoped. */
+  scopeIndex(stream: string): ScopeIndex | undefined;
+  /** A scope announced by another instance, compiled here. */
+  remoteScope(stream: string, hash: string, filter: unknown): RoomScope | undefined;
+  /** The streams of every binding, and whether each is scoped. */
+  streams(): Array<{ stream: string; scoped: boolean }>;
+}
+
+/**
+ * Where rooms meet the world outside this process. An abstract class used as its own
+ * injection token (`app.get(RoomAdapter)`): the default, {@link MemoryRoomAdapter}, keeps
+ * everything in this process; the Redis adapter shares rooms, numbering and replay between
+ * instances. The room hub calls down into it through these methods; an adapter calls back
+ * only through the {@link RoomHost} it is attached to.
+ *
+ * To write your own, extend this class and pass an instance as the module's `adapter`
+ * option. Nest calls its lifecycle hooks (`onModuleInit`, `onModuleDestroy`…) when it has them.
+ */
+export abstract class RoomAdapter {
+  private attached?: RoomHost;
+
+  /** The rooms of this process; set by the room hub when it is created. */
+  protected get host(): RoomHost {
+    if (!this.attached) throw new Error('nest-bindings: this RoomAdapter is not attached to a room hub yet; pass it as the module option `adapter`');
+    return this.attached;
+  }
+
+  /** Called once by the room hub with itself. Override to set up, calling `super.attach(host)`. */
+  attach(host: RoomHost): void {
+    this.attached = host;
+  }
+
+  /** A change was committed here: number it and get it to the rooms (of every instance, for a shared adapter). */
+  abstract publish(change: EntityChange): void;
+
+  /**
+   * When declared, numbering and replay are kept by the adapter rather than in each room:
+   * answers the last seq of the room keyed `key` (named `name`) and, with `since`, the pushes
+   * after it (`missed` undefined when some are gone); undefined when the store is unreachable
+   * (the client is told to refetch). Left undeclared, rooms keep their own replay buffers.
+   */
+  replay?(key: string, since: number | undefined, name: string): Promise<{ seq: number; missed?: KeptPush[] } | undefined>;
+
+  /** A filter room was created here (keyed `key`): an adapter shared by instances lets the others match changes against it. */
+  filterRoomCreated(_spec: RoomSpec, _key: string): void {}
+
+  /**
+   * A scope of a scoped binding is new to this instance. A subscribe waits for the promise,
+   * so that changes committed elsewhere after its reply are counted in the scope's rooms.
+   */
+  scopeCreated(_stream: string, _scope: RoomScope): Promise<void> | void {}
+
+  /** An application message for a room: a shared adapter hands it to the other instances (the hub delivers it locally). */
+  broadcast(_room: string, _frame: string): void {}
+}
