@@ -107,7 +107,10 @@ async function cannon(port, path) {
   return result.requests.average;
 }
 const rest = { bindings: [], handwritten: [] };
-for (const order of [['bindings', 'nest-handwritten'], ['nest-handwritten', 'bindings']]) {
+for (const order of [
+  ['bindings', 'nest-handwritten'],
+  ['nest-handwritten', 'bindings'],
+]) {
   for (const name of order) {
     const path = name === 'bindings' ? '/api/shop/Product' : '/products';
     rest[name === 'bindings' ? 'bindings' : 'handwritten'].push(await withServer(name, {}, (s) => cannon(s.port, path)));
@@ -119,7 +122,10 @@ report('REST retrieve req/s, bindings vs hand-written controller', median(rest.b
 const fanout = {};
 for (const size of FANOUT_SIZES) {
   const runs = { bindings: [], bare: [] };
-  for (const order of [['bindings', 'bare-ws'], ['bare-ws', 'bindings']]) {
+  for (const order of [
+    ['bindings', 'bare-ws'],
+    ['bare-ws', 'bindings'],
+  ]) {
     for (const name of order) {
       const result = await withServer(name, {}, (s) => {
         const trigger = name === 'bindings' ? `PATCH http://127.0.0.1:${s.port}/api/shop/Product/1` : `POST http://127.0.0.1:${s.port}/broadcast`;
@@ -132,7 +138,13 @@ for (const size of FANOUT_SIZES) {
   fanout[size] = runs;
   report(`fan-out to ${size} sockets, p50 ms`, median(runs.bindings.map((r) => r.p50)), median(runs.bare.map((r) => r.p50)), 'ms', '<= 1.1x');
   report(`fan-out to ${size} sockets, p99 ms`, median(runs.bindings.map((r) => r.p99)), median(runs.bare.map((r) => r.p99)), 'ms', '<= 1.1x');
-  report(`RSS per idle subscribed connection at ${size}`, median(runs.bindings.map((r) => r.rssPerConnection)) / 1024, median(runs.bare.map((r) => r.rssPerConnection)) / 1024, 'KiB', '<= 1.3x');
+  report(
+    `RSS per idle subscribed connection at ${size}`,
+    median(runs.bindings.map((r) => r.rssPerConnection)) / 1024,
+    median(runs.bare.map((r) => r.rssPerConnection)) / 1024,
+    'KiB',
+    '<= 1.3x',
+  );
 }
 
 // 5. Two instances over Redis vs one instance.
@@ -142,7 +154,14 @@ if (process.env.BINDINGS_REDIS_URL) {
   const a = await startServer('bindings', env);
   const b = await startServer('bindings', env);
   try {
-    const two = await load('fanout.mjs', [`ws://127.0.0.1:${a.port}/ws,ws://127.0.0.1:${b.port}/ws`, size, UPDATES, 'bindings', `PATCH http://127.0.0.1:${a.port}/api/shop/Product/1`, `${a.pid},${b.pid}`]);
+    const two = await load('fanout.mjs', [
+      `ws://127.0.0.1:${a.port}/ws,ws://127.0.0.1:${b.port}/ws`,
+      size,
+      UPDATES,
+      'bindings',
+      `PATCH http://127.0.0.1:${a.port}/api/shop/Product/1`,
+      `${a.pid},${b.pid}`,
+    ]);
     if (two.missing || two.duplicated) throw new Error(`two instances: ${two.missing} missing, ${two.duplicated} duplicated`);
     report(`two instances over Redis, fan-out to ${size}, p99 ms`, two.p99, median(fanout[size].bindings.map((r) => r.p99)), 'ms', '<= 1.5x');
   } finally {

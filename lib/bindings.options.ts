@@ -16,7 +16,15 @@ export interface ResolvedOptions {
   heartbeatInterval: number;
   sse: { heartbeat: number };
   adapter?: BindingsModuleOptions['adapter'];
-  channels: { history: number; presence: boolean; historyBytes: number; historyBytesPerUser: number; historyBytesTotal: number; can: NonNullable<ChannelsOptions['can']>; configure?: ChannelsOptions['configure'] };
+  channels: {
+    history: number;
+    presence: boolean;
+    historyBytes: number;
+    historyBytesPerUser: number;
+    historyBytesTotal: number;
+    can: NonNullable<ChannelsOptions['can']>;
+    configure?: ChannelsOptions['configure'];
+  };
   /** Secrets of `POST /publish`; undefined when publishing is off. */
   publish?: { secrets: readonly string[] };
   admin?: AdminOptions;
@@ -64,7 +72,17 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
     identify: options.identify ?? identifyById,
-    limits: { ...limits, filterLimits: { depth: limits.filterDepth, inValues: limits.inValues, stringLength: limits.stringLength, patternLength: limits.patternLength, terms: limits.filterTerms, patternTotal: limits.patternTotal } },
+    limits: {
+      ...limits,
+      filterLimits: {
+        depth: limits.filterDepth,
+        inValues: limits.inValues,
+        stringLength: limits.stringLength,
+        patternLength: limits.patternLength,
+        terms: limits.filterTerms,
+        patternTotal: limits.patternTotal,
+      },
+    },
     replay: { size: options.replay?.size ?? 1000, maxAge: options.replay?.maxAge ?? 5 * 60_000 },
     heartbeatInterval: options.heartbeatInterval ?? 30_000,
     sse: { heartbeat: options.sse?.heartbeat ?? 15_000 },

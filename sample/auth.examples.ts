@@ -36,4 +36,5 @@ export const cookieAuth = (sessions: ReadonlyMap<string, SampleUser>) => (req: I
 };
 
 /** `?token=<token>` on the URL, e.g. `new WebSocket('wss://host/ws?token=…')` from a browser. */
-export const queryTokenAuth = (secret: string) => (req: IncomingMessage) => verifyToken(secret, new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined);
+export const queryTokenAuth = (secret: string) => (req: IncomingMessage) =>
+  verifyToken(secret, new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined);

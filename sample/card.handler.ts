@@ -26,7 +26,11 @@ export class CardHandler {
   async move(data: unknown): Promise<{ id: number; column: string; position: number }> {
     const move = plainToInstance(MoveCard, data ?? {});
     const errors = await validate(move, { forbidUnknownValues: true, whitelist: true, forbidNonWhitelisted: true });
-    if (errors.length) throw BindingError.badRequest('Invalid move', errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: e.property, message }))));
+    if (errors.length)
+      throw BindingError.badRequest(
+        'Invalid move',
+        errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: e.property, message }))),
+      );
     const result = await this.cards.update({ id: move.id }, { column: move.column, position: move.position });
     if (!result.affected) throw new BindingError('not_found', `Card ${move.id} not found`);
     return { id: move.id, column: move.column, position: move.position };

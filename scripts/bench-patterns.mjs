@@ -12,11 +12,11 @@ const TEXTS = { a: 'a'.repeat(10_000), ab: 'ab'.repeat(5_000), mixed: Array.from
 const P = 100; // limits.patternLength
 const PATTERNS = {
   'contains near miss (q)': '%' + 'a'.repeat(P - 3) + 'b%',
-  'many % (a%a%...b)': '%a'.repeat((P - 1) / 2 | 0) + 'b',
-  'many % with _ (%_%_...b)': '%_'.repeat((P - 1) / 2 | 0) + 'b',
+  'many % (a%a%...b)': '%a'.repeat(((P - 1) / 2) | 0) + 'b',
+  'many % with _ (%_%_...b)': '%_'.repeat(((P - 1) / 2) | 0) + 'b',
   '_ run then miss (%___...b%)': '%' + '_'.repeat(P - 3) + 'b%',
   '% then _ run then miss (%a___..b)': '%a' + '_'.repeat(P - 3) + 'b',
-  'alternating %ab (%ab%ab..c)': '%ab'.repeat((P - 1) / 3 | 0) + 'c',
+  'alternating %ab (%ab%ab..c)': '%ab'.repeat(((P - 1) / 3) | 0) + 'c',
   'near miss segments (%aaaa...b%aaaa..b%)': ('%' + 'a'.repeat(23) + 'b').repeat(4) + '%',
   'only %': '%'.repeat(P),
 };

@@ -49,10 +49,14 @@ function fire(round) {
   return new Promise((resolve, reject) => {
     const [method, target] = trigger.split(' ');
     const body = mode === 'bindings' ? JSON.stringify({ price: 1000 + round }) : '';
-    const req = http.request(target, { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', resolve);
-    });
+    const req = http.request(
+      target,
+      { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', resolve);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

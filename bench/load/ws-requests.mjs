@@ -10,11 +10,15 @@ let running = true;
 let next = 1;
 
 const sockets = await Promise.all(
-  Array.from({ length: Number(connections) }, () => new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    socket.once('open', () => resolve(socket));
-    socket.once('error', reject);
-  })),
+  Array.from(
+    { length: Number(connections) },
+    () =>
+      new Promise((resolve, reject) => {
+        const socket = new WebSocket(url, { perMessageDeflate: false });
+        socket.once('open', () => resolve(socket));
+        socket.once('error', reject);
+      }),
+  ),
 );
 const send = (socket) => socket.send(JSON.stringify({ event, id: next++, data: { id: 1 + Math.floor(Math.random() * Number(rows)) } }));
 const started = process.hrtime.bigint();

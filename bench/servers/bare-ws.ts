@@ -27,7 +27,11 @@ wss.on('connection', (socket: WebSocket) => {
       return;
     }
     const row = rows.get(frame.data?.id);
-    socket.send(JSON.stringify(row ? { event: frame.event, id: frame.id, data: row } : { event: frame.event, id: frame.id, error: { code: 'not_found', message: 'not found' } }));
+    socket.send(
+      JSON.stringify(
+        row ? { event: frame.event, id: frame.id, data: row } : { event: frame.event, id: frame.id, error: { code: 'not_found', message: 'not found' } },
+      ),
+    );
   });
 });
 server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('ready'));

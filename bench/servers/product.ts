@@ -26,7 +26,10 @@ export async function seed(dataSource: DataSource): Promise<void> {
   if ((await repo.count()) >= ROWS) return;
   await dataSource.transaction(async (manager) => {
     for (let i = 0; i < ROWS; i += 500) {
-      await manager.insert(Product, Array.from({ length: 500 }, (_, j) => ({ name: `Product ${i + j + 1}`, price: (i + j) % 1000 })));
+      await manager.insert(
+        Product,
+        Array.from({ length: 500 }, (_, j) => ({ name: `Product ${i + j + 1}`, price: (i + j) % 1000 })),
+      );
     }
   });
 }

@@ -118,7 +118,9 @@ export class CrudActions {
     const input = readInput(data, ['id', 'filter', 'since'], false);
     const since = input.since;
     if (since !== undefined && !(typeof since === 'number' && Number.isSafeInteger(since) && since >= 0)) {
-      throw BindingError.badRequest('since must be a non-negative integer', [{ field: 'since', constraint: 'min', message: 'since must be a non-negative integer' }]);
+      throw BindingError.badRequest('since must be a non-negative integer', [
+        { field: 'since', constraint: 'min', message: 'since must be a non-negative integer' },
+      ]);
     }
     let spec: RoomSpec;
     if (input.id !== undefined) {
@@ -141,7 +143,10 @@ export class CrudActions {
     const input = readInput(data, ['id', 'filter', 'room'], false);
     let room: string;
     if (input.room !== undefined) {
-      if (typeof input.room !== 'string' || !(input.room === binding.stream || input.room.startsWith(`${binding.stream}:`) || input.room.startsWith(`${binding.stream}?`))) {
+      if (
+        typeof input.room !== 'string' ||
+        !(input.room === binding.stream || input.room.startsWith(`${binding.stream}:`) || input.room.startsWith(`${binding.stream}?`))
+      ) {
         throw BindingError.badRequest(`room must name a room of ${binding.stream}`);
       }
       room = input.room;
@@ -157,7 +162,13 @@ export class CrudActions {
   private filterSpec(binding: BindingDefinition, input: unknown): RoomSpec {
     const filter = parseFilter(input, binding.filterFields, this.options.limits.filterLimits);
     if (!filter) return { name: binding.stream, kind: 'model', binding };
-    return { name: filterRoom(binding.stream, filterHash(filter)), kind: 'filter', binding, matches: compileMatcher(filter, binding.allFields, binding.sql.dialect), filter: input };
+    return {
+      name: filterRoom(binding.stream, filterHash(filter)),
+      kind: 'filter',
+      binding,
+      matches: compileMatcher(filter, binding.allFields, binding.sql.dialect),
+      filter: input,
+    };
   }
 
   private async page(binding: BindingDefinition, input: Input, search: FilterNode | undefined, action: string, ctx: ActionContext): Promise<unknown> {
@@ -374,7 +385,10 @@ function readInput(data: unknown, allowed: readonly string[] | undefined, requir
   if (allowed) {
     const unknown = Object.keys(data).filter((key) => !allowed.includes(key));
     if (unknown.length) {
-      throw BindingError.badRequest(`Unknown member${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`, unknown.map((field) => ({ field, constraint: 'whitelist', message: `${field} is not accepted here` })));
+      throw BindingError.badRequest(
+        `Unknown member${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}`,
+        unknown.map((field) => ({ field, constraint: 'whitelist', message: `${field} is not accepted here` })),
+      );
     }
   }
   return data;
@@ -384,7 +398,9 @@ function readInteger(value: unknown, name: string, fallback: number, min: number
   if (value === undefined || value === null) return fallback;
   const number = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
   if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < min) {
-    throw BindingError.badRequest(`${name} must be an integer of at least ${min}`, [{ field: name, constraint: 'min', message: `${name} must be an integer >= ${min}` }]);
+    throw BindingError.badRequest(`${name} must be an integer of at least ${min}`, [
+      { field: name, constraint: 'min', message: `${name} must be an integer >= ${min}` },
+    ]);
   }
   return number;
 }

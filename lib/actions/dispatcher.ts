@@ -96,10 +96,14 @@ export class Dispatcher implements OnModuleInit {
           if (!binding) throw new MissingBindingHandlerException(action, `${type.name}.${methodName}`);
           const call = method.bind(instance);
           const dto = this.accessor.actionDto(method);
-          this.register(`${binding.stream}.${action}`, async (data, ctx) => {
-            await this.policy.authorize(binding, action, ctx.user, data);
-            return call(dto ? await this.validator.checkDto(dto, data) : data, publicContext(ctx));
-          }, binding);
+          this.register(
+            `${binding.stream}.${action}`,
+            async (data, ctx) => {
+              await this.policy.authorize(binding, action, ctx.user, data);
+              return call(dto ? await this.validator.checkDto(dto, data) : data, publicContext(ctx));
+            },
+            binding,
+          );
         }
         const stream = this.accessor.streamName(method);
         if (stream) {

@@ -81,7 +81,12 @@ export class WriteValidator {
   async checkDto(dto: new () => object, data: unknown): Promise<object> {
     if (!isPlainObject(data)) throw BindingError.badRequest('data must be an object');
     const instance = plainToInstance(dto, { ...data }) as object;
-    const errors = await validate(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: false, validationError: { target: false, value: false } });
+    const errors = await validate(instance, {
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      forbidUnknownValues: false,
+      validationError: { target: false, value: false },
+    });
     const details = flatten(errors);
     if (details.length) throw BindingError.badRequest('Invalid input', details);
     return instance;
@@ -100,7 +105,8 @@ export class WriteValidator {
       }
       case 'string':
         if (typeof value !== 'string') return { constraint: 'isString', message: 'must be a string' };
-        if (value.length > this.options.limits.stringLength) return { constraint: 'maxLength', message: `must be at most ${this.options.limits.stringLength} characters` };
+        if (value.length > this.options.limits.stringLength)
+          return { constraint: 'maxLength', message: `must be at most ${this.options.limits.stringLength} characters` };
         return undefined;
       case 'boolean':
         return typeof value === 'boolean' ? undefined : { constraint: 'isBoolean', message: 'must be a boolean' };
@@ -109,7 +115,10 @@ export class WriteValidator {
           ? undefined
           : { constraint: 'isDate', message: 'must be an ISO 8601 date' };
       default:
-        return structureProblem(column, value) ?? (JSON.stringify(value).length > this.options.limits.stringLength ? { constraint: 'maxLength', message: 'is too large' } : undefined);
+        return (
+          structureProblem(column, value) ??
+          (JSON.stringify(value).length > this.options.limits.stringLength ? { constraint: 'maxLength', message: 'is too large' } : undefined)
+        );
     }
   }
 }

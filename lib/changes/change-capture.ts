@@ -1,5 +1,15 @@
 import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import type { EntitySubscriberInterface, InsertEvent, QueryRunner, RecoverEvent, RemoveEvent, SoftRemoveEvent, TransactionCommitEvent, TransactionRollbackEvent, UpdateEvent } from 'typeorm';
+import type {
+  EntitySubscriberInterface,
+  InsertEvent,
+  QueryRunner,
+  RecoverEvent,
+  RemoveEvent,
+  SoftRemoveEvent,
+  TransactionCommitEvent,
+  TransactionRollbackEvent,
+  UpdateEvent,
+} from 'typeorm';
 import { RowStore } from '../rows/row-store.js';
 import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
@@ -95,7 +105,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     const runner = event.queryRunner;
     const held = this.held.get(runner);
     if (!held) return;
-    const depth = runner.isTransactionActive ? (runner as any).transactionDepth ?? 0 : 0;
+    const depth = runner.isTransactionActive ? ((runner as any).transactionDepth ?? 0) : 0;
     const kept = held.filter((h) => h.depth <= depth);
     if (kept.length) this.held.set(runner, kept);
     else this.held.delete(runner);
@@ -130,7 +140,15 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
       return;
     }
     const touched = kind === 'restore' ? rows.filter((row) => !visible(row)) : rows;
-    const now = new Map((await this.store.findByIds(binding, touched.map((row) => row[pk] as string | number), runner.manager)).map((row) => [row[pk], row]));
+    const now = new Map(
+      (
+        await this.store.findByIds(
+          binding,
+          touched.map((row) => row[pk] as string | number),
+          runner.manager,
+        )
+      ).map((row) => [row[pk], row]),
+    );
     for (const row of touched) {
       const after = now.get(row[pk]);
       if (!after) continue;

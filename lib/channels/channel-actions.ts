@@ -115,7 +115,13 @@ export class ChannelActions {
     const { channel } = input;
     const text = this.readMessage(input.message);
     await this.mayWrite(ctx.user, channel, text);
-    const message: ChannelMessageData = { channel, id: randomUUID(), user: this.policy.identify(ctx.user) ?? null, message: text, date: new Date().toISOString() };
+    const message: ChannelMessageData = {
+      channel,
+      id: randomUUID(),
+      user: this.policy.identify(ctx.user) ?? null,
+      message: text,
+      date: new Date().toISOString(),
+    };
     await this.messages.append(message, this.config(channel).history);
     this.broadcast(channel, 'channel.message', message);
     return message;
@@ -294,7 +300,9 @@ export class ChannelActions {
     }
     if (json === undefined) throw BindingError.badRequest(`${field} must be JSON`);
     if (json.length > max) {
-      throw BindingError.badRequest(`${field} is too long`, [{ field, constraint: 'maxLength', message: `${field} must be at most ${max} characters of JSON` }]);
+      throw BindingError.badRequest(`${field} is too long`, [
+        { field, constraint: 'maxLength', message: `${field} must be at most ${max} characters of JSON` },
+      ]);
     }
     return value;
   }

@@ -190,7 +190,13 @@ export class TypeOrmMessageStore extends ChannelMessageStore {
     if (keep <= 0) return;
     await this.write(async (manager) => {
       const repository = manager.getRepository(ChannelMessage);
-      await repository.insert({ id: message.id, channel: message.channel, user: message.user, message: JSON.stringify(message.message), date: new Date(message.date) });
+      await repository.insert({
+        id: message.id,
+        channel: message.channel,
+        user: message.user,
+        message: JSON.stringify(message.message),
+        date: new Date(message.date),
+      });
       // The seq of the newest message that falls out of the window, if any.
       const cut = await repository
         .createQueryBuilder('m')

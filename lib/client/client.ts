@@ -2,7 +2,18 @@ import { Listeners } from './emitter.js';
 import { BindingClientError } from './errors.js';
 import { ModelClient } from './model.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
-import type { BindingRow, ExcludeSpec, FrameKeys, Push, RequestOptions, Row, ServerMessage, SubscribeTarget, WebSocketConstructor, WebSocketLike } from './types.js';
+import type {
+  BindingRow,
+  ExcludeSpec,
+  FrameKeys,
+  Push,
+  RequestOptions,
+  Row,
+  ServerMessage,
+  SubscribeTarget,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
 
 const OPEN = 1;
 const CLOSED = 3;
@@ -360,19 +371,22 @@ export class BindingClient {
   private startHeartbeat(): void {
     if (!(this.heartbeat > 0)) return;
     const ping = JSON.stringify({ [this.keys.event]: 'ping', [this.keys.id]: HEARTBEAT_ID });
-    this.heartbeatTimer = setInterval(() => {
-      const socket = this.socket;
-      if (!socket) return;
-      const silent = Date.now() - this.lastFrameAt;
-      if (silent >= 2 * this.heartbeat) return this.abandon(socket);
-      if (silent >= this.heartbeat) {
-        try {
-          socket.send(ping);
-        } catch {
-          // the close event follows
+    this.heartbeatTimer = setInterval(
+      () => {
+        const socket = this.socket;
+        if (!socket) return;
+        const silent = Date.now() - this.lastFrameAt;
+        if (silent >= 2 * this.heartbeat) return this.abandon(socket);
+        if (silent >= this.heartbeat) {
+          try {
+            socket.send(ping);
+          } catch {
+            // the close event follows
+          }
         }
-      }
-    }, Math.max(1, this.heartbeat / 2));
+      },
+      Math.max(1, this.heartbeat / 2),
+    );
   }
 
   private stopHeartbeat(): void {
@@ -399,7 +413,13 @@ export class BindingClient {
       if (timeout > 0 && Number.isFinite(timeout)) pending.timer = setTimeout(() => this.expire(pending), timeout);
       if (this.isOpen()) this.transmit(pending);
       else if (this.queue.length < this.queueMax) this.queue.push(pending);
-      else this.fail(pending, disconnected(this.queueMax === 0 ? `Not connected: ${event} was not sent` : `Not connected and ${this.queueMax} requests already wait: ${event} was not sent`));
+      else
+        this.fail(
+          pending,
+          disconnected(
+            this.queueMax === 0 ? `Not connected: ${event} was not sent` : `Not connected and ${this.queueMax} requests already wait: ${event} was not sent`,
+          ),
+        );
     });
   }
 

@@ -125,7 +125,13 @@ export type ChangeKind = 'created' | 'updated' | 'deleted';
 export type PushEventName<S extends string = string> = ChangeKind | `${S}.${ChangeKind}` | '*';
 
 /** The change kind a push event name stands for (all three for `*`). */
-export type ChangeKindOf<N> = N extends `${string}created` ? 'created' : N extends `${string}updated` ? 'updated' : N extends `${string}deleted` ? 'deleted' : ChangeKind;
+export type ChangeKindOf<N> = N extends `${string}created`
+  ? 'created'
+  : N extends `${string}updated`
+    ? 'updated'
+    : N extends `${string}deleted`
+      ? 'deleted'
+      : ChangeKind;
 
 /**
  * A push frame (PROTOCOL.md section 4): `event` is `<app>.<Model>.created|updated|deleted`,

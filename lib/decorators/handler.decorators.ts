@@ -11,7 +11,9 @@ export const BindingHandler = (entity: Function): ClassDecorator => SetMetadata(
  * CRUD writes; the method then gets an instance of `dto`.
  */
 export const BindingAction = (name: string, options: { dto?: Type<object> } = {}): MethodDecorator =>
-  options.dto ? applyDecorators(SetMetadata(BINDING_ACTION_METADATA, name), SetMetadata(BINDING_ACTION_DTO_METADATA, options.dto)) : SetMetadata(BINDING_ACTION_METADATA, name);
+  options.dto
+    ? applyDecorators(SetMetadata(BINDING_ACTION_METADATA, name), SetMetadata(BINDING_ACTION_DTO_METADATA, options.dto))
+    : SetMetadata(BINDING_ACTION_METADATA, name);
 
 /** Serves the event `name` (any name) with this method, called as `(data, ctx)`. */
 export const OnStream = (name: string): MethodDecorator => SetMetadata(ON_STREAM_METADATA, name);

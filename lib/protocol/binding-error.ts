@@ -1,14 +1,5 @@
 /** The error codes of the wire protocol (PROTOCOL.md section 2). */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unknown_event'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'too_large'
-  | 'rate_limited'
-  | 'internal';
+export type ErrorCode = 'bad_request' | 'unknown_event' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'rate_limited' | 'internal';
 
 /** One entry of `error.details`: which field broke which rule. */
 export interface ErrorDetail {

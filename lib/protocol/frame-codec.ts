@@ -51,7 +51,11 @@ export class FrameCodec {
     }
     const event = message[this.eventKey];
     if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_LENGTH) {
-      throw new FrameError(BindingError.badRequest(`"${this.eventKey}" must be a non-empty string of at most ${MAX_EVENT_LENGTH} characters`), undefined, validId);
+      throw new FrameError(
+        BindingError.badRequest(`"${this.eventKey}" must be a non-empty string of at most ${MAX_EVENT_LENGTH} characters`),
+        undefined,
+        validId,
+      );
     }
     return { event, id: validId, data: message[this.dataKey] };
   }

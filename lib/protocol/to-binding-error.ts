@@ -18,10 +18,14 @@ export function toBindingError(error: unknown, metadata?: EntityMetadata): { err
     const status = error.getStatus();
     const response = error.getResponse();
     const message = typeof response === 'string' ? response : typeof (response as any)?.message === 'string' ? (response as any).message : error.message;
-    return { error: new BindingError(CODE_OF_STATUS.get(status) ?? (status >= 500 ? 'internal' : 'bad_request'), status >= 500 ? 'Internal error' : message), unexpected: status >= 500 };
+    return {
+      error: new BindingError(CODE_OF_STATUS.get(status) ?? (status >= 500 ? 'internal' : 'bad_request'), status >= 500 ? 'Internal error' : message),
+      unexpected: status >= 500,
+    };
   }
   const name = (error as Error)?.name;
-  if (name === 'OptimisticLockVersionMismatchError') return { error: new BindingError('conflict', 'The row was changed by someone else; reload it'), unexpected: false };
+  if (name === 'OptimisticLockVersionMismatchError')
+    return { error: new BindingError('conflict', 'The row was changed by someone else; reload it'), unexpected: false };
   const constraint = name === 'QueryFailedError' ? constraintError(error as any, metadata) : undefined;
   if (constraint) return { error: constraint, unexpected: false };
   return { error: new BindingError('internal', 'Internal error'), unexpected: true };

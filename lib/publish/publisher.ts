@@ -79,7 +79,9 @@ export class Publisher {
       try {
         return await readBody(req, this.options.limits.maxPayload);
       } catch (error) {
-        throw (error as { status?: number }).status === 413 ? new BindingError('too_large', 'The body is too large') : BindingError.badRequest('The body could not be read');
+        throw (error as { status?: number }).status === 413
+          ? new BindingError('too_large', 'The body is too large')
+          : BindingError.badRequest('The body could not be read');
       }
     }
     throw new BindingError('internal', 'The raw body of the publish request is not available; create the application with { rawBody: true }');
@@ -99,16 +101,25 @@ function readTarget(body: unknown): { name: string; event: string; data: unknown
   const shape = 'The body must be {"room" or "channel": string, "event": string, "data": any}';
   if (!isPlainObject(body)) throw BindingError.badRequest(shape);
   const unknown = Object.keys(body).filter((key) => !['room', 'channel', 'event', 'data'].includes(key));
-  if (unknown.length) throw BindingError.badRequest(shape, unknown.map((field) => ({ field, constraint: 'whitelist', message: `${field} is not a member of a publish request` })));
-  if ((body.room === undefined) === (body.channel === undefined)) throw BindingError.badRequest('Give either room or channel', [{ field: 'room', constraint: 'oneOf', message: 'give exactly one of room and channel' }]);
+  if (unknown.length)
+    throw BindingError.badRequest(
+      shape,
+      unknown.map((field) => ({ field, constraint: 'whitelist', message: `${field} is not a member of a publish request` })),
+    );
+  if ((body.room === undefined) === (body.channel === undefined))
+    throw BindingError.badRequest('Give either room or channel', [{ field: 'room', constraint: 'oneOf', message: 'give exactly one of room and channel' }]);
   if (body.room !== undefined && !(typeof body.room === 'string' && body.room.length > 0 && body.room.length <= 1000)) {
     throw BindingError.badRequest('room must be a room name', [{ field: 'room', constraint: 'isString', message: 'room must be a non-empty string' }]);
   }
   if (body.channel !== undefined && !isChannelName(body.channel)) {
-    throw BindingError.badRequest('channel must be a channel name', [{ field: 'channel', constraint: 'isChannel', message: 'channel must be a string of 1 to 200 characters' }]);
+    throw BindingError.badRequest('channel must be a channel name', [
+      { field: 'channel', constraint: 'isChannel', message: 'channel must be a string of 1 to 200 characters' },
+    ]);
   }
   if (!(typeof body.event === 'string' && body.event.length > 0 && body.event.length <= 200)) {
-    throw BindingError.badRequest('event must be a string of 1 to 200 characters', [{ field: 'event', constraint: 'isString', message: 'event must be a string of 1 to 200 characters' }]);
+    throw BindingError.badRequest('event must be a string of 1 to 200 characters', [
+      { field: 'event', constraint: 'isString', message: 'event must be a string of 1 to 200 characters' },
+    ]);
   }
   const name = body.channel !== undefined ? channelRoom(body.channel as string) : (body.room as string);
   return { name, event: body.event, data: body.data ?? null };

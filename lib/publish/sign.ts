@@ -30,7 +30,12 @@ export type SignatureProblem = 'missing' | 'malformed' | 'expired' | 'mismatch' 
  * part: see `signatureKey`.)
  * Several `v1=` entries may be sent (one per secret during a rotation).
  */
-export function verifyPublishSignature(header: string | undefined, body: Uint8Array, secrets: readonly string[], now = Date.now()): { problem?: SignatureProblem; t?: number; v1?: string } {
+export function verifyPublishSignature(
+  header: string | undefined,
+  body: Uint8Array,
+  secrets: readonly string[],
+  now = Date.now(),
+): { problem?: SignatureProblem; t?: number; v1?: string } {
   if (!header) return { problem: 'missing' };
   let t: number | undefined;
   const candidates: string[] = [];

@@ -6,9 +6,7 @@ export type FilterOperator = 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte' | 'in' | 
  * cannot write it. Values are already normalized: dates are `Date`, `in`/`nin` hold arrays.
  */
 export type FilterNode =
-  | { kind: 'and'; nodes: FilterNode[] }
-  | { kind: 'or'; nodes: FilterNode[] }
-  | { kind: 'cmp'; field: string; op: FilterOperator | 'contains'; value: unknown };
+  { kind: 'and'; nodes: FilterNode[] } | { kind: 'or'; nodes: FilterNode[] } | { kind: 'cmp'; field: string; op: FilterOperator | 'contains'; value: unknown };
 
 /** What the filter language needs to know of one exposed entity property. */
 export interface FieldInfo {
@@ -38,7 +36,14 @@ export interface FilterLimits {
 }
 
 /** Limits for filters the application writes (a binding's `scope`), not a client: generous ones. */
-export const APPLICATION_FILTER_LIMITS: FilterLimits = { depth: 8, inValues: 100_000, stringLength: 1_000_000, patternLength: 1_000_000, terms: 100_000, patternTotal: 1_000_000 };
+export const APPLICATION_FILTER_LIMITS: FilterLimits = {
+  depth: 8,
+  inValues: 100_000,
+  stringLength: 1_000_000,
+  patternLength: 1_000_000,
+  terms: 100_000,
+  patternTotal: 1_000_000,
+};
 
 export type SortDirection = 'ASC' | 'DESC';
 export type OrderSpec = Array<[field: string, dir: SortDirection]>;

@@ -53,7 +53,12 @@ function compileNode(node: FilterNode, fields: FieldMap, fold: Fold): RowMatcher
     case 'ne': {
       if (value === null) return op === 'eq' ? (row) => row[field] == null : (row) => row[field] != null;
       const want = norm(value);
-      return op === 'eq' ? (row) => read(row) === want : (row) => { const v = read(row); return v !== null && v !== want; };
+      return op === 'eq'
+        ? (row) => read(row) === want
+        : (row) => {
+            const v = read(row);
+            return v !== null && v !== want;
+          };
     }
     case 'isNull':
       return value ? (row) => row[field] == null : (row) => row[field] != null;
@@ -63,25 +68,42 @@ function compileNode(node: FilterNode, fields: FieldMap, fold: Fold): RowMatcher
     case 'lte': {
       const want = norm(value);
       const test = { gt: (c: number) => c > 0, gte: (c: number) => c >= 0, lt: (c: number) => c < 0, lte: (c: number) => c <= 0 }[op];
-      return (row) => { const v = read(row); return v !== null && test(compare(v, want)); };
+      return (row) => {
+        const v = read(row);
+        return v !== null && test(compare(v, want));
+      };
     }
     case 'in':
     case 'nin': {
       const set = new Set((value as unknown[]).map(norm));
       if (set.size === 0) return op === 'in' ? () => false : () => true; // SQL: 1=0 / 1=1
-      return op === 'in' ? (row) => set.has(read(row)) : (row) => { const v = read(row); return v !== null && !set.has(v); };
+      return op === 'in'
+        ? (row) => set.has(read(row))
+        : (row) => {
+            const v = read(row);
+            return v !== null && !set.has(v);
+          };
     }
     case 'like': {
       const test = likeMatcher(value as string);
-      return (row) => { const v = row[field]; return typeof v === 'string' && test(v); };
+      return (row) => {
+        const v = row[field];
+        return typeof v === 'string' && test(v);
+      };
     }
     case 'ilike': {
       const test = likeMatcher(fold(value as string));
-      return (row) => { const v = row[field]; return typeof v === 'string' && test(fold(v)); };
+      return (row) => {
+        const v = row[field];
+        return typeof v === 'string' && test(fold(v));
+      };
     }
     case 'contains': {
       const needle = fold(value as string);
-      return (row) => { const v = row[field]; return typeof v === 'string' && fold(v).includes(needle); };
+      return (row) => {
+        const v = row[field];
+        return typeof v === 'string' && fold(v).includes(needle);
+      };
     }
   }
 }
@@ -139,11 +161,21 @@ export function likeMatcher(pattern: string): (s: string) => boolean {
   }
   if (segments.every((seg) => !seg.includes(ANY_ONE))) {
     // Common case (`%lamp%`): plain string search, no per-row allocation.
-    return placeSegments(segments.map((seg) => seg.join('')), (s) => s, (s, seg, at) => s.startsWith(seg, at), (s, seg, from) => s.indexOf(seg, from));
+    return placeSegments(
+      segments.map((seg) => seg.join('')),
+      (s) => s,
+      (s, seg, at) => s.startsWith(seg, at),
+      (s, seg, from) => s.indexOf(seg, from),
+    );
   }
   // `_` is one code point, not one UTF-16 unit: work on code points.
   const compiled = segments.map(compileSegment);
-  return placeSegments(compiled, toCodePoints, (text, seg, at) => seg.fitsAt(text, at), (text, seg, from) => seg.find(text, from));
+  return placeSegments(
+    compiled,
+    toCodePoints,
+    (text, seg, at) => seg.fitsAt(text, at),
+    (text, seg, from) => seg.find(text, from),
+  );
 }
 
 const WILD = -1; // `_` in a compiled segment
@@ -161,7 +193,9 @@ function compileSegment(tokens: Array<string | typeof ANY_ONE>): Segment {
   const words = Math.max(1, Math.ceil(k / 32));
   // Bit j of a mask: pattern position j accepts the character (every character for `_`).
   const wild = new Int32Array(words);
-  units.forEach((u, j) => { if (u === WILD) wild[j >> 5] |= 1 << (j & 31); });
+  units.forEach((u, j) => {
+    if (u === WILD) wild[j >> 5] |= 1 << (j & 31);
+  });
   const masks = new Map<number, Int32Array>();
   units.forEach((u, j) => {
     if (u === WILD) return;
@@ -220,7 +254,10 @@ function placeSegments<T extends { length: number }, S extends { length: number 
   const last = segments[segments.length - 1];
   const middle = segments.slice(1, -1).filter((seg) => seg.length > 0);
   if (segments.length === 1) {
-    return (s) => { const text = prepare(s); return text.length === first.length && fitsAt(text, first, 0); };
+    return (s) => {
+      const text = prepare(s);
+      return text.length === first.length && fitsAt(text, first, 0);
+    };
   }
   return (s) => {
     const text = prepare(s);

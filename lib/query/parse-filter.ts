@@ -49,7 +49,10 @@ export function parseSearch(q: unknown, fields: FieldMap, searchFields: readonly
     // A configuration mistake, not the client's: say how to fix it.
     if (fields.get(f)?.kind !== 'string') throw new Error(`searchFields: "${f}" is not an exposed string property; list only string columns`);
   }
-  return collapse('or', searchFields.map((field) => ({ kind: 'cmp', field, op: 'contains', value: q })));
+  return collapse(
+    'or',
+    searchFields.map((field) => ({ kind: 'cmp', field, op: 'contains', value: q })),
+  );
 }
 
 /** ANDs filters together (the client's filter, the user's scope...), skipping undefined ones. */
@@ -116,7 +119,10 @@ class FilterParser {
     if (!isPlainObject(value)) return this.cmp(field, info, 'eq', value, path);
     const ops = Object.keys(value);
     if (ops.length === 0) throw fail(`${path} must name at least one operator`, { field, constraint: 'operator' });
-    return collapse('and', ops.map((op) => this.cmp(field, info, op, value[op], `${path}.${op}`)));
+    return collapse(
+      'and',
+      ops.map((op) => this.cmp(field, info, op, value[op], `${path}.${op}`)),
+    );
   }
 
   private cmp(field: string, info: FieldInfo, op: string, value: unknown, path: string): FilterNode {
@@ -155,7 +161,10 @@ class FilterParser {
           throw fail(`${path} is longer than ${this.limits.patternLength} characters`, { field, constraint: 'patternLength' });
         }
         if ((this.patternChars += pattern.length) > this.limits.patternTotal) {
-          throw fail(`${path}: the like/ilike patterns of the filter are longer than ${this.limits.patternTotal} characters together`, { field, constraint: 'patternTotal' });
+          throw fail(`${path}: the like/ilike patterns of the filter are longer than ${this.limits.patternTotal} characters together`, {
+            field,
+            constraint: 'patternTotal',
+          });
         }
         if (hasDanglingEscape(pattern)) {
           throw fail(`${path} ends with a lone escape character "\\"; write "\\\\" for a literal backslash`, { field, constraint: 'type' });
@@ -187,10 +196,13 @@ class FilterParser {
       case 'date': {
         // Date instances come from server code (a `scope`), never from JSON.
         const date =
-          value instanceof Date ? new Date(value.getTime())
-          : typeof value === 'string' ? parseIsoDate(value)
-          : typeof value === 'number' && Number.isFinite(value) ? new Date(value)
-          : undefined;
+          value instanceof Date
+            ? new Date(value.getTime())
+            : typeof value === 'string'
+              ? parseIsoDate(value)
+              : typeof value === 'number' && Number.isFinite(value)
+                ? new Date(value)
+                : undefined;
         if (!date || Number.isNaN(date.getTime())) throw wrongType();
         return date;
       }

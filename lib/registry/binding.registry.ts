@@ -40,7 +40,11 @@ export class BindingRegistry {
       if (!bindingOptions) continue;
       const definition = this.define(metadata, bindingOptions, options);
       if (this.byStream.has(definition.stream)) {
-        throw new InvalidBindingException(metadata.name, `the stream "${definition.stream}" is already served by another entity`, 'Give one of them another `app` or `name`.');
+        throw new InvalidBindingException(
+          metadata.name,
+          `the stream "${definition.stream}" is already served by another entity`,
+          'Give one of them another `app` or `name`.',
+        );
       }
       this.byStream.set(definition.stream, definition);
       this.byTarget.set(definition.target, definition);
@@ -110,7 +114,8 @@ export class BindingRegistry {
     checkNames('orderFields', options.orderFields, exposedNames);
     checkNames('searchFields', options.searchFields, exposedNames);
     for (const name of options.searchFields ?? []) {
-      if (fields.get(name)!.kind !== 'string') throw fail(`searchFields names "${name}", which is not a string column`, 'Search matches text: name string columns only.');
+      if (fields.get(name)!.kind !== 'string')
+        throw fail(`searchFields names "${name}", which is not a string column`, 'Search matches text: name string columns only.');
     }
     const filterFields = options.filterFields ? new Map(options.filterFields.map((n) => [n, fields.get(n)!])) : fields;
     const searchFields = options.searchFields ?? [...fields].filter(([, f]) => f.kind === 'string').map(([n]) => n);
@@ -126,7 +131,11 @@ export class BindingRegistry {
     const relations = new Map();
     for (const name of options.relations ?? []) {
       const relation = metadata.findRelationWithPropertyPath(name);
-      if (!relation) throw fail(`relations names "${name}", which is not a relation`, `Use one of: ${metadata.relations.map((r) => r.propertyName).join(', ') || '(none)'}.`);
+      if (!relation)
+        throw fail(
+          `relations names "${name}", which is not a relation`,
+          `Use one of: ${metadata.relations.map((r) => r.propertyName).join(', ') || '(none)'}.`,
+        );
       relations.set(name, relation);
     }
 
@@ -188,10 +197,15 @@ export class BindingRegistry {
     const related = relation.inverseEntityMetadata;
     const target = this.forTarget(related.target);
     if (!target) throw new UnboundRelationException(owner.metadata.name, name, related.name);
-    const fail = (problem: string) => new InvalidBindingException(owner.metadata.name, `relations names "${name}", ${problem}`, `Remove "${name}" from relations.`);
+    const fail = (problem: string) =>
+      new InvalidBindingException(owner.metadata.name, `relations names "${name}", ${problem}`, `Remove "${name}" from relations.`);
     // An included row is what a retrieve of it answers: a target that serves no retrieve has nothing to answer.
     if (!target.actions.has('retrieve')) {
-      throw new InvalidBindingException(owner.metadata.name, `relations names "${name}", whose target ${target.stream} does not serve retrieve`, `Add 'retrieve' to the actions of ${related.name}, or remove "${name}" from relations.`);
+      throw new InvalidBindingException(
+        owner.metadata.name,
+        `relations names "${name}", whose target ${target.stream} does not serve retrieve`,
+        `Add 'retrieve' to the actions of ${related.name}, or remove "${name}" from relations.`,
+      );
     }
     const escape = (id: string) => this.dataSource.driver.escape(id);
     const [o, r, j] = [escape('__o'), escape('__r'), escape('__j')];

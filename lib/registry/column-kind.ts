@@ -1,8 +1,38 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { FieldInfo } from '../query/index.js';
 
-const NUMBER_TYPES = new Set(['int', 'integer', 'int2', 'int4', 'smallint', 'tinyint', 'mediumint', 'float', 'float4', 'float8', 'double', 'double precision', 'real']);
-const STRING_TYPES = new Set(['varchar', 'character varying', 'text', 'char', 'character', 'nvarchar', 'nchar', 'citext', 'uuid', 'enum', 'simple-enum', 'tinytext', 'mediumtext', 'longtext', 'string']);
+const NUMBER_TYPES = new Set([
+  'int',
+  'integer',
+  'int2',
+  'int4',
+  'smallint',
+  'tinyint',
+  'mediumint',
+  'float',
+  'float4',
+  'float8',
+  'double',
+  'double precision',
+  'real',
+]);
+const STRING_TYPES = new Set([
+  'varchar',
+  'character varying',
+  'text',
+  'char',
+  'character',
+  'nvarchar',
+  'nchar',
+  'citext',
+  'uuid',
+  'enum',
+  'simple-enum',
+  'tinytext',
+  'mediumtext',
+  'longtext',
+  'string',
+]);
 const BOOLEAN_TYPES = new Set(['boolean', 'bool']);
 const DATE_TYPES = new Set(['datetime', 'timestamp', 'timestamptz', 'timestamp with time zone', 'timestamp without time zone', 'date']);
 

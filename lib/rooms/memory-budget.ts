@@ -270,15 +270,18 @@ export class MemoryBudgets<S extends object, R extends AccountedRoom> {
   /** Reserved for live lists (PROTOCOL.md section 9): what a live list keeps is charged here. */
   readonly liveLists: MemoryBudget;
 
-  constructor(limits: {
-    subscriptionBytesPerUser: number;
-    subscriptionBytesTotal: number;
-    replayBytesTotal: number;
-    presenceBytesPerUser: number;
-    presenceBytesTotal: number;
-    liveListBytesPerUser: number;
-    liveListBytesTotal: number;
-  }, identify: (subscriber: S) => string | undefined) {
+  constructor(
+    limits: {
+      subscriptionBytesPerUser: number;
+      subscriptionBytesTotal: number;
+      replayBytesTotal: number;
+      presenceBytesPerUser: number;
+      presenceBytesTotal: number;
+      liveListBytesPerUser: number;
+      liveListBytesTotal: number;
+    },
+    identify: (subscriber: S) => string | undefined,
+  ) {
     this.subscriptions = new SubscriptionMemory(limits.subscriptionBytesPerUser, limits.subscriptionBytesTotal, identify);
     this.replay = new ReplayMemory(limits.replayBytesTotal);
     this.presence = new MemoryBudget('presence state', limits.presenceBytesPerUser, limits.presenceBytesTotal);

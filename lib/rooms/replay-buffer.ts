@@ -56,7 +56,9 @@ export class ReplayBuffer {
     const oldest = now - this.maxAge;
     const live = this.kept.slice(this.start).filter((k) => k.at >= oldest);
     if (live.length === 0 || live[0].seq > since + 1) return undefined;
-    return live.filter((k) => k.seq > since).map((k) => ({ seq: k.seq, at: k.at, frame: pushFrame(k.body.head, this.room, k.seq, k.body.tail), row: k.body.row }));
+    return live
+      .filter((k) => k.seq > since)
+      .map((k) => ({ seq: k.seq, at: k.at, frame: pushFrame(k.body.head, this.room, k.seq, k.body.tail), row: k.body.row }));
   }
 
   /** Drops what is older than the window. */

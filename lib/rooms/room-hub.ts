@@ -13,7 +13,7 @@ import { MemoryRoomAdapter } from '../adapters/memory/memory-room-adapter.js';
 import { RoomAdapter, type RoomHost, type ScopeIndex } from '../adapters/room-adapter.js';
 import { compileMatcher, parseFilter } from '../query/index.js';
 import { MemoryBudgets, type PushBody } from './memory-budget.js';
-import { pushFrame, type KeptPush } from './replay-buffer.js';
+import { pushFrame } from './replay-buffer.js';
 import { Room, type RoomKind } from './room.js';
 import { instanceRoom } from './room-names.js';
 import { NO_SCOPES, remoteScope, roomScope, ScopedRooms, scopedKey, ScopeSet, splitKey, type RoomScope, type Scopes } from './room-scopes.js';
@@ -218,7 +218,12 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       row,
       head,
       tail,
-      frames: rooms.map(({ room, key, seq }) => ({ room, ...(key !== undefined && key !== room ? { key } : {}), seq, frame: pushFrame(head, room, seq, tail) })),
+      frames: rooms.map(({ room, key, seq }) => ({
+        room,
+        ...(key !== undefined && key !== room ? { key } : {}),
+        seq,
+        frame: pushFrame(head, room, seq, tail),
+      })),
     };
   }
 
@@ -408,7 +413,10 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       const shared = this.scoped.add(spec.binding!, room, scope) ? this.adapter.scopeCreated(spec.binding!.stream, scope) : undefined;
       if (shared) {
         const name = scopedKey(spec.binding!.stream, scope.hash);
-        this.sharing.set(name, shared.finally(() => this.sharing.delete(name)));
+        this.sharing.set(
+          name,
+          shared.finally(() => this.sharing.delete(name)),
+        );
       }
     }
     if (spec.kind === 'filter') {

@@ -30,7 +30,12 @@ export interface RoomScope {
 
 /** The scope of a subscriber, from the parsed filter that `AccessPolicy.scope` gave (undefined: sees every row). */
 export function roomScope(binding: BindingDefinition, node: FilterNode | undefined): RoomScope {
-  return { hash: filterHash(node), filter: node ? filterInput(node) : null, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), requires: required(binding, node) };
+  return {
+    hash: filterHash(node),
+    filter: node ? filterInput(node) : null,
+    matches: compileMatcher(node, binding.allFields, binding.sql.dialect),
+    requires: required(binding, node),
+  };
 }
 
 /** A scope announced by another instance; one that does not parse here matches nothing (fail closed). */

@@ -34,7 +34,13 @@ export class RowStore {
   }
 
   /** One row with every column, or undefined when it does not exist or is outside `scope`. */
-  async findById(binding: BindingDefinition, id: string | number, scope: FilterNode | undefined, manager?: EntityManager, forUpdate = false): Promise<Row | undefined> {
+  async findById(
+    binding: BindingDefinition,
+    id: string | number,
+    scope: FilterNode | undefined,
+    manager?: EntityManager,
+    forUpdate = false,
+  ): Promise<Row | undefined> {
     const params: unknown[] = [];
     const ctx = this.sqlContext(binding, params);
     const conditions = [`${binding.sql.pk} = ${this.placeholder(params, this.persist(binding.primary, id))}`];
@@ -64,7 +70,13 @@ export class RowStore {
    * reads them. Each comes with the id of the owner row it belongs to, ordered by related id;
    * at most `limit` of them.
    */
-  async findIncluded(owner: BindingDefinition, include: RelationInclude, ownerIds: readonly (string | number)[], scope: FilterNode | undefined, limit?: number): Promise<Array<{ owner: unknown; row: Row }>> {
+  async findIncluded(
+    owner: BindingDefinition,
+    include: RelationInclude,
+    ownerIds: readonly (string | number)[],
+    scope: FilterNode | undefined,
+    limit?: number,
+  ): Promise<Array<{ owner: unknown; row: Row }>> {
     if (ownerIds.length === 0) return [];
     const related = include.target;
     const params: unknown[] = [];
@@ -81,7 +93,13 @@ export class RowStore {
   }
 
   /** One page of exposed rows and the number of rows matching `where` over all pages. */
-  async findPage(binding: BindingDefinition, where: FilterNode | undefined, order: OrderSpec, limit: number, offset: number): Promise<{ rows: Row[]; count: number }> {
+  async findPage(
+    binding: BindingDefinition,
+    where: FilterNode | undefined,
+    order: OrderSpec,
+    limit: number,
+    offset: number,
+  ): Promise<{ rows: Row[]; count: number }> {
     const params: unknown[] = [];
     const ctx = this.sqlContext(binding, params);
     const conditions: string[] = [];
@@ -99,7 +117,10 @@ export class RowStore {
     let count = raws.length ? Number(raws[0].__count) : 0;
     if (!raws.length && offset > 0) {
       // Past the last page the window has no row to carry the total: ask for it alone.
-      const counted: Row[] = await manager.query(`SELECT COUNT(*) AS ${this.registry.dataSource.driver.escape('__count')} FROM ${binding.sql.from}${whereSql}`, params);
+      const counted: Row[] = await manager.query(
+        `SELECT COUNT(*) AS ${this.registry.dataSource.driver.escape('__count')} FROM ${binding.sql.from}${whereSql}`,
+        params,
+      );
       count = Number(counted[0].__count);
     }
     return { rows: raws.map((raw) => this.hydrate(binding, raw, binding.exposed)), count };

@@ -54,14 +54,17 @@ async function openBoard(): Promise<Page> {
   page.on('pageerror', (error) => problems.push(error.message));
   page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
   await page.goto(`${base}/`);
-  await page.locator('#state.open').waitFor({ timeout: 10_000 }).catch((error) => {
-    throw new Error(`the page did not connect: ${problems.join('; ') || error.message}`);
-  });
+  await page
+    .locator('#state.open')
+    .waitFor({ timeout: 10_000 })
+    .catch((error) => {
+      throw new Error(`the page did not connect: ${problems.join('; ') || error.message}`);
+    });
   await card(page, 'Publish to npm', 'todo').waitFor();
   return page;
 }
 
-it('two windows show each other\'s changes live, and catch up after the connection drops', async () => {
+it("two windows show each other's changes live, and catch up after the connection drops", async () => {
   const a = await openBoard();
   const b = await openBoard();
   expect(await a.locator('#state').textContent()).toBe('live');
@@ -105,5 +108,4 @@ it('two windows show each other\'s changes live, and catch up after the connecti
   await card(a, 'Ship the client').locator('button.remove').click();
   await card(b, 'Ship the client').waitFor({ state: 'detached', timeout: 5000 });
   expect(await b.locator('.card').count()).toBe(3);
-
 }, 60_000);

@@ -29,7 +29,12 @@ describe('nest-bindings/client', () => {
       expect([file, /\b(process|Buffer|__dirname|require)\b[.(]/.test(text)]).toEqual([file, false]);
     }
     // The check itself sees the imports it must refuse.
-    expect(specifiers(`import { x } from 'node:fs';\nimport 'ws';\nconst y = require("@nestjs/common"); await import('./a.js')`)).toEqual(['node:fs', 'ws', '@nestjs/common', './a.js']);
+    expect(specifiers(`import { x } from 'node:fs';\nimport 'ws';\nconst y = require("@nestjs/common"); await import('./a.js')`)).toEqual([
+      'node:fs',
+      'ws',
+      '@nestjs/common',
+      './a.js',
+    ]);
   });
 
   it('is exported as ./client with import (ESM), require (CommonJS) and types, and shipped', () => {

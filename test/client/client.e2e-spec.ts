@@ -178,7 +178,13 @@ describe('against a real app', () => {
     ]);
     const changes = viaFilter.map((x) => x.change);
     expect(new Set(changes).size).toBe(changes.length);
-    expect(viaFilter.map((x) => `${x.data.name}:${x.data.price}`).sort()).toEqual([`${prefix}-a:2`, `${prefix}-a:3`, `${prefix}-a:4`, `${prefix}-a:5`, `${prefix}-b:10`]);
+    expect(viaFilter.map((x) => `${x.data.name}:${x.data.price}`).sort()).toEqual([
+      `${prefix}-a:2`,
+      `${prefix}-a:3`,
+      `${prefix}-a:4`,
+      `${prefix}-a:5`,
+      `${prefix}-b:10`,
+    ]);
     expect(viaFilter.find((x) => x.data.id === b.id)?.event).toBe('shop.Product.created');
     expect(viaInstance.map((x) => x.change)).toEqual(viaFilter.filter((x) => x.data.id === p.id).map((x) => x.change));
   });
@@ -220,7 +226,7 @@ describe('a replay buffer too small for the gap', () => {
     expect(pushes).toEqual([2, 6]);
   });
 
-  it('renews from the subscribe reply\'s seq: a subscription that saw no push resumes without a needless resync', async () => {
+  it("renews from the subscribe reply's seq: a subscription that saw no push resumes without a needless resync", async () => {
     const first = client(t).c.model<P>('shop.Product');
     const p = await first.create({ name: 'resume-1', price: 1 });
     await first.subscribe({ id: p.id }); // the room exists from here on and numbers the updates
@@ -253,11 +259,15 @@ describe('token and frame keys', () => {
   let t: TestApp;
   const secret = 'client-secret';
   beforeAll(async () => {
-    t = await startApp([Product, Category, NoteEntity], { authenticate: queryTokenAuth(secret), anonymous: false, protocol: { eventKey: 'type', dataKey: 'payload' } });
+    t = await startApp([Product, Category, NoteEntity], {
+      authenticate: queryTokenAuth(secret),
+      anonymous: false,
+      protocol: { eventKey: 'type', dataKey: 'payload' },
+    });
   });
   afterAll(() => t.close());
 
-  it('sends the token as ?token= (read by the app\'s authenticate) and speaks the configured keys', async () => {
+  it("sends the token as ?token= (read by the app's authenticate) and speaks the configured keys", async () => {
     const keys = { eventKey: 'type', dataKey: 'payload' };
     const { c } = client(t, { token: signToken(secret, { id: 7, name: 'grace' }), keys });
     const products = c.model<P>('shop.Product');

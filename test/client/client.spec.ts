@@ -21,7 +21,13 @@ function setup(options: ConnectOptions = {}, url = 'ws://test/ws') {
   return { client, sockets, states, socket: () => sockets.last() };
 }
 
-const push = (room: string, seq: number, change: string, data: Record<string, unknown>, event = 'shop.Product.updated'): Push => ({ event, room, seq, change, data });
+const push = (room: string, seq: number, change: string, data: Record<string, unknown>, event = 'shop.Product.updated'): Push => ({
+  event,
+  room,
+  seq,
+  change,
+  data,
+});
 
 /** Opens the client's socket and answers its subscribe with `room`. */
 async function subscribed(client: BindingClient, socket: () => FakeSocket, target: object, room: string, stream = 'shop.Product') {
@@ -78,7 +84,11 @@ describe('requests', () => {
     const calls: Array<[Promise<unknown>, string, unknown]> = [
       [products.retrieve(7), 'retrieve', { id: 7 }],
       [products.retrieve(7, { include: ['category'] }), 'retrieve', { id: 7, include: ['category'] }],
-      [products.list({ filter: { price: { gte: 10 } }, order: { price: 'DESC' }, limit: 5 }), 'list', { filter: { price: { gte: 10 } }, order: { price: 'DESC' }, limit: 5 }],
+      [
+        products.list({ filter: { price: { gte: 10 } }, order: { price: 'DESC' }, limit: 5 }),
+        'list',
+        { filter: { price: { gte: 10 } }, order: { price: 'DESC' }, limit: 5 },
+      ],
       [products.list(), 'list', {}],
       [products.search({ q: 'lamp' }), 'search', { q: 'lamp' }],
       [products.create({ name: 'Lamp', price: 3 }), 'create', { name: 'Lamp', price: 3 }],
@@ -403,7 +413,11 @@ describe('subscriptions', () => {
     socket().drop();
     await until(() => sockets.instances.length === 3);
     socket().open();
-    expect(socket().sent.filter((f) => f.event === 'shop.Product.subscribe').map((f) => f.data.since)).toEqual([3, 0]);
+    expect(
+      socket()
+        .sent.filter((f) => f.event === 'shop.Product.subscribe')
+        .map((f) => f.data.since),
+    ).toEqual([3, 0]);
   });
 
   it('emits resync on the subscription and on the client when the server answers recovered: false', async () => {
@@ -430,7 +444,7 @@ describe('subscriptions', () => {
     expect(socket().last('shop.Product.subscribe').data).toEqual({ id: 1, since: 0 });
   });
 
-  it('renews from the seq of the subscribe reply when no push came, and from the resync reply\'s seq after a resync', async () => {
+  it("renews from the seq of the subscribe reply when no push came, and from the resync reply's seq after a resync", async () => {
     const { client, socket, sockets } = setup();
     socket().open();
     const pending = client.model('shop.Product').subscribe({ id: 1 });

@@ -125,8 +125,10 @@ export async function usage(client: BindingClient): Promise<void> {
   await gadgets.create({ label: 'x', note: 'n' });
   const same = client.model<Gadget, typeof gadgetBinding>('lab.Gadget');
   expectType<Equal<Awaited<ReturnType<typeof same.retrieve>>, GadgetRow>>();
+  void same;
   const byClass = client.model<typeof Gadget, 'token' | 'note'>('lab.Gadget');
   expectType<Equal<Awaited<ReturnType<typeof byClass.retrieve>>, GadgetRow>>();
+  void byClass;
   // @ts-expect-error 2344: only the entity's own keys can be excluded
   client.model<Gadget, 'tokne'>('lab.Gadget');
 

@@ -125,7 +125,9 @@ describe('create', () => {
       ]),
     );
     expect((await fail('shop.Product.create', { name: '', price: 1 })).details).toEqual([expect.objectContaining({ field: 'name', constraint: 'isLength' })]);
-    expect((await fail('shop.Product.create', { name: uniqueName(), price: 1.5 })).details).toEqual([expect.objectContaining({ field: 'price', constraint: 'isInt' })]);
+    expect((await fail('shop.Product.create', { name: uniqueName(), price: 1.5 })).details).toEqual([
+      expect.objectContaining({ field: 'price', constraint: 'isInt' }),
+    ]);
   });
 
   it('rejects values of the wrong type, huge numbers and nested garbage', async () => {
@@ -151,7 +153,10 @@ describe('create', () => {
     for (const [fields, field] of cases) {
       const error = await fail('shop.Product.create', { name: uniqueName(), price: 1, ...fields });
       expect([JSON.stringify(fields), error.code]).toEqual([JSON.stringify(fields), 'bad_request']);
-      expect([JSON.stringify(fields), detail(error, field)]).toEqual([JSON.stringify(fields), expect.objectContaining({ field, constraint: expect.any(String) })]);
+      expect([JSON.stringify(fields), detail(error, field)]).toEqual([
+        JSON.stringify(fields),
+        expect.objectContaining({ field, constraint: expect.any(String) }),
+      ]);
     }
     // Nothing of the above was written.
     expect(await t.dataSource.getRepository(Product).count()).toBe(before);
@@ -170,7 +175,13 @@ describe('create', () => {
       expect([fields, error.code]).toEqual([fields, 'bad_request']);
       expect(detail(error, field)).toBeDefined();
     }
-    const created = await ok('desk.Ledger.create', { code: uniqueName('L'), cents: 1, amount: '12.50', meta: { nested: { deep: [1, 'two'] } }, tags: ['a', 'b'] });
+    const created = await ok('desk.Ledger.create', {
+      code: uniqueName('L'),
+      cents: 1,
+      amount: '12.50',
+      meta: { nested: { deep: [1, 'two'] } },
+      tags: ['a', 'b'],
+    });
     expect(created).toMatchObject({ meta: { nested: { deep: [1, 'two'] } }, tags: ['a', 'b'] });
     expect(Number(created.amount)).toBe(12.5);
   });
@@ -191,7 +202,9 @@ describe('create', () => {
   it('rejects __proto__ and constructor members instead of merging them', async () => {
     for (const key of ['__proto__', 'constructor', 'prototype']) {
       const marker = `proto-${key}`;
-      s.sendRaw(`{"event": "shop.Product.create", "id": "${marker}", "data": {"name": "${uniqueName()}", "price": 1, "${key}": {"price": -5, "status": "weird"}}}`);
+      s.sendRaw(
+        `{"event": "shop.Product.create", "id": "${marker}", "data": {"name": "${uniqueName()}", "price": 1, "${key}": {"price": -5, "status": "weird"}}}`,
+      );
       const frame = await s.waitFor((f) => f.id === marker);
       expect([key, frame.error?.code]).toEqual([key, 'bad_request']);
     }
@@ -713,7 +726,18 @@ describe('pagination (Note: pageSize 2, maxPageSize 3)', () => {
   });
 
   it('refuses a page or limit that is not a positive integer', async () => {
-    for (const bad of [{ page: 0 }, { page: -1 }, { page: 1.5 }, { page: 'two' }, { page: 1e300 }, { limit: 0 }, { limit: -3 }, { limit: 2.5 }, { limit: [2] }, { limit: 1e300 }]) {
+    for (const bad of [
+      { page: 0 },
+      { page: -1 },
+      { page: 1.5 },
+      { page: 'two' },
+      { page: 1e300 },
+      { limit: 0 },
+      { limit: -3 },
+      { limit: 2.5 },
+      { limit: [2] },
+      { limit: 1e300 },
+    ]) {
       const error = await fail('app.Note.list', bad);
       expect([bad, error.code]).toEqual([bad, 'bad_request']);
       expect(detail(error, Object.keys(bad)[0])).toBeDefined();
@@ -732,7 +756,10 @@ describe('include', () => {
   });
 
   it('retrieve, list and search embed the named relation', async () => {
-    expect(await ok('shop.Product.retrieve', { id: withCategory.id, include: ['category'] })).toEqual({ ...withCategory, category: { id: category.id, title: 'Included' } });
+    expect(await ok('shop.Product.retrieve', { id: withCategory.id, include: ['category'] })).toEqual({
+      ...withCategory,
+      category: { id: category.id, title: 'Included' },
+    });
     expect(await ok('shop.Product.retrieve', { id: without.id, include: ['category'] })).toEqual({ ...without, category: null });
     const listed = await ok('shop.Product.list', { filter: { name: { like: 'inc %' } }, order: { id: 'ASC' }, include: ['category'] });
     expect(listed.rows).toEqual([
@@ -743,7 +770,7 @@ describe('include', () => {
     expect(searched.rows).toEqual([{ ...withCategory, category: { id: category.id, title: 'Included' } }]);
   });
 
-  it("an included object goes through its own binding: its excluded columns stay out, its serialize applies", async () => {
+  it('an included object goes through its own binding: its excluded columns stay out, its serialize applies', async () => {
     const [agent] = await t.dataSource.getRepository(Agent).save([{ name: 'ada', password: 'hunter2' }]);
     const task = await ok('desk.Task.create', { title: 'Triage', agentId: agent.id });
     const reply = await ok('desk.Task.retrieve', { id: task.id, include: ['agent'] });
@@ -826,7 +853,7 @@ describe('createDto, updateDto and serialize', () => {
 });
 
 describe('subscribe and unsubscribe replies', () => {
-  it('answer {room} (and the room\'s seq for subscribe)', async () => {
+  it("answer {room} (and the room's seq for subscribe)", async () => {
     const socket = await TestSocket.open(t.ws);
     try {
       const created = await product();

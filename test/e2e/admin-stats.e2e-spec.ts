@@ -11,7 +11,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const stats = (headers: Record<string, string> = { 'x-user': 'root', 'x-role': 'admin' }, base = t.http) => http(base, 'GET', '/api/admin/stats', undefined, headers);
+const stats = (headers: Record<string, string> = { 'x-user': 'root', 'x-role': 'admin' }, base = t.http) =>
+  http(base, 'GET', '/api/admin/stats', undefined, headers);
 
 it('answers 403 to anyone admin.can refuses, anonymous callers included', async () => {
   for (const headers of [{}, { 'x-user': 'bob' }, { 'x-user': 'bob', 'x-role': 'user' }] as Record<string, string>[]) {
@@ -22,7 +23,13 @@ it('answers 403 to anyone admin.can refuses, anonymous callers included', async 
 
 it('counts connections, occupied rooms, replay buffers and the rates of pushes and requests', async () => {
   const before = (await stats()).body;
-  expect(before).toEqual({ connections: 0, rooms: [], pushesPerSecond: expect.any(Number), requestsPerSecond: expect.any(Number), replay: { rooms: expect.any(Number), pushes: expect.any(Number) } });
+  expect(before).toEqual({
+    connections: 0,
+    rooms: [],
+    pushesPerSecond: expect.any(Number),
+    requestsPerSecond: expect.any(Number),
+    replay: { rooms: expect.any(Number), pushes: expect.any(Number) },
+  });
 
   const [a, b] = [await TestSocket.open(t.ws, { 'x-user': 'a' }), await TestSocket.open(t.ws, { 'x-user': 'b' })];
   await a.request('shop.Product.subscribe', {});
@@ -36,7 +43,12 @@ it('counts connections, occupied rooms, replay buffers and the rates of pushes a
 
   const now = (await stats()).body;
   expect(now.connections).toBe(2);
-  expect(now.rooms).toEqual(expect.arrayContaining([{ room: 'shop.Product', subscribers: 2 }, { room: 'channel:ops', subscribers: 1 }]));
+  expect(now.rooms).toEqual(
+    expect.arrayContaining([
+      { room: 'shop.Product', subscribers: 2 },
+      { room: 'channel:ops', subscribers: 1 },
+    ]),
+  );
   expect(now.rooms).toHaveLength(2);
   expect(now.replay.rooms).toBeGreaterThanOrEqual(2);
   expect(now.replay.pushes).toBeGreaterThanOrEqual(1);

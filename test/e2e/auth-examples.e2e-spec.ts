@@ -9,7 +9,11 @@ const ada: SampleUser = { id: 1, name: 'ada' };
 const token = signToken(secret, ada);
 const forged = signToken('other secret', ada);
 
-async function check(authenticate: BindingsModuleOptions['authenticate'], good: { headers?: Record<string, string>; query?: string }, bad: { headers?: Record<string, string>; query?: string }) {
+async function check(
+  authenticate: BindingsModuleOptions['authenticate'],
+  good: { headers?: Record<string, string>; query?: string },
+  bad: { headers?: Record<string, string>; query?: string },
+) {
   const t = await startApp([Product, Category, NoteEntity], { authenticate, anonymous: false });
   try {
     const socket = await TestSocket.open(t.ws + (good.query ?? ''), good.headers);
@@ -24,9 +28,11 @@ async function check(authenticate: BindingsModuleOptions['authenticate'], good: 
   }
 }
 
-it('reads a bearer token', () => check(bearerAuth(secret), { headers: { authorization: `Bearer ${token}` } }, { headers: { authorization: `Bearer ${forged}` } }));
+it('reads a bearer token', () =>
+  check(bearerAuth(secret), { headers: { authorization: `Bearer ${token}` } }, { headers: { authorization: `Bearer ${forged}` } }));
 
-it('reads a session cookie', () => check(cookieAuth(new Map([['abc', ada]])), { headers: { cookie: 'theme=dark; sid=abc' } }, { headers: { cookie: 'sid=nope' } }));
+it('reads a session cookie', () =>
+  check(cookieAuth(new Map([['abc', ada]])), { headers: { cookie: 'theme=dark; sid=abc' } }, { headers: { cookie: 'sid=nope' } }));
 
 it('reads a query token', async () => {
   const t = await startApp([Product, Category, NoteEntity], { authenticate: queryTokenAuth(secret), anonymous: false });

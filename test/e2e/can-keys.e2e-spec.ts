@@ -147,7 +147,9 @@ const rest: Transport = {
         case 'update':
           return http(t.http, 'PATCH', `${base}/${id}`, fields, h);
         case 'save':
-          return id === undefined ? http(t.http, 'POST', '/api/events', { event: `k.${binding}.save`, data }, h) : http(t.http, 'PUT', `${base}/${id}`, fields, h);
+          return id === undefined
+            ? http(t.http, 'POST', '/api/events', { event: `k.${binding}.save`, data }, h)
+            : http(t.http, 'PUT', `${base}/${id}`, fields, h);
         case 'delete':
           return http(t.http, 'DELETE', `${base}/${id}`, undefined, h);
         default:
@@ -166,7 +168,8 @@ const bindings = [
 const repo = (target: typeof SyncMemo | typeof AsyncMemo) => t.dataSource.getRepository(target);
 
 /** The calls of `key` for `user`, in order, as the subjects they were given. */
-const subjectsOf = (binding: string, key: string, user: KeyUser) => calls.filter((c) => c.binding === binding && c.key === key && c.user === user.id).map((c) => c.subject);
+const subjectsOf = (binding: string, key: string, user: KeyUser) =>
+  calls.filter((c) => c.binding === binding && c.key === key && c.user === user.id).map((c) => c.subject);
 
 /** A refusal: `forbidden` with the documented message, 403 over REST. */
 function expectForbidden(reply: Reply, action: string, binding: string): void {
@@ -376,7 +379,11 @@ describe.each(bindings)('can hooks (%s)', (_kind, target, name) => {
     ['WebSocket', overWs],
     ['SSE', overSse],
   ] as const)('subscribe over %s', (_transport, subscribe) => {
-    const members = (room: string) => t.app.get(BindingsService).rooms().find((r) => r.room === room)?.subscribers ?? 0;
+    const members = (room: string) =>
+      t.app
+        .get(BindingsService)
+        .rooms()
+        .find((r) => r.room === room)?.subscribers ?? 0;
 
     it('subscribe {id}: refused with the current row as subject joins nothing and gets no push; allowed gets the push', async () => {
       const row = await insert(target, name, { title: 'watched', rank: 1, secret: 's' });
@@ -404,7 +411,11 @@ describe.each(bindings)('can hooks (%s)', (_kind, target, name) => {
       const no = await subscribe(refused('subscribe'), { filter });
       expectForbidden(no.reply, 'subscribe', name);
       expect(subjectsOf(name, 'subscribe', refused('subscribe'))).toEqual([{ filter }]);
-      const occupied = () => t.app.get(BindingsService).rooms().filter((r) => r.room.startsWith(`k.${name}?`));
+      const occupied = () =>
+        t.app
+          .get(BindingsService)
+          .rooms()
+          .filter((r) => r.room.startsWith(`k.${name}?`));
       expect(occupied()).toEqual([]);
       const yes = await subscribe(allowed, { filter });
       expect(yes.reply.error).toBeUndefined();

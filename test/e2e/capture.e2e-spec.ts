@@ -81,7 +81,11 @@ describe('repository and manager writes outside any binding', () => {
     const saved = await products().save(products().create({ name, price: 5, secret: 's3cret' }));
     const [push, ...rest] = await pushes(1);
     expect(rest).toEqual([]);
-    expect(push).toMatchObject({ event: 'shop.Product.created', room: 'shop.Product', data: { id: saved.id, name, price: 5, status: 'open', categoryId: null, version: 1 } });
+    expect(push).toMatchObject({
+      event: 'shop.Product.created',
+      room: 'shop.Product',
+      data: { id: saved.id, name, price: 5, status: 'open', categoryId: null, version: 1 },
+    });
     expect(push.changes).toBeUndefined();
     expect(push.id).toBeUndefined();
     expectNoSecret(push);
@@ -136,7 +140,12 @@ describe('repository and manager writes outside any binding', () => {
     await products().save([products().create({ name: a, price: 1 }), { ...p, price: 13 }, products().create({ name: b, price: 2 })]);
     const got = await pushes(3);
     expect(got).toHaveLength(3);
-    expect(got.filter((x) => x.event === 'shop.Product.created').map((x) => x.data.name).sort()).toEqual([a, b].sort());
+    expect(
+      got
+        .filter((x) => x.event === 'shop.Product.created')
+        .map((x) => x.data.name)
+        .sort(),
+    ).toEqual([a, b].sort());
     expect(got.filter((x) => x.event === 'shop.Product.updated').map((x) => x.data)).toEqual([exposed({ ...p, price: 13, version: 2 })]);
   });
 
@@ -159,7 +168,10 @@ describe('repository and manager writes outside any binding', () => {
 
   it('manager.insert of several rows pushes one created per row', async () => {
     const [a, b] = [unique(), unique()];
-    await t.dataSource.manager.insert(Product, [{ name: a, price: 1 }, { name: b, price: 2 }]);
+    await t.dataSource.manager.insert(Product, [
+      { name: a, price: 1 },
+      { name: b, price: 2 },
+    ]);
     const got = await pushes(2);
     expect(got).toHaveLength(2);
     expect(got.map((p) => p.event)).toEqual(['shop.Product.created', 'shop.Product.created']);
@@ -384,11 +396,22 @@ describe('QueryBuilder statements', () => {
     await products().createQueryBuilder().update().set({ price: 3300 }).whereInIds([c.id]).execute();
     expect((await pushes(1)).map((x) => [x.data.id, x.data.price])).toEqual([[c.id, 3300]]);
     s.frames.length = 0;
-    await products().createQueryBuilder().update().set({ price: 3400 }).where({ status: 'closed', price: 3100 }).andWhere(new Brackets((w) => w.where('id <> :id', { id: b.id }).orWhere('id IS NULL'))).execute();
+    await products()
+      .createQueryBuilder()
+      .update()
+      .set({ price: 3400 })
+      .where({ status: 'closed', price: 3100 })
+      .andWhere(new Brackets((w) => w.where('id <> :id', { id: b.id }).orWhere('id IS NULL')))
+      .execute();
     expect((await pushes(1)).map((x) => [x.data.id, x.data.price])).toEqual([[a.id, 3400]]);
     s.frames.length = 0;
     await t.dataSource.createQueryBuilder().delete().from(Product).where('price = :one', { one: 3400 }).orWhere('price = :two', { two: 3300 }).execute();
-    expect((await pushes(2)).map((x) => [x.event, x.data.id]).sort()).toEqual([['shop.Product.deleted', a.id], ['shop.Product.deleted', c.id]].sort());
+    expect((await pushes(2)).map((x) => [x.event, x.data.id]).sort()).toEqual(
+      [
+        ['shop.Product.deleted', a.id],
+        ['shop.Product.deleted', c.id],
+      ].sort(),
+    );
   });
 
   it('statements naming properties whose columns are named otherwise (or are reserved words) run and push', async () => {

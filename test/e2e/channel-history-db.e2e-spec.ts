@@ -49,7 +49,10 @@ describe('history across a restart (SQLite file)', () => {
 
   async function start(database: string) {
     const moduleRef = await Test.createTestingModule({
-      imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category, ChannelMessage], synchronize: true, retryAttempts: 0 }), BindingsModule.forRoot(user)],
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category, ChannelMessage], synchronize: true, retryAttempts: 0 }),
+        BindingsModule.forRoot(user),
+      ],
     }).compile();
     const app = createApp(moduleRef, { logger: ['error'] });
     app.useWebSocketAdapter(new WsAdapter(app));
@@ -72,7 +75,10 @@ describe('history across a restart (SQLite file)', () => {
       const bob = await TestSocket.open(second.ws, { 'x-user': 'bob' });
       expect((await bob.request('channel.history', { channel: 'lobby' })).data).toEqual({ channel: 'lobby', messages: before });
       const again = await TestSocket.open(second.ws, { 'x-user': 'alice' });
-      expect((await again.request('channel.edit', { channel: 'lobby', id: before[0].id, message: 'edited after' })).data).toEqual({ ...before[0], message: 'edited after' });
+      expect((await again.request('channel.edit', { channel: 'lobby', id: before[0].id, message: 'edited after' })).data).toEqual({
+        ...before[0],
+        message: 'edited after',
+      });
       expect((await bob.request('channel.edit', { channel: 'lobby', id: before[1].id, message: 'not mine' })).error.code).toBe('forbidden');
       bob.close();
       again.close();
@@ -85,7 +91,10 @@ describe('history across a restart (SQLite file)', () => {
     const database = join(dir, 'memory.sqlite');
     const startPlain = async () => {
       const moduleRef = await Test.createTestingModule({
-        imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category], synchronize: true, retryAttempts: 0 }), BindingsModule.forRoot(user)],
+        imports: [
+          TypeOrmModule.forRoot({ type: 'better-sqlite3', database, entities: [Product, Category], synchronize: true, retryAttempts: 0 }),
+          BindingsModule.forRoot(user),
+        ],
       }).compile();
       const app = createApp(moduleRef, { logger: ['error'] });
       await app.listen(0, '127.0.0.1');

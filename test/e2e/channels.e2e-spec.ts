@@ -63,7 +63,10 @@ describe('messages', () => {
     const alice = await as('alice');
     for (const message of ['one', 'two', 'three']) await alice.request('channel.message', { channel, message });
     const history = await alice.request('channel.history', { channel });
-    expect(history.data).toEqual({ channel, messages: [expect.objectContaining({ message: 'two', user: 'alice' }), expect.objectContaining({ message: 'three' })] });
+    expect(history.data).toEqual({
+      channel,
+      messages: [expect.objectContaining({ message: 'two', user: 'alice' }), expect.objectContaining({ message: 'three' })],
+    });
     expect((await alice.request('channel.history', { channel, limit: 1 })).data.messages.map((m: any) => m.message)).toEqual(['three']);
     expect((await alice.request('channel.history', { channel, limit: 50 })).data.messages).toHaveLength(2);
 
@@ -121,11 +124,14 @@ describe('messages', () => {
 });
 
 describe('presence', () => {
-  it('joined when a user\'s first socket joins, parted only when its last socket leaves, by leave or by disconnect', async () => {
+  it("joined when a user's first socket joins, parted only when its last socket leaves, by leave or by disconnect", async () => {
     const channel = fresh();
     const watcher = await as('watcher');
     await join(watcher, channel);
-    const presence = () => got(watcher, 'channel.presence').map((f) => f.data).filter((d) => d.user === 'alice');
+    const presence = () =>
+      got(watcher, 'channel.presence')
+        .map((f) => f.data)
+        .filter((d) => d.user === 'alice');
 
     const [one, two, three] = [await as('alice'), await as('alice'), await as('alice')];
     await join(one, channel);
@@ -166,7 +172,10 @@ describe('presence', () => {
     const dave = await as('dave');
     await join(dave, a);
     await join(dave, b);
-    expect(await dave.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'dave')).toEqual({ event: 'channel.presence', data: { channel: a, user: 'dave', action: 'joined' } });
+    expect(await dave.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'dave')).toEqual({
+      event: 'channel.presence',
+      data: { channel: a, user: 'dave', action: 'joined' },
+    });
     dave.close();
     await watcher.waitFor((f) => f.event === 'channel.presence' && f.data.action === 'parted' && f.data.channel === a);
     await watcher.waitFor((f) => f.event === 'channel.presence' && f.data.action === 'parted' && f.data.channel === b);
@@ -305,12 +314,17 @@ describe('over HTTP (POST /api/events)', () => {
     const posted = await http(t.http, 'POST', '/api/events', { event: 'channel.message', data: { channel, message: 'from a form' } }, { 'x-user': 'alice' });
     expect(posted).toEqual({ status: 200, body: { channel, id: expect.any(String), user: 'alice', message: 'from a form', date: expect.any(String) } });
     expect(await bob.waitFor((f) => f.event === 'channel.message' && f.id === undefined)).toEqual({ event: 'channel.message', data: posted.body });
-    expect(await http(t.http, 'POST', '/api/events', { event: 'channel.history', data: { channel } })).toEqual({ status: 200, body: { channel, messages: [posted.body] } });
+    expect(await http(t.http, 'POST', '/api/events', { event: 'channel.history', data: { channel } })).toEqual({
+      status: 200,
+      body: { channel, messages: [posted.body] },
+    });
     expect((await http(t.http, 'POST', '/api/events', { event: 'channel.info', data: { channel } })).body.users).toEqual([{ user: 'bob', state: null }]);
     for (const event of ['channel.join', 'channel.leave', 'channel.state']) {
       const res = await http(t.http, 'POST', '/api/events', { event, data: { channel, state: 1 } }, { 'x-user': 'alice' });
       expect([event, res.status, res.body.error.code]).toEqual([event, 400, 'bad_request']);
     }
-    expect((await http(t.http, 'POST', '/api/events', { event: 'channel.history', data: { channel: fresh('staff') } }, { 'x-user': 'alice' })).status).toBe(403);
+    expect((await http(t.http, 'POST', '/api/events', { event: 'channel.history', data: { channel: fresh('staff') } }, { 'x-user': 'alice' })).status).toBe(
+      403,
+    );
   });
 });

@@ -158,7 +158,8 @@ const ws: Transport = {
     return frame.error ? { error: frame.error } : { data: frame.data };
   },
 };
-const asReply = (res: { status: number; body: any }): Reply => (res.body?.error ? { status: res.status, error: res.body.error } : { status: res.status, data: res.body });
+const asReply = (res: { status: number; body: any }): Reply =>
+  res.body?.error ? { status: res.status, error: res.body.error } : { status: res.status, data: res.body };
 const rest: Transport = {
   name: 'REST',
   async call(user, action, data) {
@@ -171,7 +172,10 @@ const rest: Transport = {
         const query = Object.entries(data)
           .map(([key, value]) => {
             // REST writes an order as `order=-rank,title`.
-            if (key === 'order') return `order=${Object.entries(value as Record<string, string>).map(([field, dir]) => (dir === 'DESC' ? `-${field}` : field)).join(',')}`;
+            if (key === 'order')
+              return `order=${Object.entries(value as Record<string, string>)
+                .map(([field, dir]) => (dir === 'DESC' ? `-${field}` : field))
+                .join(',')}`;
             return `${key}=${encodeURIComponent(typeof value === 'object' ? JSON.stringify(value) : String(value))}`;
           })
           .join('&');
@@ -186,7 +190,11 @@ const rest: Transport = {
         return asReply(await http(t.http, 'PATCH', `/api/x/Ticket/${id}`, fields, h));
       case 'save':
         // A save without id has no REST route of its own.
-        return asReply(id === undefined ? await http(t.http, 'POST', '/api/events', { event: 'x.Ticket.save', data }, h) : await http(t.http, 'PUT', `/api/x/Ticket/${id}`, fields, h));
+        return asReply(
+          id === undefined
+            ? await http(t.http, 'POST', '/api/events', { event: 'x.Ticket.save', data }, h)
+            : await http(t.http, 'PUT', `/api/x/Ticket/${id}`, fields, h),
+        );
       case 'delete':
         return asReply(await http(t.http, 'DELETE', `/api/x/Ticket/${id}`, undefined, h));
     }
@@ -222,7 +230,7 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     for (const row of acme) expectError(await call(bob, 'retrieve', { id: row.id }), 'not_found', `Ticket ${row.id} not found`);
   });
 
-  it('list counts and answers only the caller\'s rows, whatever the filter, page or order', async () => {
+  it("list counts and answers only the caller's rows, whatever the filter, page or order", async () => {
     const page = (rows: Ticket[], count: number, extra: Record<string, number> = {}) => ({ page: 1, limit: 25, count, rows: rows.map(shown), ...extra });
     expect(expectData(await call(alice, 'list', {}))).toEqual(page(acme, 3));
     expect(expectData(await call(bob, 'list', {}))).toEqual(page(globex, 5));
@@ -232,10 +240,23 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     expect(expectData(await call(alice, 'list', { filter: { tenant: { ne: 'acme' } } }))).toEqual(page([], 0));
     expect(expectData(await call(alice, 'list', { filter: { title: { like: '%plan%' } }, order: { rank: 'DESC' } }))).toEqual(page([...acme].reverse(), 3));
     // Filters shaped to escape the AND with the scope: empty or nested combinations.
-    for (const filter of [{ $or: [] }, { $and: [] }, { $or: [{}] }, { $or: [{}, { tenant: 'globex' }] }, { $and: [{ $or: [{ tenant: 'globex' }, { rank: { gte: 0 } }] }] }, { tenant: { in: ['globex', 'acme'] } }, { tenant: { isNull: false } }]) {
+    for (const filter of [
+      { $or: [] },
+      { $and: [] },
+      { $or: [{}] },
+      { $or: [{}, { tenant: 'globex' }] },
+      { $and: [{ $or: [{ tenant: 'globex' }, { rank: { gte: 0 } }] }] },
+      { tenant: { in: ['globex', 'acme'] } },
+      { tenant: { isNull: false } },
+    ]) {
       const reply = await call(alice, 'list', { filter });
       if (reply.error) expect({ filter, code: reply.error.code }).toEqual({ filter, code: 'bad_request' });
-      else expect({ filter, tenants: [...new Set(reply.data.rows.map((r: Ticket) => r.tenant))], count: reply.data.count }).toEqual({ filter, tenants: ['acme'], count: 3 });
+      else
+        expect({ filter, tenants: [...new Set(reply.data.rows.map((r: Ticket) => r.tenant))], count: reply.data.count }).toEqual({
+          filter,
+          tenants: ['acme'],
+          count: 3,
+        });
     }
     // Paging: the count stays the caller's on every page, past the last one too.
     expect(expectData(await call(alice, 'list', { page: 2, limit: 2 }))).toEqual({ page: 2, limit: 2, count: 3, rows: [shown(acme[2])] });
@@ -243,7 +264,7 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     expect(expectData(await call(bob, 'list', { page: 9, limit: 1, filter: { rank: { gte: 2 } } }))).toEqual({ page: 9, limit: 1, count: 4, rows: [] });
   });
 
-  it('search counts and answers only the caller\'s rows', async () => {
+  it("search counts and answers only the caller's rows", async () => {
     const page = (rows: Ticket[]) => ({ page: 1, limit: 25, count: rows.length, rows: rows.map(shown) });
     expect(expectData(await call(alice, 'search', { q: 'plan' }))).toEqual(page(acme));
     expect(expectData(await call(alice, 'search', { q: 'globex' }))).toEqual(page([]));
@@ -251,7 +272,7 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     expect(expectData(await call(alice, 'search', { q: 'plan', page: 2, limit: 2 }))).toEqual({ page: 2, limit: 2, count: 3, rows: [shown(acme[2])] });
   });
 
-  it('update, save and delete of the other tenant\'s rows are not_found, write nothing and push nothing', async () => {
+  it("update, save and delete of the other tenant's rows are not_found, write nothing and push nothing", async () => {
     const target = globex[0];
     const pushed = await pushesDuring(async () => {
       expectError(await call(alice, 'update', { id: target.id, title: 'taken' }), 'not_found', `Ticket ${target.id} not found`);
@@ -267,10 +288,26 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
     const before = await repo().count();
     const own = acme[1];
     const pushed = await pushesDuring(async () => {
-      expectError(await call(alice, 'create', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
-      expectError(await call(alice, 'save', { title: 'planted', tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
-      expectError(await call(alice, 'update', { id: own.id, tenant: 'globex' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
-      expectError(await call(alice, 'save', { id: own.id, tenant: 'globex', title: 'moved' }), 'forbidden', 'This write would leave the Ticket outside your scope; nothing was stored');
+      expectError(
+        await call(alice, 'create', { title: 'planted', tenant: 'globex' }),
+        'forbidden',
+        'This write would leave the Ticket outside your scope; nothing was stored',
+      );
+      expectError(
+        await call(alice, 'save', { title: 'planted', tenant: 'globex' }),
+        'forbidden',
+        'This write would leave the Ticket outside your scope; nothing was stored',
+      );
+      expectError(
+        await call(alice, 'update', { id: own.id, tenant: 'globex' }),
+        'forbidden',
+        'This write would leave the Ticket outside your scope; nothing was stored',
+      );
+      expectError(
+        await call(alice, 'save', { id: own.id, tenant: 'globex', title: 'moved' }),
+        'forbidden',
+        'This write would leave the Ticket outside your scope; nothing was stored',
+      );
     });
     expect(pushed).toEqual({ acme: [], globex: [] });
     expect(await repo().count()).toBe(before);
@@ -303,7 +340,7 @@ describe.each([ws, rest, events].map((transport) => [transport.name, transport] 
   });
 });
 
-describe('references to the other tenant\'s rows', () => {
+describe("references to the other tenant's rows", () => {
   // A key naming another tenant's row would attach this tenant's data to it (and a delete
   // there would cascade here), and whether the write succeeds would tell which ids exist
   // there. Such a reference answers exactly as one to a row that does not exist.
@@ -318,44 +355,75 @@ describe('references to the other tenant\'s rows', () => {
     return frame.error ? { error: frame.error } : { data: frame.data };
   };
 
-  it.each(['ws', 'events'] as const)('create, update and save with a key of the other tenant answer as a missing row and store nothing (%s)', async (transport) => {
-    const own = (await repo().manager.getRepository(Comment).save({ body: 'own', tenant: 'acme', ticketId: acme[0].id })) as Comment;
-    const before = await t.dataSource.getRepository(Comment).count();
-    for (const ticketId of [globex[0].id, 999_999]) {
-      const attempts: Array<[string, Record<string, unknown>]> = [
-        ['x.Comment.create', { body: 'attached', tenant: 'acme', ticketId }],
-        ['x.Comment.save', { body: 'attached', tenant: 'acme', ticketId }],
-        ['x.Comment.update', { id: own.id, ticketId }],
-        ['x.Comment.save', { id: own.id, ticketId }],
-      ];
-      for (const [event, data] of attempts) {
-        const reply = await send(alice, transport, event, data);
-        expect({ event, ticketId, error: reply.error, status: reply.status }).toEqual({ event, ticketId, error: missing, status: transport === 'events' ? 400 : undefined });
+  it.each(['ws', 'events'] as const)(
+    'create, update and save with a key of the other tenant answer as a missing row and store nothing (%s)',
+    async (transport) => {
+      const own = (await repo().manager.getRepository(Comment).save({ body: 'own', tenant: 'acme', ticketId: acme[0].id })) as Comment;
+      const before = await t.dataSource.getRepository(Comment).count();
+      for (const ticketId of [globex[0].id, 999_999]) {
+        const attempts: Array<[string, Record<string, unknown>]> = [
+          ['x.Comment.create', { body: 'attached', tenant: 'acme', ticketId }],
+          ['x.Comment.save', { body: 'attached', tenant: 'acme', ticketId }],
+          ['x.Comment.update', { id: own.id, ticketId }],
+          ['x.Comment.save', { id: own.id, ticketId }],
+        ];
+        for (const [event, data] of attempts) {
+          const reply = await send(alice, transport, event, data);
+          expect({ event, ticketId, error: reply.error, status: reply.status }).toEqual({
+            event,
+            ticketId,
+            error: missing,
+            status: transport === 'events' ? 400 : undefined,
+          });
+        }
       }
-    }
-    expect(await t.dataSource.getRepository(Comment).count()).toBe(before);
-    expect(await t.dataSource.getRepository(Comment).findOneByOrFail({ id: own.id })).toEqual({ ...own });
-    // The own tenant's rows may be referenced, and a key can be cleared.
-    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: acme[1].id })).data).toEqual({ id: own.id, body: 'own', tenant: 'acme', ticketId: acme[1].id });
-    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: null })).data).toEqual({ id: own.id, body: 'own', tenant: 'acme', ticketId: null });
-    const created = (await send(alice, transport, 'x.Comment.create', { body: 'new', tenant: 'acme', ticketId: acme[2].id })).data;
-    expect(created).toEqual({ id: expect.any(Number), body: 'new', tenant: 'acme', ticketId: acme[2].id });
-    // A row the application itself attached elsewhere can still be edited without touching its key.
-    await t.dataSource.getRepository(Comment).update({ id: own.id }, { ticketId: globex[1].id });
-    expect((await send(alice, transport, 'x.Comment.update', { id: own.id, body: 'edited' })).data).toEqual({ id: own.id, body: 'edited', tenant: 'acme', ticketId: globex[1].id });
-    await t.dataSource.getRepository(Comment).delete({ id: own.id });
-    await t.dataSource.getRepository(Comment).delete({ id: created.id });
-  });
+      expect(await t.dataSource.getRepository(Comment).count()).toBe(before);
+      expect(await t.dataSource.getRepository(Comment).findOneByOrFail({ id: own.id })).toEqual({ ...own });
+      // The own tenant's rows may be referenced, and a key can be cleared.
+      expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: acme[1].id })).data).toEqual({
+        id: own.id,
+        body: 'own',
+        tenant: 'acme',
+        ticketId: acme[1].id,
+      });
+      expect((await send(alice, transport, 'x.Comment.update', { id: own.id, ticketId: null })).data).toEqual({
+        id: own.id,
+        body: 'own',
+        tenant: 'acme',
+        ticketId: null,
+      });
+      const created = (await send(alice, transport, 'x.Comment.create', { body: 'new', tenant: 'acme', ticketId: acme[2].id })).data;
+      expect(created).toEqual({ id: expect.any(Number), body: 'new', tenant: 'acme', ticketId: acme[2].id });
+      // A row the application itself attached elsewhere can still be edited without touching its key.
+      await t.dataSource.getRepository(Comment).update({ id: own.id }, { ticketId: globex[1].id });
+      expect((await send(alice, transport, 'x.Comment.update', { id: own.id, body: 'edited' })).data).toEqual({
+        id: own.id,
+        body: 'edited',
+        tenant: 'acme',
+        ticketId: globex[1].id,
+      });
+      await t.dataSource.getRepository(Comment).delete({ id: own.id });
+      await t.dataSource.getRepository(Comment).delete({ id: created.id });
+    },
+  );
 });
 
 describe('subscriptions and replay (WebSocket)', () => {
-  it('subscribe to the other tenant\'s row is not_found, exactly as a missing row', async () => {
+  it("subscribe to the other tenant's row is not_found, exactly as a missing row", async () => {
     const a = await open(alice);
-    expect(await a.request('x.Ticket.subscribe', { id: globex[0].id })).toEqual({ event: 'x.Ticket.subscribe', id: 1, error: { code: 'not_found', message: `Ticket ${globex[0].id} not found` } });
-    expect(await a.request('x.Ticket.subscribe', { id: 999_999 })).toEqual({ event: 'x.Ticket.subscribe', id: 2, error: { code: 'not_found', message: 'Ticket 999999 not found' } });
+    expect(await a.request('x.Ticket.subscribe', { id: globex[0].id })).toEqual({
+      event: 'x.Ticket.subscribe',
+      id: 1,
+      error: { code: 'not_found', message: `Ticket ${globex[0].id} not found` },
+    });
+    expect(await a.request('x.Ticket.subscribe', { id: 999_999 })).toEqual({
+      event: 'x.Ticket.subscribe',
+      id: 2,
+      error: { code: 'not_found', message: 'Ticket 999999 not found' },
+    });
   });
 
-  it('a filter naming the other tenant, or matching both, carries only the subscriber\'s own rows', async () => {
+  it("a filter naming the other tenant, or matching both, carries only the subscriber's own rows", async () => {
     const a = await open(alice);
     const b = await open(bob);
     expect((await a.request('x.Ticket.subscribe', { filter: { tenant: 'globex' } })).error).toBeUndefined();
@@ -408,7 +476,7 @@ describe('subscriptions and replay (WebSocket)', () => {
     await repo().delete({ id: row.id });
   });
 
-  it('replay (`since`) sends only the caller\'s own changes', async () => {
+  it("replay (`since`) sends only the caller's own changes", async () => {
     const filter = { title: { like: 'replayed%' } };
     // One subscriber of each tenant keeps the room (and its replay buffer) alive.
     const keepA = await open(alice);
@@ -440,14 +508,14 @@ describe('subscriptions and replay (WebSocket)', () => {
 describe('Server-Sent Events', () => {
   const url = (query: string) => `${t.http}/api/x/Ticket/events${query}`;
 
-  it('a stream of the other tenant\'s row is refused as not_found before it starts', async () => {
+  it("a stream of the other tenant's row is refused as not_found before it starts", async () => {
     await expect(SseReader.open(url(`?id=${globex[0].id}`), as(alice))).rejects.toMatchObject({
       status: 404,
       body: { error: { code: 'not_found', message: `Ticket ${globex[0].id} not found` } },
     });
   });
 
-  it('model and filter streams carry only the caller\'s rows, and Last-Event-ID replays only them', async () => {
+  it("model and filter streams carry only the caller's rows, and Last-Event-ID replays only them", async () => {
     const filter = encodeURIComponent(JSON.stringify({ title: { like: 'streamed%' } }));
     const model = await SseReader.open(url(''), as(alice));
     const byFilter = await SseReader.open(url(`?filter=${filter}`), as(alice));
@@ -470,7 +538,9 @@ describe('Server-Sent Events', () => {
     const resumed = await SseReader.open(url(`?filter=${filter}`), { ...as(alice), 'last-event-id': '0' });
     await resumed.waitFor(() => resumed.events().length >= 1);
     await settle();
-    expect(resumed.events().map((e) => [e.event, e.frame.data])).toEqual([['x.Ticket.created', { id: a1.id, title: 'streamed acme', tenant: 'acme', rank: 0 }]]);
+    expect(resumed.events().map((e) => [e.event, e.frame.data])).toEqual([
+      ['x.Ticket.created', { id: a1.id, title: 'streamed acme', tenant: 'acme', rank: 0 }],
+    ]);
     for (const reader of [model, byFilter, bobs, resumed]) reader.close();
     await repo().delete({ id: g.id });
     await repo().delete({ id: a1.id });
@@ -518,7 +588,10 @@ describe('channels across tenants', () => {
       code: 'forbidden',
       message: 'Not allowed to post in channel acme:general',
     });
-    expect((await c.request('channel.delete', { channel: 'acme:general', id: posted.id })).error).toEqual({ code: 'forbidden', message: 'Only the author of a message may change it' });
+    expect((await c.request('channel.delete', { channel: 'acme:general', id: posted.id })).error).toEqual({
+      code: 'forbidden',
+      message: 'Only the author of a message may change it',
+    });
 
     await settle();
     // The members got nothing from any of it: no message, no presence of bob, no edit or delete.
@@ -536,6 +609,10 @@ describe('channels across tenants', () => {
     // And bob's own tenant channel works for him, without a trace of acme.
     expect((await b.request('channel.join', { channel: 'globex:general' })).data).toEqual({ channel: 'globex:general' });
     expect((await b.request('channel.history', { channel: 'globex:general' })).data).toEqual({ channel: 'globex:general', messages: [] });
-    expect((await b.request('channel.info', { channel: 'globex:general' })).data).toEqual({ channel: 'globex:general', users: [{ user: 'globex/2', state: null }], config: { history: 100, presence: true } });
+    expect((await b.request('channel.info', { channel: 'globex:general' })).data).toEqual({
+      channel: 'globex:general',
+      users: [{ user: 'globex/2', state: null }],
+      config: { history: 100, presence: true },
+    });
   });
 });

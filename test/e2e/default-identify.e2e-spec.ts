@@ -30,7 +30,10 @@ describe('the default identify', () => {
   });
 
   it('names users by a string or numeric id', async () => {
-    t = await startApp([Memo], { authenticate: (req) => (req.headers['x-id'] ? { id: Number(req.headers['x-id']) } : null), limits: { connectionsPerUser: 1 } });
+    t = await startApp([Memo], {
+      authenticate: (req) => (req.headers['x-id'] ? { id: Number(req.headers['x-id']) } : null),
+      limits: { connectionsPerUser: 1 },
+    });
     const first = await TestSocket.open(t.ws, { 'x-id': '7' });
     // One connection per user: the second socket of user 7 is refused, another user is not.
     await expect(TestSocket.open(t.ws, { 'x-id': '7' })).rejects.toMatchObject({ status: 429 });

@@ -21,7 +21,11 @@ function validateOpenApi(document: unknown): Promise<string> {
 let t: TestApp;
 let doc: any;
 beforeAll(async () => {
-  t = await startApp([Product, Category, NoteEntity, Gadget, Ticket], { publish: { secret: 's' }, docs: { title: 'Shop API', version: '2.1.0' } }, { providers: [ProductActions, NoteActions, ChatHandlers] });
+  t = await startApp(
+    [Product, Category, NoteEntity, Gadget, Ticket],
+    { publish: { secret: 's' }, docs: { title: 'Shop API', version: '2.1.0' } },
+    { providers: [ProductActions, NoteActions, ChatHandlers] },
+  );
   const res = await fetch(`${t.http}/api/docs-json`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);

@@ -1,4 +1,15 @@
-import { Catch, HttpException, type ArgumentsHost, type CallHandler, type CanActivate, type ExceptionFilter, type ExecutionContext, ForbiddenException, Injectable, type NestInterceptor } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  type ArgumentsHost,
+  type CallHandler,
+  type CanActivate,
+  type ExceptionFilter,
+  type ExecutionContext,
+  ForbiddenException,
+  Injectable,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { map, type Observable } from 'rxjs';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
@@ -46,13 +57,17 @@ class TaggingFilter implements ExceptionFilter {
 let t: TestApp;
 let socket: TestSocket;
 beforeAll(async () => {
-  t = await startApp([Product, Category, NoteEntity], {}, {
-    providers: [
-      { provide: APP_GUARD, useClass: NoDeleteGuard },
-      { provide: APP_INTERCEPTOR, useClass: StampInterceptor },
-      { provide: APP_FILTER, useClass: TaggingFilter },
-    ],
-  });
+  t = await startApp(
+    [Product, Category, NoteEntity],
+    {},
+    {
+      providers: [
+        { provide: APP_GUARD, useClass: NoDeleteGuard },
+        { provide: APP_INTERCEPTOR, useClass: StampInterceptor },
+        { provide: APP_FILTER, useClass: TaggingFilter },
+      ],
+    },
+  );
   socket = await TestSocket.open(t.ws);
 });
 afterAll(async () => {

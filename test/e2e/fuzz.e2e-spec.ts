@@ -44,13 +44,25 @@ function checkReply(reply: any): void {
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });
 const field = fc.constantFrom('id', 'name', 'price', 'status', 'secret', 'categoryId', 'version', '__proto__', 'constructor', 'prototype', 'x');
-const value = fc.oneof(anyJson, fc.integer(), fc.double(), fc.constantFrom(1e300, -0, 2 ** 53 + 1, '', 'open', 'closed', null, '1; DROP TABLE product'), fc.string({ maxLength: 300 }));
+const value = fc.oneof(
+  anyJson,
+  fc.integer(),
+  fc.double(),
+  fc.constantFrom(1e300, -0, 2 ** 53 + 1, '', 'open', 'closed', null, '1; DROP TABLE product'),
+  fc.string({ maxLength: 300 }),
+);
 const fields = fc.dictionary(field, value, { maxKeys: 6 });
 const action = fc.constantFrom('retrieve', 'list', 'search', 'create', 'update', 'save', 'delete', 'subscribe', 'unsubscribe', 'nope');
-const event = fc.oneof(action.map((a) => `shop.Product.${a}`), fc.string({ maxLength: 40 }), fc.constantFrom('ping', '', 'shop.Hidden.list', 'shop.Product'));
+const event = fc.oneof(
+  action.map((a) => `shop.Product.${a}`),
+  fc.string({ maxLength: 40 }),
+  fc.constantFrom('ping', '', 'shop.Hidden.list', 'shop.Product'),
+);
 const data = fc.oneof(
   fields,
-  fc.record({ filter: fc.oneof(anyJson, fc.dictionary(field, fc.dictionary(fc.constantFrom('eq', 'gt', 'in', 'like', 'ilike', 'isNull', '$or', 'zz'), value))) }),
+  fc.record({
+    filter: fc.oneof(anyJson, fc.dictionary(field, fc.dictionary(fc.constantFrom('eq', 'gt', 'in', 'like', 'ilike', 'isNull', '$or', 'zz'), value))),
+  }),
   fc.record({ id: value }),
   fc.record({ page: value, limit: value, order: anyJson }),
   anyJson,
@@ -59,7 +71,12 @@ const data = fc.oneof(
 const write = fc.record({
   event: fc.constantFrom('shop.Product.create', 'shop.Product.update', 'shop.Product.save', 'shop.Product.delete'),
   data: fc.record(
-    { id: fc.integer({ min: 1, max: 60 }), name: fc.string({ minLength: 1, maxLength: 8 }), price: fc.integer({ min: -2, max: 1000 }), status: fc.constantFrom('open', 'closed', 'bad') },
+    {
+      id: fc.integer({ min: 1, max: 60 }),
+      name: fc.string({ minLength: 1, maxLength: 8 }),
+      price: fc.integer({ min: -2, max: 1000 }),
+      status: fc.constantFrom('open', 'closed', 'bad'),
+    },
     { requiredKeys: [] },
   ),
 });
@@ -68,7 +85,18 @@ const frame = fc.oneof(
   { weight: 6, arbitrary: fc.record({ event, data }).map((f) => JSON.stringify(f)) },
   { weight: 1, arbitrary: anyJson.map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.constantFrom('{', '{"event":', '[]', 'null', '{"event":"ping","id":{"a":1}}', '{"__proto__":{"event":"x"}}', '{"event":"' + 'a'.repeat(500) + '"}') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '{',
+      '{"event":',
+      '[]',
+      'null',
+      '{"event":"ping","id":{"a":1}}',
+      '{"__proto__":{"event":"x"}}',
+      '{"event":"' + 'a'.repeat(500) + '"}',
+    ),
+  },
 );
 
 it('survives thousands of random frames with one well-formed reply each', async () => {
@@ -120,13 +148,17 @@ it('still serves valid requests, and the table holds exactly what succeeded', as
 it('answers random REST bodies with a documented status and error shape', async () => {
   const statuses = new Set([200, 201, 400, 404, 409, 413, 500]);
   await fc.assert(
-    fc.asyncProperty(fc.oneof(anyJson, fields), fc.constantFrom('/api/shop/Product', '/api/events', '/api/shop/Product/search', '/api/shop/Product/1'), async (body, path) => {
-      const method = path.endsWith('/1') ? 'PATCH' : 'POST';
-      const res = await http(t.http, method, path, JSON.stringify(body));
-      expect(statuses.has(res.status)).toBe(true);
-      expect(JSON.stringify(res.body ?? null)).not.toMatch(LEAK);
-      if (res.status >= 400) expect(CODES.has(res.body.error.code)).toBe(true);
-    }),
+    fc.asyncProperty(
+      fc.oneof(anyJson, fields),
+      fc.constantFrom('/api/shop/Product', '/api/events', '/api/shop/Product/search', '/api/shop/Product/1'),
+      async (body, path) => {
+        const method = path.endsWith('/1') ? 'PATCH' : 'POST';
+        const res = await http(t.http, method, path, JSON.stringify(body));
+        expect(statuses.has(res.status)).toBe(true);
+        expect(JSON.stringify(res.body ?? null)).not.toMatch(LEAK);
+        if (res.status >= 400) expect(CODES.has(res.body.error.code)).toBe(true);
+      },
+    ),
     { numRuns: 300 },
   );
 }, 60_000);

@@ -114,7 +114,11 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
   });
 
   it('one-to-one both ways and many-to-many both ways are scoped too', async () => {
-    expect(await get('alice', 'Project', 'retrieve', { id: p.acme.id, include: ['tags', 'charter'] })).toEqual({ ...P(p.acme), tags: [T(tg.red)], charter: C(ch.acme) });
+    expect(await get('alice', 'Project', 'retrieve', { id: p.acme.id, include: ['tags', 'charter'] })).toEqual({
+      ...P(p.acme),
+      tags: [T(tg.red)],
+      charter: C(ch.acme),
+    });
     expect(await get('alice', 'Project', 'retrieve', { id: p.open.id, include: ['tags', 'charter'] })).toEqual({ ...P(p.open), tags: [], charter: null });
     expect(await get('alice', 'Charter', 'retrieve', { id: ch.acme.id, include: ['project'] })).toEqual({ ...C(ch.acme), project: P(p.acme) });
     expect(await get('bob', 'Charter', 'retrieve', { id: ch.planted.id, include: ['project'] })).toEqual({ ...C(ch.planted), project: null });
@@ -123,10 +127,25 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
   });
 
   it('an anonymous caller gets no related row its own retrieve would refuse', async () => {
-    expect(await get('anonymous', 'Project', 'retrieve', { id: p.open.id, include: ['notes', 'tags', 'charter'] })).toEqual({ ...P(p.open), notes: [], tags: [], charter: null });
+    expect(await get('anonymous', 'Project', 'retrieve', { id: p.open.id, include: ['notes', 'tags', 'charter'] })).toEqual({
+      ...P(p.open),
+      notes: [],
+      tags: [],
+      charter: null,
+    });
     expect((await read(via, 'anonymous', 'Note', 'retrieve', { id: n.open.id })).code).toBe('not_found');
-    expect(await get('anonymous', 'Project', 'list', { include: ['notes', 'charter'] })).toEqual({ page: 1, limit: 25, count: 1, rows: [{ ...P(p.open), notes: [], charter: null }] });
-    expect(await get('anonymous', 'Project', 'search', { q: 'acme', include: ['notes'] })).toEqual({ page: 1, limit: 25, count: 1, rows: [{ ...P(p.open), notes: [] }] });
+    expect(await get('anonymous', 'Project', 'list', { include: ['notes', 'charter'] })).toEqual({
+      page: 1,
+      limit: 25,
+      count: 1,
+      rows: [{ ...P(p.open), notes: [], charter: null }],
+    });
+    expect(await get('anonymous', 'Project', 'search', { q: 'acme', include: ['notes'] })).toEqual({
+      page: 1,
+      limit: 25,
+      count: 1,
+      rows: [{ ...P(p.open), notes: [] }],
+    });
   });
 
   it('list with include: each row gets exactly its own visible related rows', async () => {
@@ -160,7 +179,9 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
       { ...N(n.away), project: null },
     ]);
     expect((await get('bob', 'Note', 'search', { q: 'acme', include: ['project'] })).rows).toEqual([{ ...N(n.foreign), project: null }]);
-    expect((await get('carol', 'Project', 'search', { q: 'roadmap', include: ['notes', 'tags'] })).rows).toEqual([{ ...P(p.acme), notes: [N(n.one)], tags: [T(tg.red)] }]);
+    expect((await get('carol', 'Project', 'search', { q: 'roadmap', include: ['notes', 'tags'] })).rows).toEqual([
+      { ...P(p.acme), notes: [N(n.one)], tags: [T(tg.red)] },
+    ]);
     expect((await get('bob', 'Tag', 'search', { q: 'blue', include: ['projects'] })).rows).toEqual([{ ...T(tg.blue), projects: [] }]);
   });
 
@@ -169,7 +190,9 @@ describe.each(['ws', 'rest'] as const)('include over %s', (via) => {
     expect(bodies([await get('eve', 'Project', 'retrieve', { id: p.full.id, include: ['notes'] })])).toEqual([['umbrella full', ['u1', 'u2', 'u3']]]);
     expect(await read(via, 'eve', 'Project', 'list', { include: ['notes'] })).toEqual({ code: 'bad_request' });
     expect(await read(via, 'eve', 'Project', 'search', { q: 'umbrella', include: ['notes'] })).toEqual({ code: 'bad_request' });
-    expect(bodies((await get('eve', 'Project', 'list', { filter: { title: 'umbrella light' }, include: ['notes'] })).rows)).toEqual([['umbrella light', ['u4']]]);
+    expect(bodies((await get('eve', 'Project', 'list', { filter: { title: 'umbrella light' }, include: ['notes'] })).rows)).toEqual([
+      ['umbrella light', ['u4']],
+    ]);
     // A to-one include embeds one row per owner row: the page size bounds it, not includeRows.
     const notes = (await get('eve', 'Note', 'list', { include: ['project'] })).rows;
     expect(notes.map((note: any) => [note.body, note.project.title])).toEqual([
@@ -194,7 +217,7 @@ describe('include, whatever the transport', () => {
     }
   });
 
-  it("a related can.retrieve that throws fails that request with internal, and nothing of the row leaves", async () => {
+  it('a related can.retrieve that throws fails that request with internal, and nothing of the row leaves', async () => {
     const reply = await sockets.get('dave')!.request('inc.Project.retrieve', { id: p.initech.id, include: ['notes'] });
     expect(reply.error.code).toBe('internal');
     expect(JSON.stringify(reply)).not.toMatch(/boom|hook|initech/);
@@ -212,7 +235,10 @@ async function startupFailure(entities: Function[]): Promise<unknown> {
   const dataSource = new DataSource(database.options);
   try {
     const moduleRef = await Test.createTestingModule({
-      imports: [TypeOrmModule.forRootAsync({ useFactory: () => database.options, dataSourceFactory: async () => dataSource.initialize() }), BindingsModule.forRoot({})],
+      imports: [
+        TypeOrmModule.forRootAsync({ useFactory: () => database.options, dataSourceFactory: async () => dataSource.initialize() }),
+        BindingsModule.forRoot({}),
+      ],
     }).compile();
     const app = createApp(moduleRef, { logger: false });
     await app.init();

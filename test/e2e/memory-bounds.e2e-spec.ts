@@ -160,7 +160,9 @@ describe('channel history', () => {
     const text = 'z'.repeat(9_990);
     // 4,000 messages of 10 KB in 50 channels: 40 MB kept without a byte bound.
     for (let batch = 0; batch < 40; batch++) {
-      const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => spammer.request('channel.message', { channel: `spam-${i % 50}`, message: text })));
+      const replies = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => spammer.request('channel.message', { channel: `spam-${i % 50}`, message: text })),
+      );
       expect(replies.every((r) => r.error === undefined)).toBe(true);
       spammer.frames.length = 0;
     }

@@ -261,7 +261,7 @@ describe('bad frames', () => {
     await stillServes(await open());
   });
 
-  it('a __proto__ member is not taken as the frame\'s event', async () => {
+  it("a __proto__ member is not taken as the frame's event", async () => {
     const s = await open();
     const reply = await rawReply(s, '{"__proto__": {"event": "ping"}, "id": 8}');
     expect(reply).toMatchObject({ id: 8, error: { code: 'bad_request' } });
@@ -347,7 +347,7 @@ describe('configurable frame keys', () => {
       const s = await TestSocket.open(rohrpost.ws);
       const created = await s.request('shop.Product.create', { name: 'rohr', price: 3 }, keys);
       expect(created).toEqual({ type: 'shop.Product.create', id: expect.any(Number), data: expect.objectContaining({ name: 'rohr', price: 3 }) });
-      expect((await s.request('ping', 'p', keys))).toEqual({ type: 'pong', id: expect.any(Number), data: 'p' });
+      expect(await s.request('ping', 'p', keys)).toEqual({ type: 'pong', id: expect.any(Number), data: 'p' });
       const failed = await s.request('shop.Product.retrieve', { id: 999999 }, keys);
       expect(failed).toEqual({ type: 'shop.Product.retrieve', id: expect.any(Number), error: expect.objectContaining({ code: 'not_found' }) });
       // A frame with `event` instead of `type` has no readable event.
@@ -359,7 +359,14 @@ describe('configurable frame keys', () => {
       expect(sub.data).toEqual({ room: `shop.Product:${created.data.id}`, seq: 0 });
       await rohrpost.dataSource.getRepository(Product).update({ id: created.data.id }, { price: 4 });
       const push = await s.waitFor((f) => f.room !== undefined && f.seq !== undefined);
-      expect(push).toEqual({ type: 'shop.Product.updated', room: `shop.Product:${created.data.id}`, seq: 1, change: expect.any(String), data: expect.objectContaining({ price: 4 }), changes: ['price', 'version'] });
+      expect(push).toEqual({
+        type: 'shop.Product.updated',
+        room: `shop.Product:${created.data.id}`,
+        seq: 1,
+        change: expect.any(String),
+        data: expect.objectContaining({ price: 4 }),
+        changes: ['price', 'version'],
+      });
       expect(push).not.toHaveProperty('event');
 
       rohrpost.app.get(BindingsService).broadcast(sub.data.room, 'notice', { n: 1 });
@@ -386,7 +393,13 @@ describe('configurable frame keys', () => {
       await s.request('shop.Product.subscribe', {}, keys);
       await demux.dataSource.getRepository(Product).delete(created.payload.id);
       const push = await s.waitFor((f) => f.room !== undefined && f.seq !== undefined);
-      expect(push).toEqual({ stream: 'shop.Product.deleted', room: 'shop.Product', seq: 1, change: expect.any(String), payload: expect.objectContaining({ id: created.payload.id, name: 'demux' }) });
+      expect(push).toEqual({
+        stream: 'shop.Product.deleted',
+        room: 'shop.Product',
+        seq: 1,
+        change: expect.any(String),
+        payload: expect.objectContaining({ id: created.payload.id, name: 'demux' }),
+      });
       s.close();
     } finally {
       await demux.close();

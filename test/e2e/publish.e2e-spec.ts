@@ -87,7 +87,8 @@ describe('POST /api/publish', () => {
     const [a, b, other] = [await member('news'), await member('news'), await member('sports')];
     const body = JSON.stringify({ channel: 'news', event: 'headline', data: { text: 'hello' } });
     expect(await post(body, signPublish(SECRET, body))).toEqual({ status: 200, body: { delivered: 2 } });
-    for (const socket of [a, b]) expect(await socket.waitFor((f) => f.event === 'headline')).toEqual({ event: 'headline', room: 'channel:news', data: { text: 'hello' } });
+    for (const socket of [a, b])
+      expect(await socket.waitFor((f) => f.event === 'headline')).toEqual({ event: 'headline', room: 'channel:news', data: { text: 'hello' } });
     await settle(50);
     expect(published(other, 'headline')).toEqual([]);
   });
@@ -175,7 +176,16 @@ describe('POST /api/publish', () => {
   });
 
   it('a signed body that is not a publish request answers 400; an oversized body 413', async () => {
-    const cases = ['not json', '[]', '{"event":"e"}', '{"room":"a","channel":"b","event":"e"}', '{"room":"a"}', '{"room":"a","event":""}', '{"room":"a","event":"e","extra":1}', '{"channel":"","event":"e"}'];
+    const cases = [
+      'not json',
+      '[]',
+      '{"event":"e"}',
+      '{"room":"a","channel":"b","event":"e"}',
+      '{"room":"a"}',
+      '{"room":"a","event":""}',
+      '{"room":"a","event":"e","extra":1}',
+      '{"channel":"","event":"e"}',
+    ];
     for (const raw of cases) {
       const res = await post(raw, signPublish(SECRET, raw));
       expect([raw, res.status, res.body.error.code]).toEqual([raw, 400, 'bad_request']);
@@ -193,13 +203,20 @@ describe('POST /api/publish', () => {
     } finally {
       await plain.close();
     }
-    const created = await fetch(`${t.http}/api/shop/Product`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `Published ${Date.now()}`, price: 1 }) });
+    const created = await fetch(`${t.http}/api/shop/Product`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `Published ${Date.now()}`, price: 1 }),
+    });
     expect(created.status).toBe(201);
   });
 
   it('works under a global prefix (the raw body is taken at /<global prefix>/api/publish), with secrets being rotated', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: [Product, Category], synchronize: true }), BindingsModule.forRoot({ publish: { secret: ['old-secret', SECRET] } })],
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: [Product, Category], synchronize: true }),
+        BindingsModule.forRoot({ publish: { secret: ['old-secret', SECRET] } }),
+      ],
     }).compile();
     const app = createApp(moduleRef, { logger: ['error'] });
     app.setGlobalPrefix('v1');
@@ -217,7 +234,8 @@ describe('POST /api/publish', () => {
       // Express also routes the path with a trailing slash (and the raw body is taken there too); Fastify does not route it by default.
       expect(await post(body, rotated, base, platform === 'express' ? '/v1/api/publish/' : '/v1/api/publish')).toEqual({ status: 200, body: { delivered: 1 } });
       const [stamp, oldOnly, newOnly] = rotated.split(',');
-      for (const replay of [`${stamp},${oldOnly}`, `${stamp},${newOnly}`, rotated]) expect((await post(body, replay, base, '/v1/api/publish')).status).toBe(401);
+      for (const replay of [`${stamp},${oldOnly}`, `${stamp},${newOnly}`, rotated])
+        expect((await post(body, replay, base, '/v1/api/publish')).status).toBe(401);
       expect((await post(body, signPublish('unknown', body), base, '/v1/api/publish')).status).toBe(401);
       await socket.waitFor((f) => f.event === 'hi');
       socket.close();

@@ -137,7 +137,13 @@ describe('push frames', () => {
     await products().delete(p.id);
     const got = await pushes(s, 2);
     expect(got).toHaveLength(2);
-    expect(got[0]).toMatchObject({ event: 'shop.Product.updated', room: `shop.Product:${p.id}`, seq: 1, data: { id: p.id, price: 3 }, changes: expect.arrayContaining(['price']) });
+    expect(got[0]).toMatchObject({
+      event: 'shop.Product.updated',
+      room: `shop.Product:${p.id}`,
+      seq: 1,
+      data: { id: p.id, price: 3 },
+      changes: expect.arrayContaining(['price']),
+    });
     expect(got[1]).toMatchObject({ event: 'shop.Product.deleted', room: `shop.Product:${p.id}`, seq: 2, data: { id: p.id, price: 3 } });
     expect(typeof got[0].change).toBe('string');
     expect(got[0]).not.toHaveProperty('id');
@@ -294,7 +300,12 @@ describe('autoSubscribe and unsubscribe', () => {
     await ok(s, 'auto.Memo.update', { id: memo.id, text: 'y' });
     await t.dataSource.getRepository(Memo).update({ id: memo.id }, { text: 'z' });
     expect(await pushes(s, 0)).toEqual([]);
-    expect(t.app.get(BindingsService).rooms().some((r) => r.room.startsWith('auto.Memo'))).toBe(false);
+    expect(
+      t.app
+        .get(BindingsService)
+        .rooms()
+        .some((r) => r.room.startsWith('auto.Memo')),
+    ).toBe(false);
   });
 
   it('subscribing to a missing object is not_found and to a bad filter bad_request; neither subscribes', async () => {
@@ -490,7 +501,12 @@ describe('subscriptions per socket', () => {
 
     for (const row of rows) await limited.dataSource.getRepository(Product).update({ id: row.id }, { price: 55 });
     const got = await pushes(s, 3);
-    expect(got.map((x) => x.data.id).sort()).toEqual(rows.slice(0, 3).map((r) => r.id).sort());
+    expect(got.map((x) => x.data.id).sort()).toEqual(
+      rows
+        .slice(0, 3)
+        .map((r) => r.id)
+        .sort(),
+    );
 
     // Unsubscribing frees a slot.
     await ok(s, 'shop.Product.unsubscribe', { id: rows[0].id });

@@ -127,18 +127,25 @@ describe('a socket that closes while its subscribe is in flight', () => {
       { event: 'r.Ticket.subscribe', data: { id: acmeTicket.id } },
       { event: 'r.Ticket.subscribe', data: { filter: { title: 'open' } } },
     ];
-    await sendAndClose(60, (i) => frames[i % frames.length], async () => {
-      // Every request reached can.subscribe before its socket closed, and waits there.
-      await until(() => subscribeCalls.length === 60);
-      open();
-    });
+    await sendAndClose(
+      60,
+      (i) => frames[i % frames.length],
+      async () => {
+        // Every request reached can.subscribe before its socket closed, and waits there.
+        await until(() => subscribeCalls.length === 60);
+        open();
+      },
+    );
   });
 
   it('an SSE stream that goes away while it subscribes is in no room', async () => {
     const open = closedGate();
     const aborted = Array.from({ length: 10 }, async () => {
       const controller = new AbortController();
-      const request = fetch(`${t.http}/api/r/Ticket/events?id=${acmeTicket.id}`, { headers: { accept: 'text/event-stream', ...as(alice) }, signal: controller.signal });
+      const request = fetch(`${t.http}/api/r/Ticket/events?id=${acmeTicket.id}`, {
+        headers: { accept: 'text/event-stream', ...as(alice) },
+        signal: controller.signal,
+      });
       await until(() => subscribeCalls.length === 10);
       controller.abort();
       await request.catch(() => undefined);
@@ -198,7 +205,7 @@ describe('automatic subscriptions pass can.subscribe', () => {
   });
 });
 
-describe('a write refused for leaving the writer\'s scope', () => {
+describe("a write refused for leaving the writer's scope", () => {
   async function count(): Promise<number> {
     return t.dataSource.getRepository(Ticket).count();
   }

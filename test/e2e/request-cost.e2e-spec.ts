@@ -46,19 +46,29 @@ const heavyFilters = [
   { body: { ilike: UNDERSCORES } },
   { $or: [{ body: { like: HALF(UNDERSCORES) } }, { title: { ilike: HALF(NEAR_MISS) } }] },
   // 100 field conditions, 98 `in` lists of 1,000 values, nested 4 deep, the scope ANDed in by the server.
-  { $or: [{ $and: [{ $or: [...Array.from({ length: 98 }, (_, k) => ({ id: { in: values(k) } })), { body: { ilike: NEAR_MISS } }] }, { title: { ne: 'x' } }] }] },
+  {
+    $or: [{ $and: [{ $or: [...Array.from({ length: 98 }, (_, k) => ({ id: { in: values(k) } })), { body: { ilike: NEAR_MISS } }] }, { title: { ne: 'x' } }] }],
+  },
 ];
 /** Filter rooms: each matches every write of alice's rows in memory, with the worst patterns. */
 const roomFilters = [
   ...heavyFilters,
-  ...[UNDERSCORES, NEAR_MISS, MANY_PERCENT].flatMap((p) => [{ body: { ilike: p } }, { title: { like: p } }, { $or: [{ body: { like: HALF(p) } }, { title: { ilike: HALF(p) } }] }]),
+  ...[UNDERSCORES, NEAR_MISS, MANY_PERCENT].flatMap((p) => [
+    { body: { ilike: p } },
+    { title: { like: p } },
+    { $or: [{ body: { like: HALF(p) } }, { title: { ilike: HALF(p) } }] },
+  ]),
 ];
 
 let t: TestApp;
 beforeAll(async () => {
   // The byte bounds of subscriptions (memory-bounds suite) would refuse most of the heavy
   // user's filter rooms: raised here, so the CPU load is heavier than the defaults allow.
-  t = await startApp([Page], { authenticate: authenticateFromHeader, anonymous: false, limits: { subscriptionBytesPerUser: 1 << 30, subscriptionBytesTotal: 1 << 30 } });
+  t = await startApp([Page], {
+    authenticate: authenticateFromHeader,
+    anonymous: false,
+    limits: { subscriptionBytesPerUser: 1 << 30, subscriptionBytesTotal: 1 << 30 },
+  });
   const repo = t.dataSource.getRepository(Page);
   await repo.save(Array.from({ length: ROWS }, (_, i) => ({ tenant: alice.tenant, title: TEXT, body: TEXT.slice(i) })));
   await repo.save({ tenant: bob.tenant, title: 'bob', body: 'bob' });
@@ -89,7 +99,12 @@ function pinger(socket: TestSocket, every = 5) {
     }
     return worst;
   })();
-  return { stop: () => ((stopped = true), done), get sent() { return sent; } };
+  return {
+    stop: () => ((stopped = true), done),
+    get sent() {
+      return sent;
+    },
+  };
 }
 
 it('answers another user within a bounded delay while one user sends the heaviest allowed requests', async () => {
@@ -138,7 +153,9 @@ it('answers another user within a bounded delay while one user sends the heavies
   await reads;
   clearInterval(sampler);
 
-  console.log(`request-cost (${testDb}): ${answered.length} heavy requests, ${ping.sent} pings, worst ping ${worstPing.toFixed(0)} ms, worst read of another user ${worstRead.toFixed(0)} ms, busiest pool ${busiest}`);
+  console.log(
+    `request-cost (${testDb}): ${answered.length} heavy requests, ${ping.sent} pings, worst ping ${worstPing.toFixed(0)} ms, worst read of another user ${worstRead.toFixed(0)} ms, busiest pool ${busiest}`,
+  );
   const codes = answered.filter((r) => r.error).map((r) => r.error.code);
   expect(codes).toEqual([]); // every heavy request is valid: answered, never internal
   expect(answered.filter((r) => r.data?.rows).every((r) => r.data.count === 0)).toBe(true); // near misses everywhere
@@ -155,7 +172,11 @@ it('refuses a request over patternLength, patternTotal or filterTerms with bad_r
   const over: Array<[string, unknown, { field: string; constraint: string }]> = [
     ['cost.Page.list', { filter: { body: { ilike: `${UNDERSCORES}%` } } }, { field: 'body', constraint: 'patternLength' }],
     ['cost.Page.search', { q: `${Q}a` }, { field: 'q', constraint: 'patternLength' }],
-    ['cost.Page.list', { filter: { body: { like: HALF(NEAR_MISS) }, title: { ilike: `%${HALF(NEAR_MISS)}` } } }, { field: 'title', constraint: 'patternTotal' }],
+    [
+      'cost.Page.list',
+      { filter: { body: { like: HALF(NEAR_MISS) }, title: { ilike: `%${HALF(NEAR_MISS)}` } } },
+      { field: 'title', constraint: 'patternTotal' },
+    ],
     ['cost.Page.subscribe', { filter: { $or: Array.from({ length: 101 }, (_, i) => ({ id: i })) } }, { field: 'id', constraint: 'filterTerms' }],
   ];
   for (const [event, data, detail] of over) {

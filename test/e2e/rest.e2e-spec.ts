@@ -105,7 +105,12 @@ describe('CRUD routes', () => {
 describe('GET /api/<app>/<Model>: list', () => {
   beforeAll(async () => {
     const category = (await call('POST', '/api/shop/Category', { title: 'Listed' })).body;
-    for (const [name, price, cat] of [['lst a', 30, true], ['lst b', 10, false], ['lst c', 30, false], ['lst d', 20, true]] as const) {
+    for (const [name, price, cat] of [
+      ['lst a', 30, true],
+      ['lst b', 10, false],
+      ['lst c', 30, false],
+      ['lst d', 20, true],
+    ] as const) {
       await createProduct({ name, price, ...(cat ? { categoryId: category.id } : {}) });
     }
   });
@@ -127,7 +132,10 @@ describe('GET /api/<app>/<Model>: list', () => {
   });
 
   it('filters with operators and combinators given as JSON', async () => {
-    const res = await call('GET', `/api/shop/Product?order=name&filter=${q({ $and: [listed, { $or: [{ price: { lt: 15 } }, { price: { gte: 30 }, categoryId: { isNull: true } }] }] })}`);
+    const res = await call(
+      'GET',
+      `/api/shop/Product?order=name&filter=${q({ $and: [listed, { $or: [{ price: { lt: 15 } }, { price: { gte: 30 }, categoryId: { isNull: true } }] }] })}`,
+    );
     expect(res.body.rows.map((r: any) => r.name)).toEqual(['lst b', 'lst c']);
   });
 
@@ -188,7 +196,13 @@ describe('POST /api/<app>/<Model>/search', () => {
     await createProduct({ name: 'srch Big LAMP', price: 7 });
     await createProduct({ name: 'srch small lamp', price: 9 });
     await createProduct({ name: 'srch chair', price: 8 });
-    const res = await call('POST', '/api/shop/Product/search', { q: 'Lamp', filter: { name: { like: 'srch %' } }, order: { price: 'DESC' }, page: 1, limit: 10 });
+    const res = await call('POST', '/api/shop/Product/search', {
+      q: 'Lamp',
+      filter: { name: { like: 'srch %' } },
+      order: { price: 'DESC' },
+      page: 1,
+      limit: 10,
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ page: 1, limit: 10, count: 2 });
     expect(res.body.rows.map((r: any) => r.name)).toEqual(['srch small lamp', 'srch Big LAMP']);
@@ -228,14 +242,23 @@ describe('custom actions and POST /api/events', () => {
     expect(created).toEqual({ status: 200, body: { id: expect.any(Number), name, price: 2, status: 'open', categoryId: null, version: 1 } });
     expect(await call('POST', '/api/events', { event: 'shop.Product.retrieve', data: { id: created.body.id } })).toEqual({ status: 200, body: created.body });
     expect((await call('POST', '/api/events', { event: 'shop.Product.list', data: { filter: { name } } })).body).toMatchObject({ count: 1 });
-    expect(await call('POST', '/api/events', { event: 'shop.Product.delete', data: { id: created.body.id } })).toEqual({ status: 200, body: { id: created.body.id } });
+    expect(await call('POST', '/api/events', { event: 'shop.Product.delete', data: { id: created.body.id } })).toEqual({
+      status: 200,
+      body: { id: created.body.id },
+    });
   });
 
   it('a reply of any JSON type is the JSON body, as over the WebSocket', async () => {
-    const post = (body: unknown) => fetch(t.http + '/api/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(t.http + '/api/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     for (const data of ['hello', '', 0, 5, true, false, null, [1, 'a'], { a: null }]) {
       const res = await post({ event: 'chat.raw', data });
-      expect([data, res.status, res.headers.get('content-type'), JSON.parse(await res.text())]).toEqual([data, 200, expect.stringMatching(/^application\/json/), data]);
+      expect([data, res.status, res.headers.get('content-type'), JSON.parse(await res.text())]).toEqual([
+        data,
+        200,
+        expect.stringMatching(/^application\/json/),
+        data,
+      ]);
     }
     const res = await post({ event: 'chat.raw' });
     expect([res.status, res.headers.get('content-type'), await res.text()]).toEqual([200, expect.stringMatching(/^application\/json/), 'null']);
@@ -282,7 +305,11 @@ describe('custom actions and POST /api/events', () => {
 
 describe('errors and their status codes', () => {
   it('bad_request is 400 with details per field', async () => {
-    const error = expectError(await call('POST', '/api/shop/Product', { name: 'x'.repeat(201), price: -1, status: 'weird', colour: 'red' }), 400, 'bad_request');
+    const error = expectError(
+      await call('POST', '/api/shop/Product', { name: 'x'.repeat(201), price: -1, status: 'weird', colour: 'red' }),
+      400,
+      'bad_request',
+    );
     expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'colour' })]));
     const constraints = expectError(await call('POST', '/api/shop/Product', { name: 'x'.repeat(201), price: -1, status: 'weird' }), 400, 'bad_request');
     expect(constraints.details).toEqual(
@@ -309,7 +336,14 @@ describe('errors and their status codes', () => {
   });
 
   it('a body that is not valid JSON is 400 bad_request', async () => {
-    for (const [method, path] of [['POST', '/api/shop/Product'], ['PATCH', '/api/shop/Product/1'], ['PUT', '/api/shop/Product/1'], ['POST', '/api/events'], ['POST', '/api/shop/Product/search'], ['POST', '/api/shop/Product/publish']]) {
+    for (const [method, path] of [
+      ['POST', '/api/shop/Product'],
+      ['PATCH', '/api/shop/Product/1'],
+      ['PUT', '/api/shop/Product/1'],
+      ['POST', '/api/events'],
+      ['POST', '/api/shop/Product/search'],
+      ['POST', '/api/shop/Product/publish'],
+    ]) {
       const res = await call(method, path, '{"name": "Lamp", "price": ');
       expect([method, path, res.status]).toEqual([method, path, 400]);
       expectError(res, 400, 'bad_request');
@@ -332,7 +366,13 @@ describe('errors and their status codes', () => {
     const before = (await call('GET', '/api/shop/Product?limit=1')).body.count;
     // text/plain is parsed as text by Fastify and left unread by Express; Fastify refuses application/xml (415) before the route.
     for (const type of ['text/plain', 'application/xml']) {
-      for (const [method, path] of [['POST', '/api/shop/Product'], ['PATCH', '/api/shop/Product/1'], ['PUT', '/api/shop/Product/1'], ['POST', '/api/events'], ['POST', '/api/shop/Product/search']]) {
+      for (const [method, path] of [
+        ['POST', '/api/shop/Product'],
+        ['PATCH', '/api/shop/Product/1'],
+        ['PUT', '/api/shop/Product/1'],
+        ['POST', '/api/events'],
+        ['POST', '/api/shop/Product/search'],
+      ]) {
         const res = await fetch(t.http + path, { method, headers: { 'content-type': type }, body: JSON.stringify({ name: 'plain', price: 1 }) });
         const error = expectError({ status: res.status, body: await res.json() }, 400, 'bad_request');
         expect([method, path, error.message]).toEqual([method, path, `The body must be JSON, sent with Content-Type: application/json (got ${type})`]);
@@ -387,7 +427,11 @@ describe('errors and their status codes', () => {
 });
 
 /** An app of our own making (startApp cannot take forRootAsync or a global prefix). */
-async function listen(bindings: DynamicModule, globalPrefix?: string, after: Type<unknown>[] = []): Promise<{ base: string; port: number; close: () => Promise<void> }> {
+async function listen(
+  bindings: DynamicModule,
+  globalPrefix?: string,
+  after: Type<unknown>[] = [],
+): Promise<{ base: string; port: number; close: () => Promise<void> }> {
   const moduleRef = await Test.createTestingModule({
     imports: [TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', entities: ENTITIES, synchronize: true }), bindings, ...after],
   }).compile();
@@ -453,7 +497,11 @@ describe('module options', () => {
       BindingsModule.forRootAsync({
         imports: [SettingsModule],
         inject: [CONFIG],
-        useFactory: async (settings: Settings): Promise<BindingsModuleOptions> => ({ restPrefix: settings.prefix, path: settings.wsPath, defaultApp: settings.app }),
+        useFactory: async (settings: Settings): Promise<BindingsModuleOptions> => ({
+          restPrefix: settings.prefix,
+          path: settings.wsPath,
+          defaultApp: settings.app,
+        }),
       }),
     );
     try {
@@ -542,7 +590,10 @@ describe('module options', () => {
       ],
     })
       .compile()
-      .then(() => undefined, (error: unknown) => error);
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     expect(failure).toBeInstanceOf(DuplicateBindingsModuleException);
     expect((failure as Error).message).toBe(
       'BindingsModule is registered 2 times for the DataSource "default": each would serve the same entities on its own path and push every change twice. ' +
@@ -560,7 +611,10 @@ describe('module options', () => {
       ],
     })
       .compile()
-      .then(() => undefined, (error: unknown) => error);
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
     expect(failure).toBeInstanceOf(DuplicateBindingsModuleException);
     expect((failure as Error).message).toBe(
       'BindingsModule is registered 2 times, for the DataSources "default", "other": an application serves the bindings of one DataSource. ' +
@@ -614,4 +668,3 @@ describe('module options', () => {
     }
   });
 });
-

@@ -133,7 +133,7 @@ describe("another tenant's changes are not counted", () => {
     expect(a.pushes()).toHaveLength(1);
   });
 
-  it("instance room: a row that moves to another tenant brings none of its earlier numbering", async () => {
+  it('instance room: a row that moves to another tenant brings none of its earlier numbering', async () => {
     const b = await open(bob);
     const doc = await ok(b, 't.Doc.create', { title: 'moving', tenant: 'globex' });
     expect(await ok(b, 't.Doc.subscribe', { id: doc.id })).toEqual({ room: `t.Doc:${doc.id}`, seq: 0 });

@@ -47,7 +47,9 @@ it('drops a peer that never answers the close handshake once shutdownTimeout has
   // A raw client: it upgrades, then never answers anything (not even the close frame).
   const raw = connect(Number(port), hostname);
   await new Promise<void>((resolve, reject) => raw.once('connect', () => resolve()).once('error', reject));
-  raw.write(`GET /ws HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  raw.write(
+    `GET /ws HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
   let received = '';
   raw.on('data', (chunk) => (received += chunk.toString('latin1')));
   const ended = new Promise<void>((resolve) => raw.once('close', () => resolve()));

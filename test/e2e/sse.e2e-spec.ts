@@ -89,7 +89,11 @@ describe('streaming', () => {
     const [first, second] = await s.waitFor(() => s.events().length >= 2 && s.events());
     expect(first).toMatchObject({ id: String(start + 1), event: 'shop.Product.created' });
     expect(first.frame).toEqual({ event: 'shop.Product.created', room: 'shop.Product', seq: start + 1, change: expect.any(String), data: created.body });
-    expect(second).toMatchObject({ id: String(start + 2), event: 'shop.Product.updated', frame: { seq: start + 2, changes: ['price', 'version'], data: { price: 4 } } });
+    expect(second).toMatchObject({
+      id: String(start + 2),
+      event: 'shop.Product.updated',
+      frame: { seq: start + 2, changes: ['price', 'version'], data: { price: 4 } },
+    });
     expect(first.frame.change).not.toBe(second.frame.change);
   });
 
@@ -232,7 +236,7 @@ describe('who may stream what', () => {
     expect(s.ended).toBe(true);
   });
 
-  it('refuses anonymous callers when anonymous is false, and a user\'s streams beyond connectionsPerUser (429)', async () => {
+  it("refuses anonymous callers when anonymous is false, and a user's streams beyond connectionsPerUser (429)", async () => {
     const closed = await startApp([Product, Category, NoteEntity], { anonymous: false, authenticate: () => null });
     try {
       const res = await fetch(`${closed.http}/api/shop/Product/events`);
@@ -293,7 +297,9 @@ describe('SseStream', () => {
   });
 
   it('names events with the configured event key and keeps line breaks out of fields', () => {
-    expect(sseEvent('{"type":"a.b.created","room":"r","seq":2,"payload":{}}', 'type')).toBe('id: 2\nevent: a.b.created\ndata: {"type":"a.b.created","room":"r","seq":2,"payload":{}}\n\n');
+    expect(sseEvent('{"type":"a.b.created","room":"r","seq":2,"payload":{}}', 'type')).toBe(
+      'id: 2\nevent: a.b.created\ndata: {"type":"a.b.created","room":"r","seq":2,"payload":{}}\n\n',
+    );
     expect(sseEvent('{"event":"x\\ny","room":"r","data":1}', 'event')).toBe('event: x y\ndata: {"event":"x\\ny","room":"r","data":1}\n\n');
   });
 });

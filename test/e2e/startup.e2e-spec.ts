@@ -28,7 +28,9 @@ describe('start-up', () => {
     const t = await startApp([Gadget]);
     try {
       const messages = warn.mock.calls.map(([message]) => String(message));
-      expect(messages).toContainEqual(expect.stringContaining('Memo has @Binding but is not an entity of the DataSource these bindings serve, so it is not served.'));
+      expect(messages).toContainEqual(
+        expect.stringContaining('Memo has @Binding but is not an entity of the DataSource these bindings serve, so it is not served.'),
+      );
       expect(messages).toContainEqual(expect.stringContaining('TypeOrmModule.forFeature([Memo])'));
       // A registered binding is served and not warned about.
       expect(messages.filter((message) => message.startsWith('Gadget '))).toEqual([]);

@@ -71,7 +71,7 @@ describe('writes', () => {
     const row = await t.dataSource.getRepository(Doc).findOneByOrFail({ id: globexDoc.id });
     expect(row.title).toBe('globex plan');
   });
-  it('a create or update cannot move a row out of the writer\'s scope', async () => {
+  it("a create or update cannot move a row out of the writer's scope", async () => {
     const before = await t.dataSource.getRepository(Doc).count();
     expectCode(await a.request('t.Doc.create', { title: 'planted', tenant: 'globex' }), 'forbidden');
     expect(await t.dataSource.getRepository(Doc).count()).toBe(before);
@@ -95,10 +95,10 @@ describe('writes', () => {
 });
 
 describe('pushes', () => {
-  it('subscribe to the other tenant\'s object is not_found', async () => {
+  it("subscribe to the other tenant's object is not_found", async () => {
     expectCode(await a.request('t.Doc.subscribe', { id: globexDoc.id }), 'not_found');
   });
-  it('model and filter rooms never carry the other tenant\'s rows', async () => {
+  it("model and filter rooms never carry the other tenant's rows", async () => {
     const a2 = await TestSocket.open(t.ws, as(alice));
     await a2.request('t.Doc.subscribe', {});
     await a2.request('t.Doc.subscribe', { filter: { title: { like: '%' } } });

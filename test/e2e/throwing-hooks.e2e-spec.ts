@@ -30,7 +30,8 @@ function trip(user: User | null | undefined, name: string, async = true): void |
   scope: (user: User) => (trip(user, 'scope', false), undefined),
   can: {
     // A thenable that is not a native promise (another promise library) is awaited like one.
-    retrieve: (user: User) => (user?.name === 'lazy' ? { then: (resolve: (ok: boolean) => void) => resolve(user.boom !== 'deny') } : (trip(user, 'can') ?? true)) as any,
+    retrieve: (user: User) =>
+      (user?.name === 'lazy' ? { then: (resolve: (ok: boolean) => void) => resolve(user.boom !== 'deny') } : (trip(user, 'can') ?? true)) as any,
     list: (user: User) => trip(user, 'can') ?? true,
   },
   serialize: (row) => {

@@ -3,7 +3,18 @@
 // and reads, then makes the binding write fail, and checks what the others were told survived.
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { IsBoolean, IsInt, IsOptional } from 'class-validator';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn, VersionColumn, type EntitySubscriberInterface, type MigrationInterface, type QueryRunner, type TransactionCommitEvent, type UpdateEvent } from 'typeorm';
+import {
+  Column,
+  DataSource,
+  Entity,
+  PrimaryGeneratedColumn,
+  VersionColumn,
+  type EntitySubscriberInterface,
+  type MigrationInterface,
+  type QueryRunner,
+  type TransactionCommitEvent,
+  type UpdateEvent,
+} from 'typeorm';
 import { Binding, BindingAction, BindingHandler } from '../../lib/index.js';
 import { testDb } from '../fixtures/database.js';
 import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
@@ -111,7 +122,10 @@ let other: TestSocket;
 let watcher: TestSocket;
 beforeAll(async () => {
   t = await startApp([Counter], { limits: { framesPerSecond: 1_000_000, burst: 1_000_000 } }, { providers: [CounterActions] });
-  t.dataSource.subscribers.push(new FailingAudit() as EntitySubscriberInterface<any>, new DataSourceSubscriber(() => t.dataSource) as EntitySubscriberInterface<any>);
+  t.dataSource.subscribers.push(
+    new FailingAudit() as EntitySubscriberInterface<any>,
+    new DataSourceSubscriber(() => t.dataSource) as EntitySubscriberInterface<any>,
+  );
   [writer, other, watcher] = await Promise.all([TestSocket.open(t.ws), TestSocket.open(t.ws), TestSocket.open(t.ws)]);
 });
 afterAll(async () => {
@@ -217,7 +231,7 @@ describe('a binding write whose transaction is held open (an async subscriber) a
   });
 });
 
-describe("an application transaction held open, then rolled back", () => {
+describe('an application transaction held open, then rolled back', () => {
   it('does not take in a binding write made meanwhile, which stays and pushes', async () => {
     const [a, b] = await counters(0, 0);
     await watch(b.id);

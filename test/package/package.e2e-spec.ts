@@ -67,10 +67,26 @@ describe('the packed package', () => {
     // build is already done (npm test builds before the suites), and building again while other
     // suites load dist/ could hand them half-written files: pack without scripts.
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepack).toBe('npm run build');
-    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: ROOT, maxBuffer: 20 * 1024 * 1024, timeout: 180_000 });
+    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+      cwd: ROOT,
+      maxBuffer: 20 * 1024 * 1024,
+      timeout: 180_000,
+    });
     const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
     const paths: string[] = packed.files.map((file: { path: string }) => file.path);
-    expect(paths).toEqual(expect.arrayContaining(['package.json', 'LICENSE', 'README.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/client/index.js', 'dist/lib/client-node/index.js', 'dist/cjs/client/index.js', 'dist/cjs/client-node/index.js']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'LICENSE',
+        'README.md',
+        'dist/lib/index.js',
+        'dist/lib/index.d.ts',
+        'dist/lib/client/index.js',
+        'dist/lib/client-node/index.js',
+        'dist/cjs/client/index.js',
+        'dist/cjs/client-node/index.js',
+      ]),
+    );
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
     expect(paths.filter((path) => /^(test|sample|bench|lib)\//.test(path))).toEqual([]);
     // Every relative link of the README resolves inside the package.
@@ -110,7 +126,10 @@ describe('the packed package', () => {
     // The same application on Fastify: the Quick start's main.ts with the Fastify adapter.
     const fastifyMain = files
       .get('main.ts')!
-      .replace("import { NestFactory } from '@nestjs/core';", "import { NestFactory } from '@nestjs/core';\nimport { FastifyAdapter } from '@nestjs/platform-fastify';")
+      .replace(
+        "import { NestFactory } from '@nestjs/core';",
+        "import { NestFactory } from '@nestjs/core';\nimport { FastifyAdapter } from '@nestjs/platform-fastify';",
+      )
       .replace('NestFactory.create(AppModule)', 'NestFactory.create(AppModule, new FastifyAdapter())');
     expect(fastifyMain).toContain('new FastifyAdapter()');
     writeFileSync(join(app, 'src', 'main-fastify.ts'), fastifyMain);
@@ -119,12 +138,19 @@ describe('the packed package', () => {
       throw new Error(`the Quick start does not compile:\n${error.stdout}${error.stderr}`);
     });
 
-    for (const [platform, main] of [['express', 'dist/main.js'], ['fastify', 'dist/main-fastify.js']]) {
+    for (const [platform, main] of [
+      ['express', 'dist/main.js'],
+      ['fastify', 'dist/main-fastify.js'],
+    ]) {
       const port = await freePort();
       // Each platform starts on a database of its own (the Quick start names its file).
       const cwd = join(app, platform);
       mkdirSync(cwd);
-      server = spawn(process.execPath, [join(app, main)], { cwd, env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      server = spawn(process.execPath, [join(app, main)], {
+        cwd,
+        env: { ...process.env, NODE_OPTIONS: '', PORT: String(port) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let log = '';
       server.stdout!.on('data', (chunk) => (log += chunk));
       server.stderr!.on('data', (chunk) => (log += chunk));
@@ -141,7 +167,10 @@ describe('the packed package', () => {
         .replace("console.log('new product', push.data)", '(console.log(JSON.stringify(push)), process.exit(0))');
       writeFileSync(join(app, 'dist/client-run.js'), client);
       const { stdout: pushed } = await run(process.execPath, ['dist/client-run.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
-      expect([platform, JSON.parse(pushed)]).toEqual([platform, expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } })]);
+      expect([platform, JSON.parse(pushed)]).toEqual([
+        platform,
+        expect.objectContaining({ event: 'shop.Product.created', data: { id: 1, name: 'Lamp', price: 30, status: 'open' } }),
+      ]);
       // REST answers on the same server.
       const listed = await (await fetch(`http://127.0.0.1:${port}/api/shop/Product`)).json();
       expect([platform, listed.count]).toEqual([platform, 1]);
@@ -171,7 +200,11 @@ describe('the packed package', () => {
        );
        process.exit(0);`,
     );
-    const { stdout: refused } = await run(process.execPath, ['dist/redis-without-ioredis.js'], { cwd: app, env: { ...process.env, NODE_OPTIONS: '' }, timeout: 20_000 });
+    const { stdout: refused } = await run(process.execPath, ['dist/redis-without-ioredis.js'], {
+      cwd: app,
+      env: { ...process.env, NODE_OPTIONS: '' },
+      timeout: 20_000,
+    });
     expect(refused.trim()).toBe('MissingPackageException: adapter.redis needs the ioredis package, which is not installed. Install it: npm install ioredis');
   }, 300_000);
 });

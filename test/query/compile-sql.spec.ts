@@ -52,7 +52,9 @@ describe('compileWhere', () => {
 
   it('never puts a value into the SQL text', () => {
     const evil = `x'; DROP TABLE items; --`;
-    const filter = { $or: [{ name: evil }, { status: { in: [evil, 'b'] } }, { name: { like: `%${evil}%` } }, { name: { ilike: evil } }, { name: { gt: evil } }] };
+    const filter = {
+      $or: [{ name: evil }, { status: { in: [evil, 'b'] } }, { name: { like: `%${evil}%` } }, { name: { ilike: evil } }, { name: { gt: evil } }],
+    };
     for (const dialect of ['sqlite', 'postgres'] as const) {
       const { text, params } = sql(dialect, filter);
       expect(text).not.toContain('DROP');
@@ -87,9 +89,15 @@ describe('compileWhere', () => {
 
 describe('compileOrder', () => {
   it('puts NULLs last ascending and first descending, byte-wise strings on PostgreSQL', () => {
-    const order: Array<[string, 'ASC' | 'DESC']> = [['price', 'DESC'], ['name', 'ASC'], ['createdAt', 'ASC']];
+    const order: Array<[string, 'ASC' | 'DESC']> = [
+      ['price', 'DESC'],
+      ['name', 'ASC'],
+      ['createdAt', 'ASC'],
+    ];
     expect(compileOrder(order, fields, collectingCtx('sqlite').ctx)).toBe('"price" DESC NULLS FIRST, "name" ASC NULLS LAST, "created_at" ASC NULLS LAST');
-    expect(compileOrder(order, fields, collectingCtx('postgres').ctx)).toBe('"price" DESC NULLS FIRST, "name" COLLATE "C" ASC NULLS LAST, "created_at" ASC NULLS LAST');
+    expect(compileOrder(order, fields, collectingCtx('postgres').ctx)).toBe(
+      '"price" DESC NULLS FIRST, "name" COLLATE "C" ASC NULLS LAST, "created_at" ASC NULLS LAST',
+    );
     expect(compileOrder([], fields, collectingCtx('postgres').ctx)).toBe('');
   });
 });

@@ -30,25 +30,43 @@ function referenceLike(pattern: string, text: string): boolean {
 // Few letters, so that near misses and repeated segments are common; an astral character
 // proves `_` is one code point; a backslash escapes.
 const letter = fc.constantFrom('a', 'b', 'A', 'ä', '😀');
-const patternChar = fc.oneof({ weight: 3, arbitrary: letter }, { weight: 2, arbitrary: fc.constantFrom('%', '_') }, { weight: 1, arbitrary: fc.constantFrom('\\%', '\\_', '\\\\', '\\a') });
+const patternChar = fc.oneof(
+  { weight: 3, arbitrary: letter },
+  { weight: 2, arbitrary: fc.constantFrom('%', '_') },
+  { weight: 1, arbitrary: fc.constantFrom('\\%', '\\_', '\\\\', '\\a') },
+);
 const pattern = fc.array(patternChar, { maxLength: 12 }).map((cs) => cs.join(''));
 const text = fc.array(fc.oneof(letter, fc.constantFrom('%', '_', '\\')), { maxLength: 24 }).map((cs) => cs.join(''));
 
 describe('LIKE matching in memory', () => {
   it('agrees with the reference definition on random patterns and texts', () => {
-    fc.assert(fc.property(pattern, text, (p, s) => likeMatcher(p)(s) === referenceLike(p, s)), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(pattern, text, (p, s) => likeMatcher(p)(s) === referenceLike(p, s)),
+      { numRuns: 20_000 },
+    );
   });
 
   it('agrees on texts built from the pattern (many near misses and exact hits)', () => {
-    const built = pattern.chain((p) => fc.tuple(fc.constant(p), fc.array(fc.oneof(fc.constant(p.replace(/[%_\\]/g, '')), letter), { maxLength: 6 }).map((parts) => parts.join(''))));
-    fc.assert(fc.property(built, ([p, s]) => likeMatcher(p)(s) === referenceLike(p, s)), { numRuns: 10_000 });
+    const built = pattern.chain((p) =>
+      fc.tuple(
+        fc.constant(p),
+        fc.array(fc.oneof(fc.constant(p.replace(/[%_\\]/g, '')), letter), { maxLength: 6 }).map((parts) => parts.join('')),
+      ),
+    );
+    fc.assert(
+      fc.property(built, ([p, s]) => likeMatcher(p)(s) === referenceLike(p, s)),
+      { numRuns: 10_000 },
+    );
   });
 
   it('agrees on segments longer than one 32-bit word of the shift-and scan', () => {
     const long = fc.array(fc.oneof(fc.constant('a'), fc.constant('_'), fc.constant('b')), { minLength: 30, maxLength: 80 }).map((cs) => cs.join(''));
     const p = fc.tuple(long, long).map(([x, y]) => `%${x}%${y}%`);
     const s = fc.array(fc.constantFrom('a', 'b'), { maxLength: 300 }).map((cs) => cs.join(''));
-    fc.assert(fc.property(p, s, (pat, str) => likeMatcher(pat)(str) === referenceLike(pat, str)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(p, s, (pat, str) => likeMatcher(pat)(str) === referenceLike(pat, str)),
+      { numRuns: 2_000 },
+    );
     expect(likeMatcher('%' + 'a'.repeat(40) + '_'.repeat(40) + 'b%')('x' + 'a'.repeat(80) + 'b')).toBe(true);
     expect(likeMatcher('%' + 'a'.repeat(40) + '_'.repeat(40) + 'b%')('x' + 'a'.repeat(79) + 'b')).toBe(false);
   });
@@ -68,7 +86,13 @@ describe('LIKE matching in memory', () => {
   // 2-core machine: about 20 ms each. The bound leaves room for a loaded machine.
   it('stays linear in the text for the worst shapes: 100,000 characters against a 10,000-character pattern', () => {
     const text = 'a'.repeat(100_000);
-    const shapes = ['%' + 'a%'.repeat(4999) + 'b', '%a' + '_'.repeat(9997) + 'b', '%' + 'a'.repeat(9998) + 'b', '%' + '_a'.repeat(4999) + 'b%', ('%' + 'a'.repeat(99) + 'b').repeat(99) + '%'];
+    const shapes = [
+      '%' + 'a%'.repeat(4999) + 'b',
+      '%a' + '_'.repeat(9997) + 'b',
+      '%' + 'a'.repeat(9998) + 'b',
+      '%' + '_a'.repeat(4999) + 'b%',
+      ('%' + 'a'.repeat(99) + 'b').repeat(99) + '%',
+    ];
     for (const shape of shapes) {
       const test = likeMatcher(shape);
       const started = performance.now();

@@ -7,16 +7,26 @@ import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './
 // The same rows and filters as match-vs-sqlite, on a real PostgreSQL server and on SQLite at
 // once: both databases and the in-memory matcher of filter rooms must give the same ids.
 // Runs when scripts/test.sh has started PostgreSQL (BINDINGS_PG_URL); in CI it always has.
-interface Statement { all(...params: unknown[]): Array<Record<string, unknown>>; run(...params: unknown[]): unknown }
-interface Database { prepare(sql: string): Statement; exec(sql: string): void; close(): void }
+interface Statement {
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+  run(...params: unknown[]): unknown;
+}
+interface Database {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  close(): void;
+}
 const Sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => Database;
 
 const url = process.env.BINDINGS_PG_URL;
-const describePg = url ? describe : () => it('needs PostgreSQL: run through scripts/test.sh, which starts it', () => {
-  // Outside CI a machine without PostgreSQL still runs every SQLite suite; in CI the
-  // test script fails before jest when PostgreSQL cannot start, so this never passes silently there.
-  expect(process.env.CI).not.toBe('true');
-});
+const describePg = url
+  ? describe
+  : () =>
+      it('needs PostgreSQL: run through scripts/test.sh, which starts it', () => {
+        // Outside CI a machine without PostgreSQL still runs every SQLite suite; in CI the
+        // test script fails before jest when PostgreSQL cannot start, so this never passes silently there.
+        expect(process.env.CI).not.toBe('true');
+      });
 
 describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data', () => {
   let client: pg.Client;
@@ -26,7 +36,9 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
   beforeAll(async () => {
     client = new pg.Client({ connectionString: url });
     await client.connect();
-    await client.query(`CREATE TEMP TABLE ${table} (id int PRIMARY KEY, name text, price int, status text, active boolean NOT NULL, created_at timestamptz NOT NULL)`);
+    await client.query(
+      `CREATE TEMP TABLE ${table} (id int PRIMARY KEY, name text, price int, status text, active boolean NOT NULL, created_at timestamptz NOT NULL)`,
+    );
     for (const r of rows) await client.query(`INSERT INTO ${table} VALUES ($1, $2, $3, $4, $5, $6)`, [r.id, r.name, r.price, r.status, r.active, r.createdAt]);
     sqlite = new Sqlite(':memory:');
     sqlite.exec(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name TEXT, price INTEGER, status TEXT, active INTEGER NOT NULL, created_at TEXT NOT NULL)`);
@@ -45,7 +57,10 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
   }
   function sqliteIds(node: FilterNode, lists = false): number[] {
     const { ctx, params } = collectingCtx('sqlite', toSqliteParam, lists);
-    return sqlite.prepare(`SELECT id FROM ${table} WHERE ${compileWhere(node, fields, ctx)} ORDER BY id`).all(...params).map((r) => r.id as number);
+    return sqlite
+      .prepare(`SELECT id FROM ${table} WHERE ${compileWhere(node, fields, ctx)} ORDER BY id`)
+      .all(...params)
+      .map((r) => r.id as number);
   }
   const memoryIds = (node: FilterNode) => rows.filter(compileMatcher(node, fields)).map((r) => r.id);
 
@@ -63,7 +78,11 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
   it('runs the largest allowed filters: one array parameter per in-list, and/or grouped into a shallow tree', async () => {
     const values = (k: number) => Array.from({ length: 1000 }, (_, i) => i * 100 + k);
     const wide = { $or: Array.from({ length: 100 }, (_, k) => ({ price: { in: values(k) } })) };
-    const deep = { $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }], name: { like: '%a%' }, status: { ne: 'x' } };
+    const deep = {
+      $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }],
+      name: { like: '%a%' },
+      status: { ne: 'x' },
+    };
     const scope = parseFilter({ $or: Array.from({ length: 2000 }, (_, i) => ({ id: i })) }, fields, { ...limits, terms: 1e6 })!;
     for (const filter of [wide, deep]) {
       const node = andFilters(parseFilter(filter, fields, limits), scope)!;
@@ -82,7 +101,12 @@ describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data'
   });
 
   it('orders the same way, NULLs last ascending and first descending, strings by code point', async () => {
-    for (const order of [{ price: 'ASC', id: 'ASC' }, { price: 'DESC', id: 'ASC' }, { name: 'ASC', id: 'ASC' }, { name: 'DESC', id: 'DESC' }]) {
+    for (const order of [
+      { price: 'ASC', id: 'ASC' },
+      { price: 'DESC', id: 'ASC' },
+      { name: 'ASC', id: 'ASC' },
+      { name: 'DESC', id: 'DESC' },
+    ]) {
       const spec = parseOrder(order, new Set(['price', 'id', 'name']));
       const onPg = await client.query(`SELECT id FROM ${table} ORDER BY ${compileOrder(spec, fields, collectingCtx('postgres').ctx)}`);
       const onSqlite = sqlite.prepare(`SELECT id FROM ${table} ORDER BY ${compileOrder(spec, fields, collectingCtx('sqlite').ctx)}`).all();

@@ -4,8 +4,15 @@ import { at, cases, rows, searches } from './dataset.js';
 import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './fixtures.js';
 
 // better-sqlite3 ships no types and @types/better-sqlite3 is not installed: describe the little we use.
-interface Statement { all(...params: unknown[]): Array<Record<string, unknown>>; run(...params: unknown[]): unknown }
-interface Database { prepare(sql: string): Statement; exec(sql: string): void; close(): void }
+interface Statement {
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+  run(...params: unknown[]): unknown;
+}
+interface Database {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  close(): void;
+}
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => Database;
 
 let db: Database;
@@ -20,7 +27,10 @@ afterAll(() => db.close());
 function sqlIds(node: FilterNode, lists = false): number[] {
   const { ctx, params } = collectingCtx('sqlite', toSqliteParam, lists);
   const where = compileWhere(node, fields, ctx);
-  return db.prepare(`SELECT id FROM items WHERE ${where} ORDER BY id`).all(...params).map((r) => r.id as number);
+  return db
+    .prepare(`SELECT id FROM items WHERE ${where} ORDER BY id`)
+    .all(...params)
+    .map((r) => r.id as number);
 }
 const memoryIds = (node: FilterNode, dialect?: 'sqlite') => rows.filter(compileMatcher(node, fields, dialect)).map((r) => r.id);
 
@@ -73,7 +83,10 @@ describe('in-memory matcher agrees with SQLite', () => {
   it('orders NULLs last ascending and first descending', () => {
     const { ctx } = collectingCtx('sqlite');
     const ids = (order: unknown) =>
-      db.prepare(`SELECT id FROM items ORDER BY ${compileOrder(parseOrder(order, new Set(['price', 'id'])), fields, ctx)}`).all().map((r) => r.id);
+      db
+        .prepare(`SELECT id FROM items ORDER BY ${compileOrder(parseOrder(order, new Set(['price', 'id'])), fields, ctx)}`)
+        .all()
+        .map((r) => r.id);
     expect(ids({ price: 'ASC', id: 'ASC' }).slice(-3)).toEqual([4, 21, 28]);
     expect(ids({ price: 'DESC', id: 'ASC' }).slice(0, 4)).toEqual([4, 21, 28, 22]);
   });
@@ -84,7 +97,11 @@ describe('in-memory matcher agrees with SQLite', () => {
   it('runs the largest allowed filters: one parameter per in-list, and/or grouped into a shallow tree', () => {
     const values = (k: number) => Array.from({ length: 1000 }, (_, i) => i * 100 + k);
     const wide = { $or: Array.from({ length: 100 }, (_, k) => ({ price: { in: values(k) } })) };
-    const deep = { $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }], name: { like: '%a%' }, status: { ne: 'x' } };
+    const deep = {
+      $or: [{ $and: [{ $or: Array.from({ length: 97 }, (_, k) => ({ price: { nin: values(k) } })) }, { id: { gt: 0 } }] }],
+      name: { like: '%a%' },
+      status: { ne: 'x' },
+    };
     const scope = parseFilter({ $or: Array.from({ length: 2000 }, (_, i) => ({ id: i })) }, fields, { ...limits, terms: 1e6 })!;
     for (const filter of [wide, deep]) {
       const node = andFilters(parseFilter(filter, fields, limits), scope)!;

@@ -78,7 +78,13 @@ describe('parseFilter', () => {
     ['in on an other field', { meta: { in: ['a'] } }, 'meta', 'operator', /operator in is not allowed/],
     ['an object value on an other field', { meta: { eq: { a: 1 } } }, 'meta', 'type', /filter\.meta\.eq must be a string, number or boolean/],
     ['an empty operator object', { price: {} }, 'price', 'operator', /filter\.price must name at least one operator/],
-    ['an unknown operator', { price: { between: [1, 2] } }, 'price', 'operator', /^filter\.price\.between: unknown operator "between" \(allowed: eq, ne, gt, gte, lt, lte, in, nin, like, ilike, isNull\)$/],
+    [
+      'an unknown operator',
+      { price: { between: [1, 2] } },
+      'price',
+      'operator',
+      /^filter\.price\.between: unknown operator "between" \(allowed: eq, ne, gt, gte, lt, lte, in, nin, like, ilike, isNull\)$/,
+    ],
     ['the internal contains operator', { name: { contains: 'x' } }, 'name', 'operator', /unknown operator "contains"/],
     ['an unknown field', { color: 'red' }, 'color', 'filterFields', /filter\.color: "color" is not a filterable field/],
     ['an unknown field inside $or', { $or: [{ price: 1 }, { colour: 'red' }] }, 'colour', 'filterFields', /filter\.\$or\[1\]\.colour/],
@@ -177,7 +183,13 @@ describe('parseFilter', () => {
     const two = { $or: [{ name: { like: 'a'.repeat(60) } }, { status: { ilike: 'b'.repeat(40) } }] };
     expect(parse(two)).toBeDefined();
     const err = badRequest(() => parse({ ...two, name: { ilike: '%' } }));
-    expect(err.details).toEqual([{ field: 'name', constraint: 'patternTotal', message: 'filter.name.ilike: the like/ilike patterns of the filter are longer than 100 characters together' }]);
+    expect(err.details).toEqual([
+      {
+        field: 'name',
+        constraint: 'patternTotal',
+        message: 'filter.name.ilike: the like/ilike patterns of the filter are longer than 100 characters together',
+      },
+    ]);
     // An equality is not a pattern: only stringLength bounds it.
     expect(parse({ name: 'x'.repeat(101) })).toEqual(cmp('name', 'eq', 'x'.repeat(101)));
   });
@@ -186,7 +198,9 @@ describe('parseFilter', () => {
     const terms = (n: number) => Array.from({ length: n }, (_, i) => ({ price: i }));
     expect(parse({ $or: terms(100) })).toEqual({ kind: 'or', nodes: terms(100).map((t) => cmp('price', 'eq', t.price)) });
     const flat = badRequest(() => parse({ $or: terms(101) }));
-    expect(flat.details).toEqual([{ field: 'price', constraint: 'filterTerms', message: 'filter.$or[100].price: the filter has more than 100 field conditions' }]);
+    expect(flat.details).toEqual([
+      { field: 'price', constraint: 'filterTerms', message: 'filter.$or[100].price: the filter has more than 100 field conditions' },
+    ]);
     // Spread over nesting levels and operators of one field, the count is the same.
     const $and = [{ $or: terms(49) }, { $or: [{ $and: terms(49) }, { price: { gte: 1, lt: 2 } }] }];
     expect(parse({ $and })).toBeDefined(); // 49 + 49 + 2 = 100

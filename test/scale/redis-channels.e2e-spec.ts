@@ -38,7 +38,7 @@ afterAll(async () => {
 
 const presence = (socket: TestSocket) => socket.frames.filter((f) => f.event === 'channel.presence').map((f) => `${f.data.user} ${f.data.action}`);
 
-it('presence counts a user\'s sockets on every instance, and members everywhere hear it', async () => {
+it("presence counts a user's sockets on every instance, and members everywhere hear it", async () => {
   const bob = await as(b, 'bob');
   await bob.request('channel.join', { channel: 'ops' });
   const alice1 = await as(a, 'alice');

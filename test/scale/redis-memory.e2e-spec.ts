@@ -51,7 +51,7 @@ const open = async (t: TestApp) => {
   sockets.push(s);
   return s;
 };
-const filters = (t: TestApp, stream: string) => ((t.app.get(RoomAdapter) as RedisRoomAdapter) as any).filters.get(stream)?.size ?? 0;
+const filters = (t: TestApp, stream: string) => (t.app.get(RoomAdapter) as RedisRoomAdapter as any).filters.get(stream)?.size ?? 0;
 
 it('stores and sends a push matched by 50 filter rooms once, and another instance still replays it in each room', async () => {
   const repository = a.dataSource.getRepository(Sheet);

@@ -25,7 +25,8 @@ const as = async (app: TestApp, user: string) => {
   return socket;
 };
 /** The store's own heartbeat timer and tick (private): what a crash or a long pause stops. */
-const storeOf = (app: TestApp) => app.app.get(PresenceStore) as unknown as { timer?: NodeJS.Timeout; tick(): Promise<void>; redis: { disconnect(): void; connect(): Promise<void> } };
+const storeOf = (app: TestApp) =>
+  app.app.get(PresenceStore) as unknown as { timer?: NodeJS.Timeout; tick(): Promise<void>; redis: { disconnect(): void; connect(): Promise<void> } };
 async function until(test: () => boolean, timeout = 5000): Promise<void> {
   const end = Date.now() + timeout;
   while (!test()) {
@@ -33,8 +34,10 @@ async function until(test: () => boolean, timeout = 5000): Promise<void> {
     await settle(20);
   }
 }
-const presence = (socket: TestSocket, channel: string) => socket.frames.filter((f) => f.event === 'channel.presence' && f.data.channel === channel).map((f) => `${f.data.user} ${f.data.action}`);
-const users = async (socket: TestSocket, channel: string) => (await socket.request('channel.info', { channel })).data.users.map((u: { user: string }) => u.user).sort();
+const presence = (socket: TestSocket, channel: string) =>
+  socket.frames.filter((f) => f.event === 'channel.presence' && f.data.channel === channel).map((f) => `${f.data.user} ${f.data.action}`);
+const users = async (socket: TestSocket, channel: string) =>
+  (await socket.request('channel.info', { channel })).data.users.map((u: { user: string }) => u.user).sort();
 
 beforeAll(async () => {
   redis = await startRedis();

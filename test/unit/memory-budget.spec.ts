@@ -14,7 +14,11 @@ import { Subscriber } from '../../lib/rooms/subscriber.js';
 
 /** The byte accounting of PROTOCOL.md section 6 as pure units. */
 
-const body = (n: number, bytes = 1000): PushBody => ({ head: '{"event":"e"', tail: `,"data":"${'x'.repeat(bytes - String(n).length)}","n":${n}}`, row: { id: n } });
+const body = (n: number, bytes = 1000): PushBody => ({
+  head: '{"event":"e"',
+  tail: `,"data":"${'x'.repeat(bytes - String(n).length)}","n":${n}}`,
+  row: { id: n },
+});
 const seqs = (pushes: Array<{ seq: number }> | undefined) => pushes?.map((p) => p.seq);
 
 describe('defaults', () => {
@@ -48,7 +52,9 @@ describe('MemoryBudget', () => {
   it('charges per user and in total, refuses past either bound with bad_request, forgets users that hold nothing', () => {
     const budget = new MemoryBudget('things', 100, 150);
     budget.charge('a', 60);
-    expect(() => budget.charge('a', 41)).toThrow(expect.objectContaining({ code: 'bad_request', message: expect.stringMatching(/100 bytes per user of things/) }));
+    expect(() => budget.charge('a', 41)).toThrow(
+      expect.objectContaining({ code: 'bad_request', message: expect.stringMatching(/100 bytes per user of things/) }),
+    );
     budget.charge('b', 90);
     expect(budget.tryCharge('c', 1)).toBe(false);
     expect(() => budget.charge('c', 1)).toThrow(expect.objectContaining({ code: 'bad_request', message: expect.stringMatching(/150 bytes for all users/) }));
@@ -116,7 +122,13 @@ describe('ReplayBuffer bytes', () => {
 });
 
 describe('MemoryMessageStore bytes', () => {
-  const message = (channel: string, user: string | null, id: string, text: string): ChannelMessageData => ({ channel, id, user, message: text, date: new Date(0).toISOString() });
+  const message = (channel: string, user: string | null, id: string, text: string): ChannelMessageData => ({
+    channel,
+    id,
+    user,
+    message: text,
+    date: new Date(0).toISOString(),
+  });
   const size = approximateSize(message('c0', 'spam', '000', 'x'.repeat(1000)));
   const ids = async (store: MemoryMessageStore, channel: string) => (await store.history(channel, 1000)).map((m) => m.id);
 
@@ -158,16 +170,36 @@ describe('RoomHub subscription bytes', () => {
   class Sink extends Subscriber {
     send(): void {}
   }
-  const product = { stream: 'shop.Product', name: 'Product', options: {}, primary: { propertyName: 'id' }, exposed: [], allFields: new Map(), sql: { dialect: 'sqlite' } } as unknown as BindingDefinition;
+  const product = {
+    stream: 'shop.Product',
+    name: 'Product',
+    options: {},
+    primary: { propertyName: 'id' },
+    exposed: [],
+    allFields: new Map(),
+    sql: { dialect: 'sqlite' },
+  } as unknown as BindingDefinition;
   const hubs: RoomHub[] = [];
   afterAll(() => hubs.forEach((h) => h.onModuleDestroy()));
   function hub(options: BindingsModuleOptions): RoomHub {
     const resolved = resolveOptions(options);
-    const made = new RoomHub(resolved, { serialize: (_b: unknown, row: Row) => row } as unknown as RowSerializer, new AccessPolicy(resolved), new FrameCodec(resolved), { get: () => product } as any);
+    const made = new RoomHub(
+      resolved,
+      { serialize: (_b: unknown, row: Row) => row } as unknown as RowSerializer,
+      new AccessPolicy(resolved),
+      new FrameCodec(resolved),
+      { get: () => product } as any,
+    );
     hubs.push(made);
     return made;
   }
-  const filter = (tag: string): RoomSpec => ({ name: filterRoom('shop.Product', tag), kind: 'filter', binding: product, matches: () => true, filter: { name: { in: Array(100).fill(tag) } } });
+  const filter = (tag: string): RoomSpec => ({
+    name: filterRoom('shop.Product', tag),
+    kind: 'filter',
+    binding: product,
+    matches: () => true,
+    filter: { name: { in: Array(100).fill(tag) } },
+  });
   const change = (id: number): EntityChange => ({ binding: product, kind: 'created', id, after: { id, name: 'n' } });
 
   it('refuses an explicit subscription over the bound, skips an automatic one, and releases on leave', async () => {

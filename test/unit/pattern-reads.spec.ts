@@ -1,20 +1,23 @@
 import { PatternReads } from '../../lib/actions/pattern-reads.js';
 import type { BindingRegistry } from '../../lib/registry/binding.registry.js';
 
-const registry = (dialect: 'sqlite' | 'postgres', poolSize?: number) => ({ dialect, dataSource: { options: poolSize ? { poolSize } : {} } }) as unknown as BindingRegistry;
+const registry = (dialect: 'sqlite' | 'postgres', poolSize?: number) =>
+  ({ dialect, dataSource: { options: poolSize ? { poolSize } : {} } }) as unknown as BindingRegistry;
 
 /** A read that records when it starts and ends; it ends when `release` is called (or at once). */
 function recorder() {
   const log: string[] = [];
   const pending = new Map<string, () => void>();
-  const read = (name: string, hold = false) => () => {
-    log.push(`start ${name}`);
-    return new Promise<string>((resolve) => {
-      const end = () => (log.push(`end ${name}`), resolve(name));
-      if (hold) pending.set(name, end);
-      else end();
-    });
-  };
+  const read =
+    (name: string, hold = false) =>
+    () => {
+      log.push(`start ${name}`);
+      return new Promise<string>((resolve) => {
+        const end = () => (log.push(`end ${name}`), resolve(name));
+        if (hold) pending.set(name, end);
+        else end();
+      });
+    };
   return { log, read, release: (name: string) => pending.get(name)!() };
 }
 
@@ -39,10 +42,23 @@ describe('PatternReads', () => {
     const { log, read, release } = recorder();
     const first = reads.run('alice', read('alice 1', true));
     await new Promise((r) => setImmediate(r));
-    const rest = [reads.run('alice', read('alice 2')), reads.run('alice', read('alice 3')), reads.run('alice', read('alice 4')), reads.run('bob', read('bob 1')), reads.run('carol', read('carol 1'))];
+    const rest = [
+      reads.run('alice', read('alice 2')),
+      reads.run('alice', read('alice 3')),
+      reads.run('alice', read('alice 4')),
+      reads.run('bob', read('bob 1')),
+      reads.run('carol', read('carol 1')),
+    ];
     release('alice 1');
     await Promise.all([first, ...rest]);
-    expect(log.filter((l) => l.startsWith('start'))).toEqual(['start alice 1', 'start alice 2', 'start bob 1', 'start carol 1', 'start alice 3', 'start alice 4']);
+    expect(log.filter((l) => l.startsWith('start'))).toEqual([
+      'start alice 1',
+      'start alice 2',
+      'start bob 1',
+      'start carol 1',
+      'start alice 3',
+      'start alice 4',
+    ]);
   });
 
   it('on PostgreSQL runs at most a quarter of the pool at once, and passes errors through', async () => {

@@ -27,6 +27,11 @@ it("duplicates an application's Cluster: cluster options at the top, per-node op
   const own = openConnection(app, overrides) as unknown as Cluster;
   opened.push(own);
   expect(own).toBeInstanceOf(Cluster);
-  expect(own.options).toMatchObject({ lazyConnect: true, enableOfflineQueue: false, keyPrefix: '', redisOptions: { password: 'pw', tls: {}, maxRetriesPerRequest: 0, keyPrefix: '' } });
+  expect(own.options).toMatchObject({
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    keyPrefix: '',
+    redisOptions: { password: 'pw', tls: {}, maxRetriesPerRequest: 0, keyPrefix: '' },
+  });
   expect(app.options.enableOfflineQueue).toBe(true);
 });

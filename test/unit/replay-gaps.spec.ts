@@ -47,7 +47,14 @@ function hub(options: BindingsModuleOptions = {}): RoomHub {
 }
 
 const one: RoomSpec = { name: 'shop.Product:1', kind: 'instance', binding: product };
-const change = (price: number): EntityChange => ({ binding: product, kind: 'updated', id: 1, before: { id: 1, price: price - 1 } as Row, after: { id: 1, price } as Row, changes: ['price'] });
+const change = (price: number): EntityChange => ({
+  binding: product,
+  kind: 'updated',
+  id: 1,
+  before: { id: 1, price: price - 1 } as Row,
+  after: { id: 1, price } as Row,
+  changes: ['price'],
+});
 const sweepLater = (rooms: RoomHub, ms: number) => (rooms as any).sweep(Date.now() + ms);
 
 describe('a room created again after its replay window', () => {

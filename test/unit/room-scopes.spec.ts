@@ -27,7 +27,9 @@ describe('room keys', () => {
     const written = [{ tenant: 'acme', orgId: 3 }, { $and: [{ orgId: { eq: 3 } }, { tenant: { eq: 'acme' } }] }];
     const [one, two] = written.map(scope);
     expect(one.hash).toBe(two.hash);
-    const rich = scope({ $or: [{ tenant: 'acme', due: { lt: '2026-01-01T00:00:00.000Z' } }, { orgId: { in: [1, 2] }, open: true }, { tenant: { isNull: true } }] });
+    const rich = scope({
+      $or: [{ tenant: 'acme', due: { lt: '2026-01-01T00:00:00.000Z' } }, { orgId: { in: [1, 2] }, open: true }, { tenant: { isNull: true } }],
+    });
     const remote = remoteScope(binding, rich.hash, JSON.parse(JSON.stringify(rich.filter)));
     expect(roomScope(binding, parseFilter(remote.filter, fields, limits)).hash).toBe(rich.hash);
     const rows = [
@@ -69,7 +71,12 @@ describe('ScopeSet', () => {
     ];
     for (const row of rows) {
       const found = [...set.holding(row)].map((s) => s.hash).sort();
-      expect(found).toEqual(all.filter((s) => s.matches(row)).map((s) => s.hash).sort());
+      expect(found).toEqual(
+        all
+          .filter((s) => s.matches(row))
+          .map((s) => s.hash)
+          .sort(),
+      );
     }
     set.delete(all[0].hash);
     expect([...set.holding(rows[0])].map((s) => s.hash)).not.toContain(all[0].hash);

@@ -14,7 +14,11 @@ import { Subscriber } from '../../lib/rooms/subscriber.js';
 
 /** The replay buffer and the room hub (PROTOCOL.md section 4) as pure units, without sockets or a database. */
 
-const kept = (seq: number, at = 1000): { seq: number; at: number; body: PushBody } => ({ seq, at, body: { head: '{"event":"e"', tail: `,"data":${seq}}`, row: { id: seq } } });
+const kept = (seq: number, at = 1000): { seq: number; at: number; body: PushBody } => ({
+  seq,
+  at,
+  body: { head: '{"event":"e"', tail: `,"data":${seq}}`, row: { id: seq } },
+});
 
 describe('ReplayBuffer', () => {
   it('answers [] when the client is up to date, undefined when it is ahead or negative', () => {
@@ -111,7 +115,9 @@ const product = binding();
 
 function hub(options: BindingsModuleOptions = {}): RoomHub {
   const resolved = resolveOptions(options);
-  const rooms = new RoomHub(resolved, new RowSerializer(), new AccessPolicy(resolved), new FrameCodec(resolved), { get: (stream: string) => registry.get(stream) } as any);
+  const rooms = new RoomHub(resolved, new RowSerializer(), new AccessPolicy(resolved), new FrameCodec(resolved), {
+    get: (stream: string) => registry.get(stream),
+  } as any);
   hubs.push(rooms);
   return rooms;
 }
@@ -120,11 +126,23 @@ afterAll(() => hubs.forEach((h) => h.onModuleDestroy()));
 
 const instance = (id: number, b = product): RoomSpec => ({ name: instanceRoom(b.stream, id), kind: 'instance', binding: b });
 const model = (b = product): RoomSpec => ({ name: b.stream, kind: 'model', binding: b });
-const cheap = (b = product): RoomSpec => ({ name: filterRoom(b.stream, 'cheap'), kind: 'filter', binding: b, matches: (row: Row) => (row.price as number) < 10 });
+const cheap = (b = product): RoomSpec => ({
+  name: filterRoom(b.stream, 'cheap'),
+  kind: 'filter',
+  binding: b,
+  matches: (row: Row) => (row.price as number) < 10,
+});
 
 const row = (id: number, price: number, name = `p${id}`): Row => ({ id, name, price, secret: 'hidden' });
 const created = (r: Row, b = product): EntityChange => ({ binding: b, kind: 'created', id: r.id as number, after: r });
-const updated = (before: Row, after: Row, b = product): EntityChange => ({ binding: b, kind: 'updated', id: after.id as number, before, after, changes: ['price'] });
+const updated = (before: Row, after: Row, b = product): EntityChange => ({
+  binding: b,
+  kind: 'updated',
+  id: after.id as number,
+  before,
+  after,
+  changes: ['price'],
+});
 const deleted = (before: Row, b = product): EntityChange => ({ binding: b, kind: 'deleted', id: before.id as number, before });
 
 describe('RoomHub', () => {
@@ -142,7 +160,14 @@ describe('RoomHub', () => {
     await rooms.subscribe(s, instance(1), { explicit: true });
     rooms.publish(updated(row(1, 5), row(1, 6)));
     expect(s.pushes).toEqual([
-      { event: 'shop.Product.updated', room: 'shop.Product:1', seq: 1, change: expect.stringMatching(/^[0-9a-f]+-[0-9a-z]+$/), data: { id: 1, name: 'p1', price: 6 }, changes: ['price'] },
+      {
+        event: 'shop.Product.updated',
+        room: 'shop.Product:1',
+        seq: 1,
+        change: expect.stringMatching(/^[0-9a-f]+-[0-9a-z]+$/),
+        data: { id: 1, name: 'p1', price: 6 },
+        changes: ['price'],
+      },
     ]);
     expect(s.frames[0]).not.toContain('hidden');
   });
@@ -159,7 +184,7 @@ describe('RoomHub', () => {
     ]);
   });
 
-  it('one push per socket per change, through the most specific room, with that room\'s seq', async () => {
+  it("one push per socket per change, through the most specific room, with that room's seq", async () => {
     const rooms = hub();
     const all = new FakeSocket(null);
     const modelOnly = new FakeSocket(null);
@@ -264,8 +289,16 @@ describe('RoomHub', () => {
     const third = new FakeSocket(null);
     expect(await rooms.subscribe(third, instance(1), { explicit: true, since: 4 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: true });
     expect(third.frames).toEqual([]);
-    expect(await rooms.subscribe(new FakeSocket(null), instance(1), { explicit: true, since: 5 })).toEqual({ room: 'shop.Product:1', seq: 4, recovered: false });
-    expect(await rooms.subscribe(new FakeSocket(null), instance(2), { explicit: true, since: 0 })).toEqual({ room: 'shop.Product:2', seq: 0, recovered: false });
+    expect(await rooms.subscribe(new FakeSocket(null), instance(1), { explicit: true, since: 5 })).toEqual({
+      room: 'shop.Product:1',
+      seq: 4,
+      recovered: false,
+    });
+    expect(await rooms.subscribe(new FakeSocket(null), instance(2), { explicit: true, since: 0 })).toEqual({
+      room: 'shop.Product:2',
+      seq: 0,
+      recovered: false,
+    });
   });
 
   it('answers recovered: false beyond the replay buffer, and replays nothing', async () => {
@@ -325,7 +358,7 @@ describe('RoomHub', () => {
       expect(s.pushes.map((p) => p.data.id)).toEqual([1, 5, 7]);
     });
 
-    it('an explicit subscription is not demoted by a later automatic one, and takes an auto one\'s slot', async () => {
+    it("an explicit subscription is not demoted by a later automatic one, and takes an auto one's slot", async () => {
       const rooms = hub({ limits: { subscriptionsPerSocket: 2 } });
       const s = new FakeSocket(null);
       await rooms.subscribe(s, instance(1), { explicit: true });
@@ -346,7 +379,9 @@ describe('RoomHub', () => {
   it('keeps the order of pushes when the permission check is asynchronous, and drops refused ones', async () => {
     const delays: Record<number, number> = { 1: 40, 2: 0, 3: 10 };
     const guarded = binding('shop.Guarded', {
-      can: { retrieve: (_user: unknown, r: Row) => new Promise<boolean>((resolve) => setTimeout(() => resolve(r.price !== 2), delays[r.price as number] ?? 0)) },
+      can: {
+        retrieve: (_user: unknown, r: Row) => new Promise<boolean>((resolve) => setTimeout(() => resolve(r.price !== 2), delays[r.price as number] ?? 0)),
+      },
     });
     const rooms = hub();
     const s = new FakeSocket({ id: 1 });

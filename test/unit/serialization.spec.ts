@@ -1,7 +1,16 @@
 // What leaves the server: rows (exclude, serialize, included relations), errors (no SQL,
 // no driver text, no stack) and frames. Built on a real DataSource (SQLite in memory).
 import 'reflect-metadata';
-import { BadRequestException, ConflictException, ForbiddenException, HttpException, ImATeapotException, InternalServerErrorException, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  ForbiddenException,
+  HttpException,
+  ImATeapotException,
+  InternalServerErrorException,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { RowSerializer } from '../../lib/rows/row-serializer.js';
@@ -26,7 +35,12 @@ let registry: BindingRegistry;
 let serializer: RowSerializer;
 
 beforeAll(async () => {
-  dataSource = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [Product, Category, NoteEntity, Hidden, Ticket, Agent, Task, Sku], synchronize: true });
+  dataSource = new DataSource({
+    type: 'better-sqlite3',
+    database: ':memory:',
+    entities: [Product, Category, NoteEntity, Hidden, Ticket, Agent, Task, Sku],
+    synchronize: true,
+  });
   await dataSource.initialize();
   registry = new BindingRegistry(dataSource, resolveOptions(), new BindingsMetadataAccessor(new Reflector()));
   serializer = new RowSerializer();
@@ -44,7 +58,12 @@ describe('RowSerializer', () => {
   });
 
   it('runs the serialize hook last, on the exposed columns', () => {
-    expect(serializer.serialize(registry.get('desk.Ticket')!, { id: 4, title: 'Jam', priority: 3 })).toEqual({ id: 4, title: 'Jam', label: '#4 Jam', urgent: true });
+    expect(serializer.serialize(registry.get('desk.Ticket')!, { id: 4, title: 'Jam', priority: 3 })).toEqual({
+      id: 4,
+      title: 'Jam',
+      label: '#4 Jam',
+      urgent: true,
+    });
   });
 
   it('adds included relations as given (the actions serialize them with their own binding)', () => {
@@ -147,7 +166,9 @@ describe('toBindingError', () => {
   });
 
   it('turns a TypeORM optimistic lock mismatch into conflict', () => {
-    const lock = Object.assign(new Error('The optimistic lock on entity Product failed, version 2 was expected, but is actually 3.'), { name: 'OptimisticLockVersionMismatchError' });
+    const lock = Object.assign(new Error('The optimistic lock on entity Product failed, version 2 was expected, but is actually 3.'), {
+      name: 'OptimisticLockVersionMismatchError',
+    });
     expect(toBindingError(lock).error.code).toBe('conflict');
   });
 });
@@ -165,7 +186,11 @@ describe('FrameCodec', () => {
       id: 8,
       error: { code: 'bad_request', message: 'Invalid input', details },
     });
-    expect(JSON.parse(codec.error('e', 1, new BindingError('not_found', 'gone')))).toEqual({ event: 'e', id: 1, error: { code: 'not_found', message: 'gone' } });
+    expect(JSON.parse(codec.error('e', 1, new BindingError('not_found', 'gone')))).toEqual({
+      event: 'e',
+      id: 1,
+      error: { code: 'not_found', message: 'gone' },
+    });
   });
 
   it('uses the configured member names', () => {

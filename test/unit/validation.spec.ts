@@ -87,9 +87,20 @@ describe('the definition a binding gets', () => {
 
 describe('create', () => {
   it('passes valid input through, converting dates to Date', async () => {
-    const checked = await validator.check(crate(), { weight: 2.5, fragile: true, shippedAt: '2024-03-01T10:00:00Z', size: { width: 2, height: 3 }, note: null, label: 'big' }, 'create');
+    const checked = await validator.check(
+      crate(),
+      { weight: 2.5, fragile: true, shippedAt: '2024-03-01T10:00:00Z', size: { width: 2, height: 3 }, note: null, label: 'big' },
+      'create',
+    );
     expect(checked.expectedVersion).toBeUndefined();
-    expect(checked.values).toEqual({ weight: 2.5, fragile: true, shippedAt: new Date('2024-03-01T10:00:00Z'), size: { width: 2, height: 3 }, note: null, label: 'big' });
+    expect(checked.values).toEqual({
+      weight: 2.5,
+      fragile: true,
+      shippedAt: new Date('2024-03-01T10:00:00Z'),
+      size: { width: 2, height: 3 },
+      note: null,
+      label: 'big',
+    });
     expect(checked.values.shippedAt).toBeInstanceOf(Date);
     expect((await validator.check(crate(), { weight: 1, shippedAt: 0 }, 'create')).values.shippedAt).toEqual(new Date(0));
   });
@@ -167,7 +178,10 @@ describe('create', () => {
   it('names nested fields by their path', async () => {
     const error = await rejection(crate(), { weight: 1, size: { width: 0, height: 'tall' } }, 'create');
     expect(error.details).toEqual(
-      expect.arrayContaining([expect.objectContaining({ field: 'size.width', constraint: 'min' }), expect.objectContaining({ field: 'size.height', constraint: 'isInt' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ field: 'size.width', constraint: 'min' }),
+        expect.objectContaining({ field: 'size.height', constraint: 'isInt' }),
+      ]),
     );
   });
 

@@ -106,14 +106,37 @@ export class RedisPresenceStore extends PresenceStore implements OnModuleInit, O
     const entry = JSON.stringify([channel, user, socket]);
     this.held.add(entry);
     this.retry.delete(entry);
-    return (await this.redis.eval(ADD, 3, this.key(channel, `sockets:${user}`), this.key(channel, 'users'), this.own('held', this.instance), socket, Date.now(), user, entry)) === 1;
+    return (
+      (await this.redis.eval(
+        ADD,
+        3,
+        this.key(channel, `sockets:${user}`),
+        this.key(channel, 'users'),
+        this.own('held', this.instance),
+        socket,
+        Date.now(),
+        user,
+        entry,
+      )) === 1
+    );
   }
 
   async remove(channel: string, user: string, socket: string): Promise<boolean> {
     const entry = JSON.stringify([channel, user, socket]);
     this.held.delete(entry);
     try {
-      const parted = (await this.redis.eval(REMOVE, 4, this.key(channel, `sockets:${user}`), this.key(channel, 'users'), this.key(channel, 'states'), this.own('held', this.instance), socket, user, entry)) === 1;
+      const parted =
+        (await this.redis.eval(
+          REMOVE,
+          4,
+          this.key(channel, `sockets:${user}`),
+          this.key(channel, 'users'),
+          this.key(channel, 'states'),
+          this.own('held', this.instance),
+          socket,
+          user,
+          entry,
+        )) === 1;
       this.retry.delete(entry);
       return parted;
     } catch (error) {

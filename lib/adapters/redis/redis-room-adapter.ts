@@ -119,7 +119,10 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
         (seqs) => {
           let push: PreparedPush;
           try {
-            push = this.host.prepare(change, targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })));
+            push = this.host.prepare(
+              change,
+              targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })),
+            );
           } catch (error) {
             // The application's serialize threw (logged with its message): nothing of this change is sent, Redis is fine.
             this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
@@ -215,13 +218,17 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
       const seq = Number(current ?? 0);
       if (since === seq) return { seq, missed: [] };
       if (since > seq) return { seq };
-      const kept = entries.map((entry) => JSON.parse(entry) as { seq: number; at: number; change: string }).filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
+      const kept = entries
+        .map((entry) => JSON.parse(entry) as { seq: number; at: number; change: string })
+        .filter((push) => push.at >= Date.now() - this.options.replay.maxAge);
       if (kept.length === 0 || kept[0].seq > since + 1) return { seq };
       const wanted = kept.filter((push) => push.seq > since);
       if (wanted.length === 0) return { seq, missed: [] };
       const changes = [...new Set(wanted.map((push) => push.change))];
       const texts = await this.pub.mget(...changes.map((change) => this.key(`push:${change}`)));
-      const bodies = new Map(changes.map((change, i) => [change, texts[i] === null ? undefined : (JSON.parse(texts[i]!) as { head: string; tail: string; row: KeptPush['row'] })]));
+      const bodies = new Map(
+        changes.map((change, i) => [change, texts[i] === null ? undefined : (JSON.parse(texts[i]!) as { head: string; tail: string; row: KeptPush['row'] })]),
+      );
       const missed: KeptPush[] = [];
       for (const push of wanted) {
         const body = bodies.get(push.change);

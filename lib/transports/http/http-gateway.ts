@@ -46,7 +46,8 @@ export class HttpGateway implements OnModuleInit, OnModuleDestroy {
     answerBodyErrors(this.adapterHost.httpAdapter, (path) => prefix === '/' || path === prefix || path.startsWith(`${prefix}/`));
     // Publish signatures cover the exact bytes: kept before the platform's parser reads them.
     // Express and Fastify; another platform falls back to Nest's `rawBody: true` (req.rawBody).
-    if (this.options.publish) this.restoreRawBody = captureRawBody(this.adapterHost.httpAdapter, (req) => this.publisher.takesRawBody(req), this.options.limits.maxPayload);
+    if (this.options.publish)
+      this.restoreRawBody = captureRawBody(this.adapterHost.httpAdapter, (req) => this.publisher.takesRawBody(req), this.options.limits.maxPayload);
   }
 
   onModuleDestroy(): void {
@@ -143,7 +144,11 @@ export class HttpGateway implements OnModuleInit, OnModuleDestroy {
     body = this.body(req, body);
     if (!isPlainObject(body)) fail(BindingError.badRequest('The body must be a JSON object'));
     if (body.id !== undefined && String(body.id) !== id) {
-      fail(BindingError.badRequest(`The body names id ${JSON.stringify(body.id)} but the path names ${id}; leave id out of the body or make them equal`, [{ field: 'id', constraint: 'path', message: 'must equal the id of the path' }]));
+      fail(
+        BindingError.badRequest(`The body names id ${JSON.stringify(body.id)} but the path names ${id}; leave id out of the body or make them equal`, [
+          { field: 'id', constraint: 'path', message: 'must equal the id of the path' },
+        ]),
+      );
     }
     return { ...body, id };
   }
@@ -158,9 +163,10 @@ function refuseUnknownParameter(key: string, accepted: readonly string[]): void 
   if (APPLICATION_PARAMETERS.has(key)) return;
   const near = accepted.find((name) => editDistance(name, key.toLowerCase()) <= 2);
   fail(
-    BindingError.badRequest(`Unknown query parameter ${key}${near ? `; did you mean ${near}?` : ''} Accepted: ${[...accepted, ...APPLICATION_PARAMETERS].join(', ')}`, [
-      { field: key, constraint: 'whitelist', message: `${key} is not a query parameter of this route` },
-    ]),
+    BindingError.badRequest(
+      `Unknown query parameter ${key}${near ? `; did you mean ${near}?` : ''} Accepted: ${[...accepted, ...APPLICATION_PARAMETERS].join(', ')}`,
+      [{ field: key, constraint: 'whitelist', message: `${key} is not a query parameter of this route` }],
+    ),
   );
 }
 

@@ -30,7 +30,10 @@ interface FastifyReplyLike {
 }
 interface FastifyLike {
   addHook(name: 'onError', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, error: unknown, done: () => void) => void): void;
-  addHook(name: 'onSend', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown, done: (error: null, payload: unknown) => void) => void): void;
+  addHook(
+    name: 'onSend',
+    hook: (req: FastifyRequestLike, reply: FastifyReplyLike, payload: unknown, done: (error: null, payload: unknown) => void) => void,
+  ): void;
   addHook(name: 'preParsing', hook: (req: FastifyRequestLike, reply: FastifyReplyLike, payload: Readable) => Promise<Readable>): void;
 }
 
@@ -118,7 +121,9 @@ export function captureRawBody(adapter: Adapter, matches: (req: IncomingMessage)
     try {
       body = await readBody(payload, limit, req.headers['content-length']);
     } catch (error) {
-      throw (error as { status?: number }).status === 413 ? new BindingError('too_large', 'The body is too large') : BindingError.badRequest('The body could not be read');
+      throw (error as { status?: number }).status === 413
+        ? new BindingError('too_large', 'The body is too large')
+        : BindingError.badRequest('The body could not be read');
     }
     (req.raw as any)[RAW_BODY] = body;
     return new PassThrough().end(body);

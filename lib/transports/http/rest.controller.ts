@@ -43,7 +43,13 @@ export function createRestController(): Type<unknown> {
 
     @Get(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
-    retrieve(@Req() request: unknown, @Param('app') app: string, @Param('model') model: string, @Param('id') id: string, @Query() query: Record<string, unknown>) {
+    retrieve(
+      @Req() request: unknown,
+      @Param('app') app: string,
+      @Param('model') model: string,
+      @Param('id') id: string,
+      @Query() query: Record<string, unknown>,
+    ) {
       const req = nodeRequest(request);
       return this.http.serve(req, app, model, 'retrieve', this.http.retrieveQuery(id, query));
     }

@@ -118,7 +118,11 @@ function readInput(req: IncomingMessage, query: Record<string, unknown>): Record
   const last = typeof header === 'string' && header !== '' ? header : (query.lastEventId as string | undefined);
   if (last !== undefined) {
     if (!/^\d{1,15}$/.test(last)) {
-      fail(BindingError.badRequest('Last-Event-ID must be the seq of a push (a non-negative integer)', [{ field: 'lastEventId', constraint: 'min', message: 'a non-negative integer' }]));
+      fail(
+        BindingError.badRequest('Last-Event-ID must be the seq of a push (a non-negative integer)', [
+          { field: 'lastEventId', constraint: 'min', message: 'a non-negative integer' },
+        ]),
+      );
     }
     data.since = Number(last);
   }

@@ -28,7 +28,17 @@ export class WsEnhancers implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (this.config.getGlobalGuards().length === 0 && this.config.getGlobalInterceptors().length === 0) return;
-    this.enhanced = this.contextCreator.create(this, this.handle as (...args: unknown[]) => unknown, 'handle', undefined, undefined, undefined, undefined, { guards: true, interceptors: true, filters: false }, 'ws') as Run;
+    this.enhanced = this.contextCreator.create(
+      this,
+      this.handle as (...args: unknown[]) => unknown,
+      'handle',
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      { guards: true, interceptors: true, filters: false },
+      'ws',
+    ) as Run;
   }
 
   /** Serves one WebSocket request; rejects with a BindingError (a guard's refusal is `forbidden`). */

@@ -62,23 +62,26 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
         // A hook that throws (authenticate, identify) refuses this upgrade with 500; nothing
         // may escape this callback, where it would end the process.
-        this.authenticator.authenticate(info.req).then(
-          (user) => {
-            let full: boolean;
-            try {
-              full = this.atUserLimit(user);
-            } catch {
-              return done(false, 500, 'Internal error');
-            }
-            if (full) return done(false, 429, 'Too many connections for this user');
-            this.upgradeUsers.set(info.req, user);
-            done(true);
-          },
-          (error: unknown) => {
-            const refused = error instanceof BindingError && error.code === 'unauthorized' && !(error instanceof AuthenticateFailed);
-            done(false, refused ? 401 : 500, refused ? error.message : 'Internal error');
-          },
-        ).catch((error: unknown) => this.logger.error(`A WebSocket upgrade failed: ${(error as Error)?.stack ?? error}`));
+        this.authenticator
+          .authenticate(info.req)
+          .then(
+            (user) => {
+              let full: boolean;
+              try {
+                full = this.atUserLimit(user);
+              } catch {
+                return done(false, 500, 'Internal error');
+              }
+              if (full) return done(false, 429, 'Too many connections for this user');
+              this.upgradeUsers.set(info.req, user);
+              done(true);
+            },
+            (error: unknown) => {
+              const refused = error instanceof BindingError && error.code === 'unauthorized' && !(error instanceof AuthenticateFailed);
+              done(false, refused ? 401 : 500, refused ? error.message : 'Internal error');
+            },
+          )
+          .catch((error: unknown) => this.logger.error(`A WebSocket upgrade failed: ${(error as Error)?.stack ?? error}`));
       },
     };
     const adapter: unknown = this.appConfig.getIoAdapter();
@@ -121,7 +124,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const deadline = Date.now() + this.options.shutdownTimeout;
     const connections = [...this.connections.values()];
     await within(Promise.all(connections.map((c) => c.pending)), deadline);
-    const closed = connections.map((c) => new Promise<void>((resolve) => (c.socket.readyState === WebSocket.CLOSED ? resolve() : c.socket.once('close', () => resolve()))));
+    const closed = connections.map(
+      (c) => new Promise<void>((resolve) => (c.socket.readyState === WebSocket.CLOSED ? resolve() : c.socket.once('close', () => resolve()))),
+    );
     for (const { socket } of connections) socket.close(CLOSE_GOING_AWAY, 'server shutting down');
     await within(Promise.all(closed), deadline);
     for (const ws of this.connections.keys()) ws.terminate();
@@ -188,12 +193,10 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
-    this.enhancers
-      .run(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection })
-      .then(
-        (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
-        (error: BindingError) => connection.send(this.codec.error(event, id, error)),
-      );
+    this.enhancers.run(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection }).then(
+      (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
+      (error: BindingError) => connection.send(this.codec.error(event, id, error)),
+    );
   }
 
   /**
@@ -239,7 +242,13 @@ const CLOSE_INTERNAL_ERROR = 1011;
 function within(work: Promise<unknown>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
-  return Promise.race([work.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    timeout,
+  ]).finally(() => clearTimeout(timer));
 }
 
 function refuseUpgrade(socket: Duplex, status: number): void {
