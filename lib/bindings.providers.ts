@@ -12,6 +12,7 @@ import { Authenticator } from './auth/authenticator.js';
 import { BINDINGS_DATA_SOURCE, BINDINGS_DATA_SOURCE_NAME, BINDINGS_OPTIONS } from './bindings.constants.js';
 import { resolveOptions, type ResolvedOptions } from './bindings.options.js';
 import { ChangeCapture } from './changes/change-capture.js';
+import { ChangeSink } from './changes/change-sink.js';
 import { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
 import type { BindingsModuleAsyncOptions, BindingsOptionsFactory } from './interfaces/bindings-module-async-options.interface.js';
 import type { BindingsModuleOptions } from './interfaces/bindings-module-options.interface.js';
@@ -87,6 +88,8 @@ export const BINDINGS_PROVIDERS: Provider[] = [
     inject: [BINDINGS_OPTIONS],
     useFactory: createRoomAdapter,
   },
+  // Captured changes go to the room adapter, which numbers them and gets them to the rooms.
+  { provide: ChangeSink, useExisting: RoomAdapter },
   RoomHub,
   {
     // Shared by every instance when the adapter offers it (Redis), in memory otherwise.

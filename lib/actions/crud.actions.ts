@@ -10,8 +10,9 @@ import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, pars
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
-import { RoomHub, type RoomSpec } from '../rooms/room-hub.js';
-import type { ActionContext } from './action-context.js';
+import type { RoomSpec } from '../adapters/room-shapes.js';
+import { RoomHub } from '../rooms/room-hub.js';
+import type { ActionContext } from '../rooms/action-context.js';
 import { RowSerializer, type Row } from '../rows/row-serializer.js';
 import { PatternReads } from './pattern-reads.js';
 import { RowStore } from '../rows/row-store.js';

@@ -10,7 +10,7 @@ import { toBindingError } from '../protocol/to-binding-error.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingsMetadataAccessor } from '../registry/metadata.accessor.js';
-import type { ActionContext } from './action-context.js';
+import type { ActionContext } from '../rooms/action-context.js';
 import { CrudActions } from './crud.actions.js';
 import { WriteValidator } from './write-validator.js';
 

@@ -1,9 +1,6 @@
-// Type-only imports of the rooms' shapes: erased at run time, so no module of rooms/ is
-// loaded from here and the run-time arrows still point down (rooms/ imports this file).
+import { ChangeSink } from '../changes/change-sink.js';
 import type { EntityChange } from '../rows/entity-change.js';
-import type { KeptPush } from '../rooms/replay-buffer.js';
-import type { FilterTarget, PreparedPush, RoomSpec, RoomTarget } from '../rooms/room-hub.js';
-import type { RoomScope, Scopes } from '../rooms/room-scopes.js';
+import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec, RoomTarget, Scopes } from './room-shapes.js';
 
 /** What a change numbered elsewhere needs to find its rooms: the scopes in use, found by row, that can grow. */
 export interface ScopeIndex extends Scopes {
@@ -54,7 +51,7 @@ export interface RoomHost {
  * To write your own, extend this class and pass an instance as the module's `adapter`
  * option. Nest calls its lifecycle hooks (`onModuleInit`, `onModuleDestroy`…) when it has them.
  */
-export abstract class RoomAdapter {
+export abstract class RoomAdapter extends ChangeSink {
   private attached?: RoomHost;
 
   /** The rooms of this process; set by the room hub when it is created. */

@@ -14,7 +14,7 @@ import { RowStore } from '../rows/row-store.js';
 import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-import { RoomAdapter } from '../adapters/room-adapter.js';
+import { ChangeSink } from './change-sink.js';
 import type { EntityChange, Row } from '../rows/entity-change.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
@@ -38,7 +38,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   constructor(
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
-    private readonly bus: RoomAdapter,
+    private readonly bus: ChangeSink,
   ) {}
 
   onModuleInit(): void {

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ActionContext } from '../actions/action-context.js';
+import type { ActionContext } from '../rooms/action-context.js';
 import { AccessPolicy } from '../auth/access-policy.js';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';

@@ -1,12 +1,5 @@
+import type { KeptPush } from '../adapters/room-shapes.js';
 import { bodySize, ENTRY_BYTES, type KeptEntry, type PushBody, type ReplayMemory } from './memory-budget.js';
-
-/** One kept push: its frame, and the row it carried, for the per-subscriber checks on replay. */
-export interface KeptPush {
-  seq: number;
-  at: number;
-  frame: string;
-  row: Record<string, unknown> | undefined;
-}
 
 /** The frame of a push in one room: the shared head and tail around the room's name and seq. */
 export const pushFrame = (head: string, room: string, seq: number, tail: string): string => `${head},"room":${JSON.stringify(room)},"seq":${seq}${tail}`;

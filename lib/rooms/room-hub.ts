@@ -14,9 +14,10 @@ import { RoomAdapter, type RoomHost, type ScopeIndex } from '../adapters/room-ad
 import { compileMatcher, parseFilter } from '../query/index.js';
 import { MemoryBudgets, type PushBody } from './memory-budget.js';
 import { pushFrame } from './replay-buffer.js';
-import { Room, type RoomKind } from './room.js';
+import type { FilterTarget, PreparedPush, RoomScope, RoomSpec, RoomTarget, Scopes } from '../adapters/room-shapes.js';
+import { Room } from './room.js';
 import { instanceRoom } from './room-names.js';
-import { NO_SCOPES, remoteScope, roomScope, ScopedRooms, scopedKey, ScopeSet, splitKey, type RoomScope, type Scopes } from './room-scopes.js';
+import { NO_SCOPES, remoteScope, roomScope, ScopedRooms, scopedKey, ScopeSet, splitKey } from './room-scopes.js';
 import type { Subscriber } from './subscriber.js';
 
 /** How many deleted rooms' last seq are remembered (about 100 bytes each). */
@@ -28,12 +29,6 @@ export interface SubscribeResult {
   /** The room's last number, to renew from (per scope on a scoped binding). */
   seq: number;
   recovered?: boolean;
-}
-
-/** A room a change goes through: the name clients see, and the key of the room (per scope) that numbers it. */
-export interface RoomTarget {
-  room: string;
-  key: string;
 }
 
 /**
@@ -460,35 +455,4 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       else room.replay.prune(now);
     }
   }
-}
-
-/** How to create a room when the first subscriber arrives. */
-/** A change serialized once, with the frame of each room it goes through, most specific first. */
-export interface PreparedPush {
-  stream: string;
-  changeId: string;
-  /** Every column of the row, for the per-subscriber checks. */
-  row: Row | undefined;
-  /** The frame before `"room"` and after `"seq"`, the same in every room: what replay buffers keep. */
-  head: string;
-  tail: string;
-  /** `key`: the numbering room when it is not `room` itself (a scope's room of a scoped binding). */
-  frames: Array<{ room: string; key?: string; seq: number; frame: string }>;
-}
-
-/** A filter room as `roomsFor` matches it (a local Room, or one registered by another instance). */
-export interface FilterTarget {
-  name: string;
-  key: string;
-  scopeHash?: string;
-  matches?: (row: Row) => boolean;
-}
-
-export interface RoomSpec {
-  name: string;
-  kind: RoomKind;
-  binding?: BindingDefinition;
-  matches?: (row: Row) => boolean;
-  /** For filter rooms: the filter as the client sent it (validated), to share with other instances. */
-  filter?: unknown;
 }

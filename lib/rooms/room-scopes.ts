@@ -1,6 +1,7 @@
 import type { Row } from '../rows/entity-change.js';
 import { APPLICATION_FILTER_LIMITS, compileMatcher, filterHash, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
+import type { RoomScope, Scopes } from '../adapters/room-shapes.js';
 import type { Room } from './room.js';
 
 /**
@@ -16,17 +17,6 @@ export function splitKey(key: string): { name: string; scopeHash?: string } {
   const at = key.lastIndexOf('#');
   return at < 0 ? { name: key } : { name: key.slice(0, at), scopeHash: key.slice(at + 1) };
 }
-
-/** One scope of a binding: its hash (of the canonical filter), the filter as JSON input (to share with other instances), its matcher. */
-export interface RoomScope {
-  hash: string;
-  filter: unknown;
-  matches: (row: Row) => boolean;
-  /** A `field = value` the scope requires (the usual tenant scope), to find it by the row's value instead of trying every scope. */
-  requires?: { field: string; value: unknown };
-}
-
-/** A scope is the application's, not a client's: generous limits, as AccessPolicy applies. */
 
 /** The scope of a subscriber, from the parsed filter that `AccessPolicy.scope` gave (undefined: sees every row). */
 export function roomScope(binding: BindingDefinition, node: FilterNode | undefined): RoomScope {
@@ -117,11 +107,6 @@ export class ScopeSet {
     }
     for (const scope of this.rest) if (scope.matches(row)) yield scope;
   }
-}
-
-/** What `roomsFor` needs of the scopes in use: those that hold a row. */
-export interface Scopes {
-  holding(row: Row): Iterable<RoomScope>;
 }
 
 export const NO_SCOPES: Scopes = { holding: () => [] };

@@ -1,9 +1,8 @@
+import type { RoomKind } from '../adapters/room-shapes.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { ReplayMemory } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import type { Subscriber } from './subscriber.js';
-
-export type RoomKind = 'instance' | 'filter' | 'model' | 'custom';
 
 /** A named set of subscribers with its own push numbering and replay buffer. */
 export class Room {

@@ -1,7 +1,6 @@
 import type { EntityChange } from '../../lib/rows/entity-change.js';
 import { BindingsService, RoomAdapter, type RoomHost } from '../../lib/index.js';
-import type { RoomSpec } from '../../lib/rooms/room-hub.js';
-import type { RoomScope } from '../../lib/rooms/room-scopes.js';
+import type { RoomScope, RoomSpec } from '../../lib/adapters/room-shapes.js';
 import { Category, Product } from '../fixtures/entities.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { alice, as, authenticateFromHeader, Doc } from '../fixtures/tenancy-fixtures.js';

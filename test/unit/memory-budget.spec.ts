@@ -8,7 +8,8 @@ import { FrameCodec } from '../../lib/protocol/frame-codec.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
 import { approximateSize, bodySize, ENTRY_BYTES, MemoryBudget, ReplayMemory, type PushBody } from '../../lib/rooms/memory-budget.js';
 import { ReplayBuffer } from '../../lib/rooms/replay-buffer.js';
-import { RoomHub, type RoomSpec } from '../../lib/rooms/room-hub.js';
+import type { RoomSpec } from '../../lib/adapters/room-shapes.js';
+import { RoomHub } from '../../lib/rooms/room-hub.js';
 import { filterRoom } from '../../lib/rooms/room-names.js';
 import { Subscriber } from '../../lib/rooms/subscriber.js';
 

@@ -5,7 +5,8 @@ import type { EntityChange, Row } from '../../lib/rows/entity-change.js';
 import type { BindingsModuleOptions } from '../../lib/interfaces/bindings-module-options.interface.js';
 import { FrameCodec } from '../../lib/protocol/frame-codec.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
-import { RoomHub, type RoomSpec } from '../../lib/rooms/room-hub.js';
+import type { RoomSpec } from '../../lib/adapters/room-shapes.js';
+import { RoomHub } from '../../lib/rooms/room-hub.js';
 import { Subscriber } from '../../lib/rooms/subscriber.js';
 
 /**

@@ -1,6 +1,7 @@
 import { parseFilter, type FieldMap } from '../../lib/query/index.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
-import { remoteScope, roomScope, ScopeSet, scopedKey, splitKey, type RoomScope } from '../../lib/rooms/room-scopes.js';
+import type { RoomScope } from '../../lib/adapters/room-shapes.js';
+import { remoteScope, roomScope, ScopeSet, scopedKey, splitKey } from '../../lib/rooms/room-scopes.js';
 
 /** The scopes of a scoped binding's rooms (PROTOCOL.md section 4), as pure units. */
 

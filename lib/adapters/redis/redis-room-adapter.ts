@@ -2,9 +2,7 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { EntityChange } from '../../rows/entity-change.js';
-import type { KeptPush } from '../../rooms/replay-buffer.js';
-import type { FilterTarget, PreparedPush, RoomSpec } from '../../rooms/room-hub.js';
-import type { RoomScope } from '../../rooms/room-scopes.js';
+import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec } from '../room-shapes.js';
 import { RoomAdapter, type ScopeIndex } from '../room-adapter.js';
 import { openConnection, type RedisSource } from './redis-connection.js';
 import { RedisPresenceStore } from './redis-presence-store.js';

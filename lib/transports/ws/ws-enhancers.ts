@@ -2,7 +2,7 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
 import { ExternalContextCreator } from '@nestjs/core/helpers/external-context-creator.js';
 import type { WebSocket } from 'ws';
-import type { ActionContext } from '../../actions/action-context.js';
+import type { ActionContext } from '../../rooms/action-context.js';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { toBindingError } from '../../protocol/to-binding-error.js';
 
