@@ -11,6 +11,8 @@ export const BINDING_HANDLER_METADATA = 'nest-bindings:handler';
 export const BINDING_ACTION_METADATA = 'nest-bindings:action';
 export const BINDING_ACTION_DTO_METADATA = 'nest-bindings:action-dto';
 export const ON_STREAM_METADATA = 'nest-bindings:on-stream';
+/** Set on the library's own stream handlers that need the socket's subscription state (channels). */
+export const STREAM_SUBSCRIBER_METADATA = 'nest-bindings:stream-subscriber';
 
 /** The actions every binding can serve (PROTOCOL.md section 3). */
 export const CRUD_ACTIONS = ['retrieve', 'list', 'search', 'create', 'update', 'save', 'delete', 'subscribe', 'unsubscribe'] as const;

@@ -1,7 +1,6 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { AccessPolicy } from '../auth/access-policy.js';
-import { ChannelActions } from '../channels/channel-actions.js';
 import { DuplicateEventException } from '../exceptions/duplicate-event.exception.js';
 import { MissingBindingHandlerException } from '../exceptions/missing-binding-handler.exception.js';
 import { UnboundHandlerException } from '../exceptions/unbound-handler.exception.js';
@@ -33,13 +32,11 @@ export class Dispatcher implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly accessor: BindingsMetadataAccessor,
-    private readonly channels: ChannelActions,
     private readonly validator: WriteValidator,
   ) {}
 
   onModuleInit(): void {
     this.register('ping', (data) => data ?? null);
-    for (const [event, handler] of this.channels.handlers()) this.register(event, handler);
     for (const binding of this.registry.all()) {
       for (const action of binding.actions) this.register(`${binding.stream}.${action}`, this.crud.handler(binding, action), binding);
     }
@@ -108,7 +105,9 @@ export class Dispatcher implements OnModuleInit {
         const stream = this.accessor.streamName(method);
         if (stream) {
           const call = method.bind(instance);
-          this.register(stream, (data, ctx) => call(data, publicContext(ctx)));
+          // The library's own handlers (channels) need the socket's subscriptions; the application's get the public context.
+          const internal = this.accessor.takesSubscriber(method);
+          this.register(stream, (data, ctx) => call(data, internal ? ctx : publicContext(ctx)));
         }
       }
     }

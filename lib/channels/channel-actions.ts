@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { applyDecorators, Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ActionContext } from '../rooms/action-context.js';
 import { AccessPolicy } from '../auth/access-policy.js';
-import { BINDINGS_OPTIONS } from '../bindings.constants.js';
+import { BINDINGS_OPTIONS, ON_STREAM_METADATA, STREAM_SUBSCRIBER_METADATA } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import type { ChannelConfig } from '../interfaces/bindings-module-options.interface.js';
 import { BindingError } from '../protocol/binding-error.js';
@@ -14,7 +14,11 @@ import { ChannelMessageStore, type ChannelMessageData } from './channel-message-
 import { channelRoom, readChannelInput } from './channel-names.js';
 import { PresenceStore } from './presence-store.js';
 
-type Handler = (data: unknown, ctx: ActionContext) => unknown;
+/**
+ * Serves a `channel.*` event, found by the same explorer as the application's `@OnStream`
+ * handlers; the handler gets the socket's subscriptions (to join rooms) besides the public context.
+ */
+const ChannelEvent = (name: string): MethodDecorator => applyDecorators(SetMetadata(ON_STREAM_METADATA, name), SetMetadata(STREAM_SUBSCRIBER_METADATA, true));
 
 /** The settings in force for one channel. */
 export type ResolvedChannelConfig = Required<ChannelConfig>;
@@ -51,19 +55,6 @@ export class ChannelActions {
   }
 
   /** Event name -> handler, for the dispatcher's table. */
-  handlers(): Array<[string, Handler]> {
-    return [
-      ['channel.join', (data, ctx) => this.join(data, ctx)],
-      ['channel.leave', (data, ctx) => this.leave(data, ctx)],
-      ['channel.message', (data, ctx) => this.message(data, ctx)],
-      ['channel.edit', (data, ctx) => this.edit(data, ctx)],
-      ['channel.delete', (data, ctx) => this.remove(data, ctx)],
-      ['channel.history', (data, ctx) => this.history(data, ctx)],
-      ['channel.info', (data, ctx) => this.info(data, ctx)],
-      ['channel.state', (data, ctx) => this.state(data, ctx)],
-    ];
-  }
-
   /** The settings of `channel`: the module's `channels` defaults, overridden by `configure(channel)`. */
   config(channel: string): ResolvedChannelConfig {
     const defaults = this.options.channels;
@@ -75,6 +66,7 @@ export class ChannelActions {
     };
   }
 
+  @ChannelEvent('channel.join')
   async join(data: unknown, ctx: ActionContext): Promise<{ channel: string }> {
     const subscriber = requireSocket(ctx, 'channel.join');
     const { channel } = readChannelInput(data, 'channel.join', []);
@@ -99,6 +91,7 @@ export class ChannelActions {
     return { channel };
   }
 
+  @ChannelEvent('channel.leave')
   async leave(data: unknown, ctx: ActionContext): Promise<{ channel: string }> {
     const subscriber = requireSocket(ctx, 'channel.leave');
     const { channel } = readChannelInput(data, 'channel.leave', []);
@@ -110,6 +103,7 @@ export class ChannelActions {
     return { channel };
   }
 
+  @ChannelEvent('channel.message')
   async message(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
     const input = readChannelInput(data, 'channel.message', ['message']);
     const { channel } = input;
@@ -127,6 +121,7 @@ export class ChannelActions {
     return message;
   }
 
+  @ChannelEvent('channel.edit')
   async edit(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
     const input = readChannelInput(data, 'channel.edit', ['id', 'message']);
     const { channel } = input;
@@ -140,6 +135,7 @@ export class ChannelActions {
     return edited;
   }
 
+  @ChannelEvent('channel.delete')
   async remove(data: unknown, ctx: ActionContext): Promise<ChannelMessageData> {
     const input = readChannelInput(data, 'channel.delete', ['id']);
     const { channel } = input;
@@ -154,6 +150,7 @@ export class ChannelActions {
     return deleted;
   }
 
+  @ChannelEvent('channel.history')
   async history(data: unknown, ctx: ActionContext): Promise<{ channel: string; messages: ChannelMessageData[] }> {
     const input = readChannelInput(data, 'channel.history', ['limit']);
     const { channel } = input;
@@ -169,6 +166,7 @@ export class ChannelActions {
     return { channel, messages: await this.messages.history(channel, limit) };
   }
 
+  @ChannelEvent('channel.info')
   async info(data: unknown, ctx: ActionContext): Promise<{ channel: string; users: Array<{ user: string; state: unknown }>; config: ResolvedChannelConfig }> {
     const { channel } = readChannelInput(data, 'channel.info', []);
     await this.mayJoin(ctx.user, channel);
@@ -176,6 +174,7 @@ export class ChannelActions {
     return { channel, users: config.presence ? await this.presence.list(channel) : [], config };
   }
 
+  @ChannelEvent('channel.state')
   async state(data: unknown, ctx: ActionContext): Promise<{ channel: string; user: string; state: unknown }> {
     const subscriber = requireSocket(ctx, 'channel.state');
     const input = readChannelInput(data, 'channel.state', ['state']);

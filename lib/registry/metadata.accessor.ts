@@ -1,6 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { BINDING_ACTION_DTO_METADATA, BINDING_ACTION_METADATA, BINDING_HANDLER_METADATA, BINDING_METADATA, ON_STREAM_METADATA } from '../bindings.constants.js';
+import {
+  BINDING_ACTION_DTO_METADATA,
+  BINDING_ACTION_METADATA,
+  BINDING_HANDLER_METADATA,
+  BINDING_METADATA,
+  ON_STREAM_METADATA,
+  STREAM_SUBSCRIBER_METADATA,
+} from '../bindings.constants.js';
 import type { BindingOptions } from '../interfaces/binding-options.interface.js';
 
 /** The one place that reads the metadata our decorators record. */
@@ -26,5 +33,10 @@ export class BindingsMetadataAccessor {
 
   streamName(method: Function): string | undefined {
     return this.reflector.get(ON_STREAM_METADATA, method);
+  }
+
+  /** Whether a stream handler of the library itself gets the socket's subscription state, not only the public context. */
+  takesSubscriber(method: Function): boolean {
+    return this.reflector.get(STREAM_SUBSCRIBER_METADATA, method) === true;
   }
 }
