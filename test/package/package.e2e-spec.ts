@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 /**
@@ -40,15 +40,40 @@ function quickStartFiles(): Map<string, string> {
   return files;
 }
 
-/** A folder of links to this checkout's packages, as `npm install` would lay them out (without nest-bindings itself). */
-function linkDependencies(modules: string): void {
-  mkdirSync(join(modules, '@types'), { recursive: true });
+/** The packages of the README's install line (`npm install ...` in its "Install" section). */
+function installLine(): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Install'), readme.indexOf('## Quick start'));
+  const line = /^npm install (.+)$/m.exec(section);
+  if (!line) throw new Error('the README has no install line');
+  return line[1].split(/\s+/).filter((name) => !name.startsWith('-'));
+}
+
+/**
+ * node_modules as `npm install` would lay it out in a project made by `nest new` (which has
+ * @nestjs/common, @nestjs/core, @nestjs/platform-express, reflect-metadata and rxjs) after the
+ * README's install line: those packages and nest-bindings' own dependencies, as links to this
+ * checkout's copies (the tests run offline). Nothing else: what the package or the Quick start
+ * needs beyond them fails here. Their own dependencies resolve from their real folders.
+ */
+function linkDependencies(modules: string, extra: string[]): void {
+  const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const names = new Set([
+    ...installLine(),
+    ...Object.keys(own.dependencies ?? {}),
+    '@nestjs/common',
+    '@nestjs/core',
+    '@nestjs/platform-express',
+    'reflect-metadata',
+    'rxjs',
+    ...extra,
+  ]);
+  names.delete('nest-bindings');
   // Only Node's types: the package's own declarations must need nothing else (no @types/ws).
-  symlinkSync(join(ROOT, 'node_modules/@types/node'), join(modules, '@types/node'));
-  for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
-    // ioredis is an optional peer: the Quick start must install and run without it.
-    if (entry === '@types' || entry === 'nest-bindings' || entry === 'ioredis' || entry.startsWith('.')) continue;
-    symlinkSync(join(ROOT, 'node_modules', entry), join(modules, entry));
+  names.add('@types/node');
+  for (const name of names) {
+    mkdirSync(dirname(join(modules, name)), { recursive: true });
+    symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
   }
 }
 
@@ -99,7 +124,8 @@ describe('the packed package', () => {
     mkdirSync(join(app, 'src'), { recursive: true });
     mkdirSync(join(app, 'node_modules/nest-bindings'), { recursive: true });
     await run('tar', ['xzf', join(work, packed.filename), '-C', join(app, 'node_modules/nest-bindings'), '--strip-components=1']);
-    linkDependencies(join(app, 'node_modules'));
+    // Fastify users add its platform (README, Install); ioredis is an optional peer and stays out.
+    linkDependencies(join(app, 'node_modules'), ['@nestjs/platform-fastify']);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'quick-start', private: true, type: 'module' }));
     // The compiler settings of a project made by `nest new` (ES modules).
     writeFileSync(
