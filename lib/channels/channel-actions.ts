@@ -12,7 +12,7 @@ import { RoomHub } from '../rooms/room-hub.js';
 import type { Subscriber } from '../rooms/subscriber.js';
 import { ChannelMessageStore, type ChannelMessageData } from './channel-message-store.js';
 import { channelRoom, readChannelInput } from './channel-names.js';
-import { PresenceStore } from './presence-store.js';
+import { PresenceStore } from '../adapters/presence-store.js';
 
 /**
  * Serves a `channel.*` event, found by the same explorer as the application's `@OnStream`

@@ -10,7 +10,7 @@ import { isPlainObject } from '../protocol/plain-object.js';
 import { RoomHub } from '../rooms/room-hub.js';
 import { RAW_BODY, readBody } from './raw-body.js';
 import { SIGNATURE_FUTURE, SIGNATURE_HEADER, SIGNATURE_TOLERANCE, signatureKey, verifyPublishSignature, type SignatureProblem } from './sign.js';
-import { SignatureLedger } from './signature-ledger.js';
+import { SignatureLedger } from '../adapters/signature-ledger.js';
 
 const PROBLEMS: Record<SignatureProblem, string> = {
   missing: `The ${SIGNATURE_HEADER} header is missing`,

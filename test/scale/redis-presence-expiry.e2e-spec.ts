@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { PresenceStore } from '../../lib/channels/presence-store.js';
+import { PresenceStore } from '../../lib/adapters/presence-store.js';
 import { Category, Product } from '../fixtures/entities.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { startRedis } from './instances.js';

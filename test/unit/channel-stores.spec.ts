@@ -1,5 +1,5 @@
 import { MemoryMessageStore, type ChannelMessageData } from '../../lib/channels/channel-message-store.js';
-import { MemoryPresenceStore } from '../../lib/channels/presence-store.js';
+import { MemoryPresenceStore } from '../../lib/adapters/presence-store.js';
 
 const message = (channel: string, id: string, text = id): ChannelMessageData => ({ channel, id, user: 'u', message: text, date: new Date(0).toISOString() });
 

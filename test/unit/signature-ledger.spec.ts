@@ -1,6 +1,6 @@
 // PROTOCOL.md section 7: each publish signature is accepted once, and the memory of accepted
 // signatures holds only those still inside their window.
-import { MemorySignatureLedger } from '../../lib/publish/signature-ledger.js';
+import { MemorySignatureLedger } from '../../lib/adapters/signature-ledger.js';
 import { signatureKey, signPublish, verifyPublishSignature } from '../../lib/publish/sign.js';
 
 describe('MemorySignatureLedger', () => {

@@ -1,7 +1,7 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { PresenceStore, type PresenceEntry } from '../../channels/presence-store.js';
+import { PresenceStore, type PresenceEntry } from '../presence-store.js';
 import { InvalidOptionsException } from '../../exceptions/invalid-options.exception.js';
 
 // Each script runs atomically in Redis, so two instances adding or removing sockets of the

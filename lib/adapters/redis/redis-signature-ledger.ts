@@ -1,6 +1,6 @@
 import type { OnModuleDestroy } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { SignatureLedger } from '../../publish/signature-ledger.js';
+import { SignatureLedger } from '../signature-ledger.js';
 
 /**
  * The ledger shared by every instance: `SET key NX PX`, so a signature accepted by one
