@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -16,8 +16,14 @@ export interface Instance {
 
 export const root = new URL('../..', import.meta.url).pathname;
 
+const made: string[] = [];
+
+/** A temporary folder (for an instance's database), removed when this test process exits. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'nest-bindings-'));
+  if (made.length === 0) process.once('exit', () => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  const dir = mkdtempSync(join(tmpdir(), 'nest-bindings-'));
+  made.push(dir);
+  return dir;
 }
 
 /** A free port on 127.0.0.1. */
