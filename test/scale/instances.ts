@@ -18,12 +18,15 @@ export const root = new URL('../..', import.meta.url).pathname;
 
 const made: string[] = [];
 
-/** A temporary folder (for an instance's database), removed when this test process exits. */
+/** A temporary folder (for an instance's database); `removeTempDirs()` in afterAll removes it. */
 export function tempDir(): string {
-  if (made.length === 0) process.once('exit', () => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
   const dir = mkdtempSync(join(tmpdir(), 'nest-bindings-'));
   made.push(dir);
   return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A free port on 127.0.0.1. */

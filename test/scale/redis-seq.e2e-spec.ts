@@ -12,7 +12,7 @@ import { BindingsModule } from '../../lib/index.js';
 import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
 import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, type TestUser } from '../fixtures/tenancy-fixtures.js';
-import { startRedis, tempDir } from './instances.js';
+import { removeTempDirs, startRedis, tempDir } from './instances.js';
 
 // PROTOCOL.md sections 4 and 8 with two instances sharing one database and one Redis: a
 // room of a scoped binding is numbered per scope, and that numbering is shared by all
@@ -63,6 +63,7 @@ afterAll(async () => {
   await b?.close();
   watcher?.disconnect();
   await redis?.stop();
+  removeTempDirs();
 });
 
 async function open(app: TestApp, user: TestUser): Promise<TestSocket> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { http, settle, TestSocket } from '../fixtures/harness.js';
-import { startInstance, startRedis, tempDir, type Instance } from './instances.js';
+import { removeTempDirs, startInstance, startRedis, tempDir, type Instance } from './instances.js';
 
 // Two processes of the sample app share one SQLite file and one Redis: a change committed
 // on one reaches subscribers on both, once, with the same seq per room; replay works after
@@ -29,6 +29,7 @@ afterAll(async () => {
   for (const socket of sockets) socket.close();
   await Promise.all([a?.stop(), b?.stop()]);
   await redis?.stop();
+  removeTempDirs();
 });
 
 // Updates only: the push of a card's creation is relayed asynchronously and may reach a
