@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
+import { importOptional } from '../optional-package.js';
 import { BindingsDocs } from './openapi-document.js';
 
 /**
@@ -27,10 +28,10 @@ export class DocsServer {
     if (this.mounted || this.options.docs === false || this.options.restPrefix === false || !adapter) return;
     this.mounted = true;
     const path = `${this.docs.basePath()}/docs`;
-    const swagger = await optional<typeof import('@nestjs/swagger')>('@nestjs/swagger');
+    const swagger = await importOptional<typeof import('@nestjs/swagger')>('@nestjs/swagger');
     // On Fastify the page's static files need @fastify/static (an optional peer of Nest's Fastify
     // platform); SwaggerModule would end the process without it.
-    const staticFiles = adapter.getType() !== 'fastify' || (await optional('@fastify/static')) !== undefined;
+    const staticFiles = adapter.getType() !== 'fastify' || (await importOptional('@fastify/static')) !== undefined;
     if (!swagger || !staticFiles) {
       const missing = !swagger ? '@nestjs/swagger' : '@nestjs/swagger and @fastify/static';
       this.logger.warn(`Install ${missing} to serve the API page at ${path}; serving only ${path}-json`);
@@ -46,15 +47,5 @@ export class DocsServer {
       raw: ['json'], // <path>-json; no YAML
       customSiteTitle: (this.options.docs || {}).title ?? 'nest-bindings API',
     });
-  }
-}
-
-/** An optional package, or undefined when the application did not install it. */
-async function optional<T = unknown>(name: string): Promise<T | undefined> {
-  try {
-    // A specifier in a variable: TypeScript does not look for the types of a package that may be absent.
-    return (await import(name)) as T;
-  } catch {
-    return undefined;
   }
 }

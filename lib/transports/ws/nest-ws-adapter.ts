@@ -1,3 +1,5 @@
+import { importOptional } from '../../optional-package.js';
+
 /** A class, as `instanceof` needs it. */
 type AnyClass = abstract new (...args: any[]) => unknown;
 
@@ -9,11 +11,8 @@ let wsAdapterClass: Promise<AnyClass | undefined> | undefined;
  * Loaded once, lazily, so the package is never required.
  */
 function loadWsAdapterClass(): Promise<AnyClass | undefined> {
-  // A specifier in a variable: TypeScript does not look for the types of a package that may be absent.
-  const name = '@nestjs/platform-ws';
-  return (wsAdapterClass ??= import(name).then(
-    (module: { WsAdapter?: AnyClass }) => (typeof module.WsAdapter === 'function' ? module.WsAdapter : undefined),
-    () => undefined,
+  return (wsAdapterClass ??= importOptional<{ WsAdapter?: AnyClass }>('@nestjs/platform-ws').then((module) =>
+    typeof module?.WsAdapter === 'function' ? module.WsAdapter : undefined,
   ));
 }
 
