@@ -3,6 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { BindingsModuleOptions } from '../../lib/index.js';
+import { settle, startApp, type TestApp } from '../fixtures/harness.js';
 
 /** A sample app process (dist/sample/main.js, built by `npm run build`). */
 export interface Instance {
@@ -104,4 +108,24 @@ export async function startRedis(port?: number): Promise<{ port: number; url: st
         child.kill('SIGKILL');
       }),
   };
+}
+
+/** `authenticate` of the two-instance suites: the user named by the `x-user` header, or anonymous. */
+export const userFromHeader = (req: IncomingMessage) => (req.headers['x-user'] ? { id: String(req.headers['x-user']) } : null);
+
+/**
+ * Two apps of `entities` in this process with the module options `options`, sharing one
+ * Redis of the test's own under a key prefix of their own (`adapter` adds Redis settings).
+ */
+export async function startPair(
+  entities: Function[],
+  options: Omit<BindingsModuleOptions, 'adapter'> = {},
+  adapter: { presenceTtl?: number } = {},
+): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>; a: TestApp; b: TestApp }> {
+  const redis = await startRedis();
+  const shared: BindingsModuleOptions = { ...options, adapter: { ...adapter, redis: redis.url, keyPrefix: `t${randomBytes(3).toString('hex')}:` } };
+  const a = await startApp(entities, shared);
+  const b = await startApp(entities, shared);
+  await settle(200); // both subscribed to Redis
+  return { redis, a, b };
 }

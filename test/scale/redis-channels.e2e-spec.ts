@@ -1,10 +1,8 @@
 import { jest } from '@jest/globals';
-import type { IncomingMessage } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { BindingsService } from '../../lib/index.js';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { startRedis } from './instances.js';
+import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { startPair, startRedis, userFromHeader } from './instances.js';
 
 // Channels, presence and broadcasts across two instances sharing one Redis.
 jest.setTimeout(30_000);
@@ -20,14 +18,7 @@ const as = async (app: TestApp, user: string) => {
 };
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const options = {
-    authenticate: (req: IncomingMessage) => (req.headers['x-user'] ? { id: String(req.headers['x-user']) } : null),
-    adapter: { redis: redis.url, keyPrefix: `c${randomBytes(3).toString('hex')}:` },
-  };
-  a = await startApp([Product, Category, NoteEntity], options);
-  b = await startApp([Product, Category, NoteEntity], options);
-  await settle(200);
+  ({ redis, a, b } = await startPair([Product, Category, NoteEntity], { authenticate: userFromHeader }));
 });
 afterAll(async () => {
   for (const socket of sockets) socket.close();

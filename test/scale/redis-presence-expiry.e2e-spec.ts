@@ -1,10 +1,8 @@
 import { jest } from '@jest/globals';
-import type { IncomingMessage } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { PresenceStore } from '../../lib/adapters/presence-store.js';
 import { Category, Product } from '../fixtures/entities.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { startRedis } from './instances.js';
+import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { startPair, startRedis, userFromHeader } from './instances.js';
 
 // Presence in Redis expires with the instance that held it (adapter.presenceTtl): a crashed
 // instance's users part within 4/3 of the TTL on the instances that are left, and a live
@@ -40,14 +38,7 @@ const users = async (socket: TestSocket, channel: string) =>
   (await socket.request('channel.info', { channel })).data.users.map((u: { user: string }) => u.user).sort();
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const options = {
-    authenticate: (req: IncomingMessage) => (req.headers['x-user'] ? { id: String(req.headers['x-user']) } : null),
-    adapter: { redis: redis.url, keyPrefix: `e${randomBytes(3).toString('hex')}:`, presenceTtl: TTL },
-  };
-  a = await startApp([Product, Category], options);
-  b = await startApp([Product, Category], options);
-  await settle(200);
+  ({ redis, a, b } = await startPair([Product, Category], { authenticate: userFromHeader }, { presenceTtl: TTL }));
 });
 afterAll(async () => {
   for (const socket of sockets) socket.close();

@@ -1,9 +1,8 @@
 import { jest } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
 import { signPublish } from '../../lib/index.js';
 import { Category, Product } from '../fixtures/entities.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { startRedis } from './instances.js';
+import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { startPair, startRedis } from './instances.js';
 
 // PROTOCOL.md section 7, "a signature already accepted once (a replay) answers 401": with the
 // Redis adapter, once on any instance. Two instances share one Redis of the test's own.
@@ -17,11 +16,7 @@ let redisStopped = false;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-  const options = { publish: { secret: SECRET }, adapter: { redis: redis.url, keyPrefix: `p${randomBytes(3).toString('hex')}:` } };
-  a = await startApp([Product, Category], options);
-  b = await startApp([Product, Category], options);
-  await settle(200);
+  ({ redis, a, b } = await startPair([Product, Category], { publish: { secret: SECRET } }));
 });
 afterAll(async () => {
   for (const socket of sockets) socket.close();
