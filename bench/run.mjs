@@ -3,7 +3,7 @@
 // (taskset), the two sides of each comparison alternate (A B A B) and the median is
 // reported. Everything listens on 127.0.0.1 and is stopped by its PID.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,10 @@ const UPDATES = quick ? 20 : 50;
 const cores = cpus().length;
 const pin = (core) => (cores > 1 ? ['taskset', '-c', String(core)] : []);
 const children = new Set();
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  rmSync(dir, { recursive: true, force: true });
+});
 process.on('SIGINT', () => process.exit(1));
 
 const dir = mkdtempSync(join(tmpdir(), 'nest-bindings-bench-'));
