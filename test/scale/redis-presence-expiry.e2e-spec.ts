@@ -93,10 +93,11 @@ it('a departure that Redis missed (a short outage) is retried once Redis answers
   store.timer = setInterval(() => void store.tick(), TTL / 3).unref();
   await settle(TTL * 2);
   // On a loaded machine A's hand-driven ticks may come later than its TTL: B then takes A for
-  // gone and A puts gina back (announced) before the retried removal. Either way, gina's last
-  // word is that she parted and nothing of her stays behind.
+  // gone and A puts gina back (announced, possibly before hank's own join reaches him) before
+  // the retried removal. Either way, gina's last word is that she parted and nothing of her
+  // stays behind.
   const seen = presence(hank, 'blip');
-  expect(seen[0]).toBe('hank joined');
+  expect(seen).toContain('hank joined');
   expect(seen.filter((p) => p.startsWith('gina')).at(-1)).toBe('gina parted');
   expect(await users(hank, 'blip')).toEqual(['hank']);
 });
