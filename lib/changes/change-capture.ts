@@ -16,6 +16,7 @@ import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { ChangeSink } from './change-sink.js';
 import type { EntityChange, Row } from '../rows/entity-change.js';
+import { Cascades, type CascadeRead } from './cascades.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
 interface Held {
@@ -34,12 +35,15 @@ interface Held {
 export class ChangeCapture implements EntitySubscriberInterface, StatementObserver, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('BindingsModule');
   private readonly held = new WeakMap<QueryRunner, Held[]>();
+  private readonly cascading: Cascades;
 
   constructor(
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
     private readonly bus: ChangeSink,
-  ) {}
+  ) {
+    this.cascading = new Cascades(registry, store);
+  }
 
   onModuleInit(): void {
     this.registry.dataSource.subscribers.push(this);
@@ -155,6 +159,23 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
       if (kind === 'restore') this.record(runner, { binding, kind: 'created', id: after[pk] as string | number, after });
       else if (visible(row)) this.recordUpdate(runner, binding, row, after);
     }
+  }
+
+  // --- rows the database changes through foreign-key actions (cascades.ts) ---
+
+  cascades(kind: StatementKind, qb: any): boolean {
+    return this.cascading.affects(kind, qb);
+  }
+
+  beforeCascades(kind: StatementKind, qb: any, runner: QueryRunner): Promise<CascadeRead> {
+    return this.cascading.before(kind, qb, runner);
+  }
+
+  async afterCascades(runner: QueryRunner, read: unknown): Promise<void> {
+    const { deleted, updated } = await this.cascading.after(read as CascadeRead, runner);
+    for (const { binding, before } of deleted)
+      this.record(runner, { binding, kind: 'deleted', id: before[binding.primary.propertyName] as string | number, before });
+    for (const { binding, before, after } of updated) this.recordUpdate(runner, binding, before, after);
   }
 
   // --- shared ---
