@@ -11,11 +11,11 @@ import type { StatementKind } from './query-builder-capture.js';
 
 /**
  * How many foreign keys deep a cascade is followed (a delete of a board that deletes its
- * columns that delete their cards is 2 deep). Each level costs a query that nests the ones
- * above it, so a self-referencing chain (replies of replies) stops here; deeper rows are
- * still changed by the database but not pushed, and a warning says so.
+ * lanes that delete their cards is 2 deep). Each level costs at least one query, so a long
+ * self-referencing chain (replies of replies) stops here; deeper rows are still changed by
+ * the database but not pushed, and a warning says so.
  */
-export const MAX_CASCADE_DEPTH = 16;
+export const MAX_CASCADE_DEPTH = 32;
 
 type Action = 'CASCADE' | 'SET NULL' | 'SET DEFAULT';
 const ACTIONS: ReadonlySet<string> = new Set<Action>(['CASCADE', 'SET NULL', 'SET DEFAULT']);
@@ -31,10 +31,19 @@ interface Edge {
   effect: Effect;
 }
 
-/** Rows of one table as SQL: `FROM <table><where>`, `where` written with the statement's named parameters. */
-interface RowSet {
+/** Rows of one table and what happens to them. */
+interface Node {
   metadata: EntityMetadata;
-  where: string;
+  effect: Effect;
+}
+
+/** The SELECT of a table a cascade reaches, and the aliases its key columns are read under. */
+interface Shape {
+  select: string;
+  /** Column database name -> alias in the raw row. */
+  keys: ReadonlyMap<string, string>;
+  /** Whether further foreign keys lead on from this table. */
+  follows: boolean;
 }
 
 /** What the database is about to do to rows of bound entities, read before the statement. */
@@ -55,15 +64,16 @@ export interface CascadedChanges {
  * Rows of bound entities that the database itself deletes or rewrites because of a
  * foreign key TypeORM created with `onDelete` / `onUpdate` CASCADE, SET NULL or SET DEFAULT.
  * TypeORM reports none of them to subscribers, so they are read on the statement's own
- * connection (and transaction) just before it runs: one SELECT per foreign key reached, each
- * selecting the referencing rows with a subquery on the rows of the level above, so parent
- * keys never travel to the client. Tables that no bound entity can be reached from cost nothing.
+ * connection (and transaction) just before it runs: one SELECT per foreign key per level,
+ * with all the keys of the level above in one parameter. Only foreign keys that lead to a
+ * bound entity are followed, so a table no bound entity can be reached from costs nothing.
  */
 export class Cascades {
   private readonly logger = new Logger('BindingsModule');
   /** Per referenced table, its foreign keys with an action. */
   private readonly referencing = new Map<string, ForeignKeyMetadata[]>();
   private readonly plans = new Map<string, Edge[]>();
+  private readonly shapes = new Map<string, Shape>();
 
   constructor(
     private readonly registry: BindingRegistry,
@@ -86,15 +96,70 @@ export class Cascades {
     return effect !== undefined && this.plan(metadata, effect).length > 0;
   }
 
-  /** Reads, before the statement runs and on its connection, the rows its cascades will change. */
+  /**
+   * Reads, before the statement runs and on its connection, the rows its cascades will change,
+   * level by level: the first from the statement's own WHERE (as a subquery), each next one by
+   * the keys of the rows just read, each row followed once (so cycles end).
+   */
   async before(kind: StatementKind, qb: any, runner: QueryRunner): Promise<CascadeRead> {
     const metadata: EntityMetadata = qb.expressionMap.mainAlias.metadata;
     const read: CascadeRead = { deleted: [], nulled: [], rewritten: [] };
     const effect = effectOf(kind, qb, metadata);
     if (!effect) return read;
+    const driver = this.registry.dataSource.driver;
+    const params: Record<string, unknown> = qb.getParameters();
     // The statement's own WHERE, as ChangeCapture.before renders it (no aliases, column names).
-    const statement: RowSet = { metadata, where: qb.replacePropertyNamesForTheWholeQuery(qb.createWhereExpression()) };
-    await this.follow(statement, effect, statement, 1, read, qb.getParameters(), runner);
+    const where: string = qb.replacePropertyNamesForTheWholeQuery(qb.createWhereExpression());
+    const table = this.table(metadata);
+    const pk = this.names(metadata.primaryColumns);
+    // Rows the statement itself deletes or updates are its own changes, not cascades.
+    const notOwn = ` AND ${tuple(pk)} NOT IN (SELECT ${pk.join(', ')} FROM ${table}${where})`;
+    const followed = new Map<string, Set<string>>();
+    let level: Array<{ node: Node; rows?: Row[] }> = [{ node: { metadata, effect } }];
+    for (let depth = 1; level.length > 0; depth++) {
+      if (depth > MAX_CASCADE_DEPTH) {
+        this.logger.warn(
+          `A cascade from ${metadata.name} goes deeper than ${MAX_CASCADE_DEPTH} foreign keys; rows the database changes beyond that are not pushed.`,
+        );
+        break;
+      }
+      const next = new Map<string, { node: Node; rows: Row[] }>();
+      for (const { node, rows } of level) {
+        for (const edge of this.plan(node.metadata, node.effect)) {
+          const child: Node = { metadata: edge.fk.entityMetadata, effect: edge.effect };
+          const childId = nodeKey(child.metadata, child.effect);
+          const shape = this.shape(child);
+          const binding = this.registry.forTarget(child.metadata.target);
+          const conditions = rows
+            ? this.keyConditions(edge.fk, rows, this.shape(node))
+            : [
+                {
+                  sql: `${tuple(this.names(edge.fk.columns))} IN (SELECT ${this.names(edge.fk.referencedColumns).join(', ')} FROM ${table}${where})`,
+                  params: {},
+                },
+              ];
+          for (const condition of conditions) {
+            const own = child.metadata.tablePath === metadata.tablePath ? notOwn : '';
+            const sql = `${shape.select} WHERE ${condition.sql}${own}`;
+            const raws: Row[] = await runner.query(...driver.escapeQueryWithParameters(sql, { ...params, ...condition.params }));
+            let seen = followed.get(childId);
+            if (!seen) followed.set(childId, (seen = new Set()));
+            for (const raw of raws) {
+              const id = JSON.stringify(child.metadata.primaryColumns.map((c) => raw[shape.keys.get(c.databaseName)!]));
+              if (seen.has(id)) continue;
+              seen.add(id);
+              if (binding) this.classify(edge, binding, this.store.hydrateAll(binding, [raw])[0], read);
+              if (shape.follows) {
+                let entry = next.get(childId);
+                if (!entry) next.set(childId, (entry = { node: child, rows: [] }));
+                entry.rows.push(raw);
+              }
+            }
+          }
+        }
+      }
+      level = [...next.values()];
+    }
     return read;
   }
 
@@ -136,50 +201,80 @@ export class Cascades {
     return changes;
   }
 
-  /** Reads the rows that `effect` on `parent` changes through each foreign key, then theirs, level by level. */
-  private async follow(
-    parent: RowSet,
-    effect: Effect,
-    statement: RowSet,
-    depth: number,
-    read: CascadeRead,
-    params: Record<string, unknown>,
-    runner: QueryRunner,
-  ): Promise<void> {
-    const driver = this.registry.dataSource.driver;
-    const escape = (name: string) => driver.escape(name);
-    const list = (columns: readonly ColumnMetadata[]) => columns.map((c) => escape(c.databaseName));
-    const table = (metadata: EntityMetadata) => metadata.tablePath.split('.').map(escape).join('.');
-    const query = async (sql: string) => runner.query(...driver.escapeQueryWithParameters(sql, params));
-    for (const edge of this.plan(parent.metadata, effect)) {
-      const { fk } = edge;
-      const child = fk.entityMetadata;
-      let where = ` WHERE ${tuple(list(fk.columns))} IN (SELECT ${list(fk.referencedColumns).join(', ')} FROM ${table(parent.metadata)}${parent.where})`;
-      // Rows the statement itself deletes or updates are its own changes, not cascades.
-      if (child.tablePath === statement.metadata.tablePath) {
-        const pk = statement.metadata.primaryColumns;
-        where += ` AND ${tuple(list(pk))} NOT IN (SELECT ${list(pk).join(', ')} FROM ${table(child)}${statement.where})`;
-      }
-      const binding = this.registry.forTarget(child.target);
-      if (binding) {
-        const rows = this.store.hydrateAll(binding, await query(`${binding.sql.selectAll}${where}`));
-        if (rows.length === 0) continue;
-        if (edge.effect.kind === 'delete') for (const row of rows) read.deleted.push({ binding, row });
-        else if (edge.action === 'SET NULL') {
-          const properties = fk.columns.filter((c) => binding.allFields.has(c.propertyName)).map((c) => c.propertyName);
-          for (const row of rows) read.nulled.push({ binding, row, properties });
-        } else for (const row of rows) read.rewritten.push({ binding, row });
-      } else if ((await query(`SELECT 1 FROM ${table(child)}${where} LIMIT 1`)).length === 0) continue;
-      if (this.plan(child, edge.effect).length === 0) continue;
-      const next = { metadata: child, where };
-      if (depth >= MAX_CASCADE_DEPTH) {
-        this.logger.warn(
-          `A cascade from ${statement.metadata.name} goes deeper than ${MAX_CASCADE_DEPTH} foreign keys; rows the database changes beyond that are not pushed.`,
-        );
-        continue;
-      }
-      await this.follow(next, edge.effect, statement, depth + 1, read, params, runner);
+  private classify(edge: Edge, binding: BindingDefinition, row: Row, read: CascadeRead): void {
+    if (edge.effect.kind === 'delete') read.deleted.push({ binding, row });
+    else if (edge.action === 'SET NULL') {
+      read.nulled.push({ binding, row, properties: edge.fk.columns.filter((c) => binding.allFields.has(c.propertyName)).map((c) => c.propertyName) });
+    } else read.rewritten.push({ binding, row });
+  }
+
+  /**
+   * `fk` matches the keys of `rows` (raw rows of the referenced table, as `shape` selected
+   * them): one parameter holding every key for a one-column key (`= ANY($1)` on PostgreSQL,
+   * `json_each` on SQLite), or pairs of conditions in batches of 200 rows for a composite one.
+   */
+  private keyConditions(fk: ForeignKeyMetadata, rows: readonly Row[], shape: Shape): Array<{ sql: string; params: Record<string, unknown> }> {
+    const distinct = new Map<string, unknown[]>();
+    for (const row of rows) {
+      const key = fk.referencedColumns.map((c) => row[shape.keys.get(c.databaseName)!]);
+      // NULL never matches a foreign key.
+      if (key.every((value) => value !== null && value !== undefined)) distinct.set(JSON.stringify(key), key);
     }
+    const keys = [...distinct.values()];
+    if (keys.length === 0) return [];
+    const columns = this.names(fk.columns);
+    if (columns.length === 1) {
+      const values = keys.map((key) => key[0]);
+      return this.registry.dialect === 'postgres'
+        ? [{ sql: `${columns[0]} = ANY(:nb_cascade_keys)`, params: { nb_cascade_keys: values } }]
+        : [{ sql: `${columns[0]} IN (SELECT value FROM json_each(:nb_cascade_keys))`, params: { nb_cascade_keys: JSON.stringify(values) } }];
+    }
+    const batches: Array<{ sql: string; params: Record<string, unknown> }> = [];
+    for (let start = 0; start < keys.length; start += 200) {
+      const params: Record<string, unknown> = {};
+      const terms = keys.slice(start, start + 200).map((key, row) => {
+        const pairs = columns.map((column, i) => ((params[`nb_cascade_${row}_${i}`] = key[i]), `${column} = :nb_cascade_${row}_${i}`));
+        return `(${pairs.join(' AND ')})`;
+      });
+      batches.push({ sql: `(${terms.join(' OR ')})`, params });
+    }
+    return batches;
+  }
+
+  /**
+   * What is selected of a table a cascade reaches: every column of a bound entity (for its
+   * push), plus, under aliases, its primary key and the columns the next foreign keys reference.
+   */
+  private shape(node: Node): Shape {
+    const id = nodeKey(node.metadata, node.effect);
+    let shape = this.shapes.get(id);
+    if (shape) return shape;
+    const escape = (name: string) => this.registry.dataSource.driver.escape(name);
+    const next = this.plan(node.metadata, node.effect);
+    const keyColumns = new Map<string, ColumnMetadata>();
+    for (const column of [...node.metadata.primaryColumns, ...next.flatMap((edge) => edge.fk.referencedColumns)]) keyColumns.set(column.databaseName, column);
+    const keys = new Map([...keyColumns.keys()].map((name, i) => [name, `__k${i}`]));
+    const list = [...keys].map(([name, alias]) => `${escape(name)} AS ${escape(alias)}`);
+    const binding = this.registry.forTarget(node.metadata.target);
+    if (binding) {
+      for (const column of node.metadata.columns) {
+        if (!column.isVirtual && !column.embeddedMetadata) list.push(`${escape(column.databaseName)} AS ${escape(column.propertyName)}`);
+      }
+    }
+    shape = { select: `SELECT ${list.join(', ')} FROM ${this.table(node.metadata)}`, keys, follows: next.length > 0 };
+    this.shapes.set(id, shape);
+    return shape;
+  }
+
+  private table(metadata: EntityMetadata): string {
+    return metadata.tablePath
+      .split('.')
+      .map((part) => this.registry.dataSource.driver.escape(part))
+      .join('.');
+  }
+
+  private names(columns: readonly ColumnMetadata[]): string[] {
+    return columns.map((c) => this.registry.dataSource.driver.escape(c.databaseName));
   }
 
   /** The foreign keys through which `effect` on `metadata` reaches rows of a bound entity, computed once. */

@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import type { OnDeleteType } from 'typeorm/metadata/types/OnDeleteType.js';
 import { Column, DeleteDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn, type Relation } from 'typeorm';
 import { MAX_CASCADE_DEPTH } from '../../lib/changes/cascades.js';
@@ -29,7 +31,7 @@ class Board {
   @Column() tenant: string;
   @Column({ type: 'int', nullable: true }) teamId: number | null;
   @ManyToOne(() => Team, { onDelete: 'CASCADE', nullable: true }) team?: Relation<Team>;
-  @OneToMany(() => Card, (card) => card.board, { cascade: ['soft-remove'] }) cards?: Relation<Card>[];
+  @OneToMany(() => Card, (card) => card.board, { cascade: ['soft-remove', 'remove'] }) cards?: Relation<Card>[];
   @DeleteDateColumn({ nullable: true }) deletedAt?: Date | null;
 }
 
@@ -92,6 +94,8 @@ class Remark {
   @ManyToOne(() => Card, { onDelete: 'CASCADE' }) card?: Relation<Card>;
   @Column({ type: 'int', nullable: true }) parentId: number | null;
   @ManyToOne(() => Remark, { onDelete: 'CASCADE', nullable: true }) parent?: Relation<Remark>;
+  @Column({ type: 'int', nullable: true }) quoteId: number | null;
+  @ManyToOne(() => Remark, { onDelete: 'CASCADE', nullable: true }) quote?: Relation<Remark>;
 }
 
 /** Unbound, and referenced by nothing bound: deleting a shelf must cost no extra query. */
@@ -228,6 +232,19 @@ describe('ON DELETE CASCADE pushes deleted, with the last state, through every p
     expect(summary(await pushes(acme, 2))).toEqual(summary(x.remarks.map((r) => ({ event: 'kb.Remark.deleted', data: { id: r.id } }))));
   });
 
+  it("remove with TypeORM's own cascade: ['remove'] (TypeORM deletes the loaded cards itself): each row once", async () => {
+    const x = await tree();
+    await repo(Board).remove(await repo(Board).findOneOrFail({ where: { id: x.board.id }, relations: { cards: true } }));
+    expect(summary(await pushes(acme, 5))).toEqual(expectedTreePushes(x));
+  });
+
+  it('the delete action of a binding, over WebSocket, pushes the cascades of the row it deletes', async () => {
+    const x = await tree();
+    // Board and Card have a delete date: their delete action soft-removes (no cascade). A remark is deleted.
+    expect((await acme.request('kb.Remark.delete', { id: x.remarks[0].id })).data).toEqual({ id: x.remarks[0].id });
+    expect(summary(await pushes(acme, 2))).toEqual(summary(x.remarks.map((r) => ({ event: 'kb.Remark.deleted', data: { id: r.id } }))));
+  });
+
   it('QueryBuilder delete of unbound rows (lanes) pushes their bound cards and the cards remarks', async () => {
     const x = await tree();
     await t.dataSource.createQueryBuilder().delete().from(Lane).where('boardId = :board', { board: x.board.id }).execute();
@@ -255,7 +272,13 @@ describe('ON DELETE CASCADE pushes deleted, with the last state, through every p
       chain.push(await repo(Remark).save({ body: `level ${i}`, cardId: x.cards[0].id, parentId: chain[i - 1]?.id ?? null }));
     }
     await drain();
-    await repo(Remark).delete(chain[0].id);
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      await repo(Remark).delete(chain[0].id);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining(`deeper than ${MAX_CASCADE_DEPTH} foreign keys`));
+    } finally {
+      warn.mockRestore();
+    }
     const got = await pushes(acme, MAX_CASCADE_DEPTH + 1);
     expect(got.map((p) => p.data.body).sort()).toEqual(
       chain
@@ -511,6 +534,21 @@ describe('cost', () => {
     // Team -> boards (1), then the board's lanes (1, empty: no further) and cards (1, empty).
     await repo(Team).delete(team.id);
     expect(statements()).toEqual(['SELECT', 'SELECT', 'SELECT', 'DELETE']);
+  });
+
+  it('a row reached by many paths is read once: two self-references cost two SELECTs a level, not one per path', async () => {
+    const x = await tree();
+    const chain: Remark[] = [];
+    for (let i = 0; i < 10; i++) {
+      const previous = chain[i - 1]?.id ?? null;
+      chain.push(await repo(Remark).save({ body: unique('quoting'), cardId: x.cards[0].id, parentId: previous, quoteId: previous }));
+    }
+    await drain();
+    log.length = 0;
+    await repo(Remark).delete(chain[0].id);
+    // The own row (1 select), then each level through parent and quote; the last level finds nothing.
+    expect(statements().filter((word) => word === 'SELECT')).toHaveLength(1 + 2 * chain.length);
+    expect(summary(await pushes(acme, chain.length))).toEqual(summary(chain.map((r) => ({ event: 'kb.Remark.deleted', data: { id: r.id } }))));
   });
 
   it('nothing when no bound entity references the table', async () => {
