@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import type { OnDeleteType } from 'typeorm/metadata/types/OnDeleteType.js';
-import { Column, DeleteDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryGeneratedColumn, type Relation } from 'typeorm';
+import { Column, DeleteDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryColumn, PrimaryGeneratedColumn, type Relation } from 'typeorm';
 import { MAX_CASCADE_DEPTH } from '../../lib/changes/cascades.js';
 import { Binding } from '../../lib/index.js';
 import { testDb } from '../fixtures/database.js';
@@ -98,6 +98,29 @@ class Remark {
   @ManyToOne(() => Remark, { onDelete: 'CASCADE', nullable: true }) quote?: Relation<Remark>;
 }
 
+/** Not bound, with a composite primary key that a bound entity references. */
+@Entity()
+class Release {
+  @PrimaryColumn('int') teamId: number;
+  @PrimaryColumn() tag: string;
+  @ManyToOne(() => Team, { onDelete: 'CASCADE' }) @JoinColumn({ name: 'teamId' }) team?: Relation<Team>;
+}
+
+@Binding({ app: 'kb' })
+@Entity()
+class Milestone {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() title: string;
+  @Column({ type: 'int', nullable: true }) releaseTeamId: number | null;
+  @Column({ type: 'varchar', nullable: true }) releaseTag: string | null;
+  @ManyToOne(() => Release, { onDelete: 'SET NULL', nullable: true })
+  @JoinColumn([
+    { name: 'releaseTeamId', referencedColumnName: 'teamId' },
+    { name: 'releaseTag', referencedColumnName: 'tag' },
+  ])
+  release?: Relation<Release>;
+}
+
 /** Unbound, and referenced by nothing bound: deleting a shelf must cost no extra query. */
 @Entity()
 class Shelf {
@@ -123,13 +146,16 @@ const statements = () => log.map((q) => q.split(/\s/)[0].toUpperCase()).filter((
 const unique = (prefix: string) => `${prefix}-${++n}`;
 
 beforeAll(async () => {
-  t = await startApp([Team, Board, Lane, Person, Label, Card, Remark, Shelf, Book], { authenticate: authenticateFromHeader, anonymous: false });
+  t = await startApp([Team, Board, Lane, Person, Label, Card, Remark, Release, Milestone, Shelf, Book], {
+    authenticate: authenticateFromHeader,
+    anonymous: false,
+  });
   await t.dataSource.getRepository(Label).save({ code: 'none' });
   acme = await TestSocket.open(t.ws, as(alice));
   member = await TestSocket.open(t.ws, as(carol));
   globex = await TestSocket.open(t.ws, as(bob));
   for (const s of sockets())
-    for (const stream of ['kb.Board', 'kb.Card', 'kb.Remark']) expect((await s.request(`${stream}.subscribe`, {})).error).toBeUndefined();
+    for (const stream of ['kb.Board', 'kb.Card', 'kb.Remark', 'kb.Milestone']) expect((await s.request(`${stream}.subscribe`, {})).error).toBeUndefined();
   t.dataSource.subscribers.push({ beforeQuery: (event: { query: string }) => void log.push(event.query.trim()) } as any);
 });
 afterAll(async () => {
@@ -363,6 +389,35 @@ describe('ON UPDATE CASCADE: a key update pushes updated with the new foreign ke
   });
 });
 
+describe('composite keys', () => {
+  async function released() {
+    const team = await repo(Team).save({ name: unique('team') });
+    const releases = [await repo(Release).save({ teamId: team.id, tag: 'v1' }), await repo(Release).save({ teamId: team.id, tag: 'v2' })];
+    const milestones = await repo(Milestone).save(releases.map((r) => ({ title: unique('milestone'), releaseTeamId: r.teamId, releaseTag: r.tag })));
+    await drain();
+    return { team, milestones };
+  }
+  const expectNulled = async (milestones: Milestone[]) => {
+    const got = await pushes(acme, milestones.length);
+    expect(got.map((p) => [p.event, p.data.id, p.data.releaseTeamId, p.data.releaseTag, [...p.changes].sort()]).sort()).toEqual(
+      milestones.map((m) => ['kb.Milestone.updated', m.id, null, null, ['releaseTag', 'releaseTeamId']]).sort(),
+    );
+  };
+
+  it('a delete of rows with a composite key nulls the composite foreign key that references them', async () => {
+    const { team, milestones } = await released();
+    await repo(Release).delete({ teamId: team.id });
+    await expectNulled(milestones);
+  });
+
+  it('a cascade through a table with a composite key reaches the rows that reference it', async () => {
+    const { team, milestones } = await released();
+    await repo(Team).delete(team.id);
+    await expectNulled(milestones);
+    expect(await repo(Release).countBy({ teamId: team.id })).toBe(0);
+  });
+});
+
 describe('transactions', () => {
   it('a cascade inside a transaction pushes only once it commits', async () => {
     const owner = await repo(Person).save({ name: unique('person') });
@@ -531,9 +586,9 @@ describe('cost', () => {
     await repo(Person).delete(owner.id);
     expect(statements()).toEqual(['SELECT', 'DELETE']);
     log.length = 0;
-    // Team -> boards (1), then the board's lanes (1, empty: no further) and cards (1, empty).
+    // Team -> boards (1) and releases (1, empty: no further), then the board's lanes (1, empty) and cards (1, empty).
     await repo(Team).delete(team.id);
-    expect(statements()).toEqual(['SELECT', 'SELECT', 'SELECT', 'DELETE']);
+    expect(statements()).toEqual(['SELECT', 'SELECT', 'SELECT', 'SELECT', 'DELETE']);
   });
 
   it('a row reached by many paths is read once: two self-references cost two SELECTs a level, not one per path', async () => {
