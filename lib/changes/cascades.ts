@@ -92,7 +92,7 @@ export class Cascades {
   affects(kind: StatementKind, qb: any): boolean {
     const metadata: EntityMetadata = qb.expressionMap.mainAlias.metadata;
     if (!this.referencing.has(metadata.tablePath)) return false;
-    const effect = effectOf(kind, qb, metadata);
+    const effect = this.effectOf(kind, qb, metadata);
     return effect !== undefined && this.plan(metadata, effect).length > 0;
   }
 
@@ -104,7 +104,7 @@ export class Cascades {
   async before(kind: StatementKind, qb: any, runner: QueryRunner): Promise<CascadeRead> {
     const metadata: EntityMetadata = qb.expressionMap.mainAlias.metadata;
     const read: CascadeRead = { deleted: [], nulled: [], rewritten: [] };
-    const effect = effectOf(kind, qb, metadata);
+    const effect = this.effectOf(kind, qb, metadata);
     if (!effect) return read;
     const driver = this.registry.dataSource.driver;
     const params: Record<string, unknown> = qb.getParameters();
@@ -199,6 +199,29 @@ export class Cascades {
     }
     for (const { binding, before, after } of updated.values()) changes.updated.push({ binding, before, after });
     return changes;
+  }
+
+  /**
+   * What a statement does to its table's rows, as far as foreign keys care: a delete, or an
+   * update of the referenced columns it sets (only those, so the plans cached per set of
+   * columns stay as few as the schema's keys, whatever columns clients update).
+   * Soft delete and restore change no key.
+   */
+  private effectOf(kind: StatementKind, qb: any, metadata: EntityMetadata): Effect | undefined {
+    if (kind === 'delete') return { kind: 'delete' };
+    if (kind !== 'update') return undefined;
+    const referenced = new Set(
+      (this.referencing.get(metadata.tablePath) ?? [])
+        .filter((fk) => ACTIONS.has(fk.onUpdate ?? ''))
+        .flatMap((fk) => fk.referencedColumns.map((c) => c.databaseName)),
+    );
+    if (referenced.size === 0) return undefined;
+    const values: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(qb.getValueSet() ?? {})) if (value !== undefined) values[name] = value;
+    const columns = (qb.createPropertyPath(metadata, values) as string[])
+      .flatMap((path) => metadata.findColumnsWithPropertyPath(path))
+      .filter((column) => referenced.has(column.databaseName));
+    return columns.length ? { kind: 'update', columns } : undefined;
   }
 
   private classify(edge: Edge, binding: BindingDefinition, row: Row, read: CascadeRead): void {
@@ -317,18 +340,8 @@ export class Cascades {
   }
 }
 
-/** What a statement does to its table's rows, as far as foreign keys care; soft delete and restore change no key. */
-function effectOf(kind: StatementKind, qb: any, metadata: EntityMetadata): Effect | undefined {
-  if (kind === 'delete') return { kind: 'delete' };
-  if (kind !== 'update') return undefined;
-  const values: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(qb.getValueSet() ?? {})) if (value !== undefined) values[name] = value;
-  const columns = (qb.createPropertyPath(metadata, values) as string[]).flatMap((path) => metadata.findColumnsWithPropertyPath(path));
-  return columns.length ? { kind: 'update', columns } : undefined;
-}
-
 function nodeKey(metadata: EntityMetadata, effect: Effect): string {
-  const columns = effect.kind === 'update' ? effect.columns.map((c) => c.databaseName).sort() : [];
+  const columns = effect.kind === 'update' ? [...new Set(effect.columns.map((c) => c.databaseName))].sort() : [];
   return `${metadata.tablePath}\u0000${effect.kind}\u0000${columns.join('\u0000')}`;
 }
 

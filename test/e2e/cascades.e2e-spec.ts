@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { OnDeleteType } from 'typeorm/metadata/types/OnDeleteType.js';
 import { Column, DeleteDateColumn, Entity, JoinColumn, ManyToOne, OneToMany, PrimaryColumn, PrimaryGeneratedColumn, type Relation } from 'typeorm';
 import { MAX_CASCADE_DEPTH } from '../../lib/changes/cascades.js';
+import { ChangeCapture } from '../../lib/changes/change-capture.js';
 import { Binding } from '../../lib/index.js';
 import { testDb } from '../fixtures/database.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
@@ -604,6 +605,16 @@ describe('cost', () => {
     // The own row (1 select), then each level through parent and quote; the last level finds nothing.
     expect(statements().filter((word) => word === 'SELECT')).toHaveLength(1 + 2 * chain.length);
     expect(summary(await pushes(acme, chain.length))).toEqual(summary(chain.map((r) => ({ event: 'kb.Remark.deleted', data: { id: r.id } }))));
+  });
+
+  it('updates that set other columns of a referenced table, in any mix, cost nothing and keep no state', async () => {
+    const x = await tree();
+    const plans: Map<string, unknown> = (t.app.get(ChangeCapture, { strict: false }) as any).cascading.plans;
+    const known = plans.size;
+    log.length = 0;
+    for (const values of [{ name: 'a' }, { boardId: x.board.id }, { name: 'b', boardId: x.board.id }]) await repo(Lane).update({ id: x.lane.id }, values);
+    expect(statements()).toEqual(['UPDATE', 'UPDATE', 'UPDATE']);
+    expect(plans.size).toBe(known);
   });
 
   it('nothing when no bound entity references the table', async () => {
