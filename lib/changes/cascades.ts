@@ -17,6 +17,9 @@ import type { StatementKind } from './query-builder-capture.js';
  */
 export const MAX_CASCADE_DEPTH = 32;
 
+/** Rows read again by id in one query, after a SET DEFAULT or ON UPDATE CASCADE. */
+const REREAD_BATCH = 1000;
+
 type Action = 'CASCADE' | 'SET NULL' | 'SET DEFAULT';
 const ACTIONS: ReadonlySet<string> = new Set<Action>(['CASCADE', 'SET NULL', 'SET DEFAULT']);
 
@@ -192,10 +195,17 @@ export class Cascades {
     }
     const reread = new Map<BindingDefinition, Array<string | number>>();
     for (const { binding, before, reread: again } of updated.values()) {
-      if (again) reread.set(binding, [...(reread.get(binding) ?? []), before[binding.primary.propertyName] as string | number]);
+      if (!again) continue;
+      const ids = reread.get(binding) ?? [];
+      reread.set(binding, ids);
+      ids.push(before[binding.primary.propertyName] as string | number);
     }
     for (const [binding, ids] of reread) {
-      for (const row of await this.store.findByIds(binding, ids, runner.manager)) updated.get(key(binding, row))!.after = row;
+      // In batches: SQLite takes at most 32,766 parameters in one statement.
+      for (let start = 0; start < ids.length; start += REREAD_BATCH) {
+        const rows = await this.store.findByIds(binding, ids.slice(start, start + REREAD_BATCH), runner.manager);
+        for (const row of rows) updated.get(key(binding, row))!.after = row;
+      }
     }
     for (const { binding, before, after } of updated.values()) changes.updated.push({ binding, before, after });
     return changes;

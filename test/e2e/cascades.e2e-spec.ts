@@ -617,6 +617,26 @@ describe('cost', () => {
     expect(plans.size).toBe(known);
   });
 
+  it('a cascade over 1,200 rows pushes each once: keys in one parameter, new states read back in batches', async () => {
+    const x = await tree();
+    const values = Array.from({ length: 1200 }, (_, i) => ({ title: `bulk ${i}`, tenant: 'acme', boardId: x.board.id, laneId: x.lane.id }));
+    // Written without listeners, so the set-up itself pushes nothing.
+    await t.dataSource.createQueryBuilder().insert().into(Card).values(values).callListeners(false).updateEntity(false).execute();
+    const bulk = (await repo(Card).findBy({ laneId: x.lane.id })).filter((c) => c.title.startsWith('bulk')).map((c) => c.id);
+    expect(bulk).toHaveLength(1200);
+    const moved = x.lane.id + 200000;
+    await repo(Lane).update({ id: x.lane.id }, { id: moved });
+    const updated = (await pushes(acme, 1202)).filter((p) => bulk.includes(p.data.id));
+    expect(updated).toHaveLength(1200);
+    expect(new Set(updated.map((p) => p.data.id)).size).toBe(1200);
+    expect(updated.every((p) => p.event === 'kb.Card.updated' && p.data.laneId === moved)).toBe(true);
+    await drain();
+    await repo(Lane).delete(moved);
+    const deleted = (await pushes(acme, 1204)).filter((p) => p.event === 'kb.Card.deleted');
+    expect(deleted).toHaveLength(1202);
+    expect(new Set(deleted.map((p) => p.data.id)).size).toBe(1202);
+  });
+
   it('nothing when no bound entity references the table', async () => {
     const shelf = await repo(Shelf).save({});
     await repo(Book).save({ shelfId: shelf.id });
