@@ -75,6 +75,8 @@ export class Cascades {
   private readonly logger = new Logger('BindingsModule');
   /** Per referenced table, its foreign keys with an action. */
   private readonly referencing = new Map<string, ForeignKeyMetadata[]>();
+  /** Per referenced table, the columns whose update fires an `onUpdate` action. */
+  private readonly updateKeys = new Map<string, Set<string>>();
   private readonly plans = new Map<string, Edge[]>();
   private readonly shapes = new Map<string, Shape>();
 
@@ -87,6 +89,10 @@ export class Cascades {
         if (!ACTIONS.has(fk.onDelete ?? '') && !ACTIONS.has(fk.onUpdate ?? '')) continue;
         const table = fk.referencedEntityMetadata.tablePath;
         this.referencing.set(table, [...(this.referencing.get(table) ?? []), fk]);
+        if (!ACTIONS.has(fk.onUpdate ?? '')) continue;
+        const keys = this.updateKeys.get(table) ?? new Set<string>();
+        for (const column of fk.referencedColumns) keys.add(column.databaseName);
+        this.updateKeys.set(table, keys);
       }
     }
   }
@@ -220,12 +226,8 @@ export class Cascades {
   private effectOf(kind: StatementKind, qb: any, metadata: EntityMetadata): Effect | undefined {
     if (kind === 'delete') return { kind: 'delete' };
     if (kind !== 'update') return undefined;
-    const referenced = new Set(
-      (this.referencing.get(metadata.tablePath) ?? [])
-        .filter((fk) => ACTIONS.has(fk.onUpdate ?? ''))
-        .flatMap((fk) => fk.referencedColumns.map((c) => c.databaseName)),
-    );
-    if (referenced.size === 0) return undefined;
+    const referenced = this.updateKeys.get(metadata.tablePath);
+    if (!referenced) return undefined;
     const values: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(qb.getValueSet() ?? {})) if (value !== undefined) values[name] = value;
     const columns = (qb.createPropertyPath(metadata, values) as string[])
