@@ -68,8 +68,8 @@ export interface CascadedChanges {
  * foreign key TypeORM created with `onDelete` / `onUpdate` CASCADE, SET NULL or SET DEFAULT.
  * TypeORM reports none of them to subscribers, so they are read on the statement's own
  * connection (and transaction) just before it runs: one SELECT per foreign key per level,
- * with all the keys of the level above in one parameter. Only foreign keys that lead to a
- * bound entity are followed, so a table no bound entity can be reached from costs nothing.
+ * with all the keys of the level above in one parameter. Only foreign keys that lead to rows
+ * that push are followed, so a table no bound entity can be reached from costs nothing.
  */
 export class Cascades {
   private readonly logger = new Logger('BindingsModule');
@@ -312,24 +312,26 @@ export class Cascades {
     return columns.map((c) => this.registry.dataSource.driver.escape(c.databaseName));
   }
 
-  /** The foreign keys through which `effect` on `metadata` reaches rows of a bound entity, computed once. */
+  /** The foreign keys through which `effect` on `metadata` reaches rows that push, computed once. */
   private plan(metadata: EntityMetadata, effect: Effect): Edge[] {
     const id = nodeKey(metadata, effect);
     let plan = this.plans.get(id);
     if (!plan) {
-      plan = this.edges(metadata, effect).filter((edge) => this.reachesBound(edge));
+      plan = this.edges(metadata, effect).filter((edge) => this.leadsToPushes(edge));
       this.plans.set(id, plan);
     }
     return plan;
   }
 
-  /** Whether the rows an edge changes are bound, or lead through further edges (cycles included) to bound ones. */
-  private reachesBound(start: Edge): boolean {
+  /** Whether the rows an edge changes push, or lead through further edges (cycles included) to rows that do. */
+  private leadsToPushes(start: Edge): boolean {
     const seen = new Set<string>();
     const queue = [start];
     for (let edge = queue.pop(); edge; edge = queue.pop()) {
       const child = edge.fk.entityMetadata;
-      if (this.registry.forTarget(child.target)) return true;
+      const binding = this.registry.forTarget(child.target);
+      // A key rewritten in columns the binding does not send out changes nothing a client sees.
+      if (binding && (edge.effect.kind === 'delete' || edge.fk.columns.some((c) => binding.fields.has(c.propertyName)))) return true;
       const id = nodeKey(child, edge.effect);
       if (seen.has(id)) continue;
       seen.add(id);

@@ -99,6 +99,16 @@ class Remark {
   @ManyToOne(() => Remark, { onDelete: 'CASCADE', nullable: true }) quote?: Relation<Remark>;
 }
 
+/** Bound, with its foreign key excluded: a SET NULL changes nothing a client sees. */
+@Binding({ app: 'kb', exclude: ['holderId'] })
+@Entity()
+class Badge {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() name: string;
+  @Column({ type: 'int', nullable: true }) holderId: number | null;
+  @ManyToOne(() => Person, { onDelete: 'SET NULL', nullable: true }) holder?: Relation<Person>;
+}
+
 /** Not bound, with a composite primary key that a bound entity references. */
 @Entity()
 class Release {
@@ -147,7 +157,7 @@ const statements = () => log.map((q) => q.split(/\s/)[0].toUpperCase()).filter((
 const unique = (prefix: string) => `${prefix}-${++n}`;
 
 beforeAll(async () => {
-  t = await startApp([Team, Board, Lane, Person, Label, Card, Remark, Release, Milestone, Shelf, Book], {
+  t = await startApp([Team, Board, Lane, Person, Label, Card, Remark, Badge, Release, Milestone, Shelf, Book], {
     authenticate: authenticateFromHeader,
     anonymous: false,
   });
@@ -156,7 +166,8 @@ beforeAll(async () => {
   member = await TestSocket.open(t.ws, as(carol));
   globex = await TestSocket.open(t.ws, as(bob));
   for (const s of sockets())
-    for (const stream of ['kb.Board', 'kb.Card', 'kb.Remark', 'kb.Milestone']) expect((await s.request(`${stream}.subscribe`, {})).error).toBeUndefined();
+    for (const stream of ['kb.Board', 'kb.Card', 'kb.Remark', 'kb.Milestone', 'kb.Badge'])
+      expect((await s.request(`${stream}.subscribe`, {})).error).toBeUndefined();
   t.dataSource.subscribers.push({ beforeQuery: (event: { query: string }) => void log.push(event.query.trim()) } as any);
 });
 afterAll(async () => {
@@ -327,6 +338,15 @@ describe('SET NULL and SET DEFAULT push updated with the new key', () => {
     expect(push).toMatchObject({ event: 'kb.Card.updated', room: 'kb.Card', changes: ['ownerId'] });
     expect(push.data).toEqual(cardData(x.cards[0], { ownerId: null }));
     expect((await repo(Card).findOneByOrFail({ id: x.cards[0].id })).ownerId).toBeNull();
+  });
+
+  it('a SET NULL of a foreign key the binding excludes pushes nothing (nothing a client sees changed)', async () => {
+    const holder = await repo(Person).save({ name: unique('person') });
+    const badge = await repo(Badge).save({ name: unique('badge'), holderId: holder.id });
+    await drain();
+    await repo(Person).delete(holder.id);
+    expect(await pushes(acme, 0)).toEqual([]);
+    expect((await repo(Badge).findOneByOrFail({ id: badge.id })).holderId).toBeNull();
   });
 
   it('deleting a label sets labelCode back to its default', async () => {
@@ -551,6 +571,23 @@ describe('every push rule holds for cascaded rows', () => {
       ]);
     } finally {
       s.close();
+    }
+  });
+
+  it('a filter room the row enters through SET NULL gets the update (it matches after); one that never matched gets nothing', async () => {
+    const owner = await repo(Person).save({ name: unique('person') });
+    const x = await tree(owner);
+    const entering = await TestSocket.open(t.ws, as(alice));
+    const outside = await TestSocket.open(t.ws, as(alice));
+    try {
+      const { room } = (await entering.request('kb.Card.subscribe', { filter: { boardId: x.board.id, ownerId: { isNull: true } } })).data;
+      expect((await outside.request('kb.Card.subscribe', { filter: { boardId: x.board.id, title: 'no such card' } })).error).toBeUndefined();
+      await repo(Person).delete(owner.id);
+      expect((await pushes(entering, 1)).map((p) => [p.room, p.event, p.data.id, p.data.ownerId])).toEqual([[room, 'kb.Card.updated', x.cards[0].id, null]]);
+      expect(await pushes(outside, 0)).toEqual([]);
+    } finally {
+      entering.close();
+      outside.close();
     }
   });
 
