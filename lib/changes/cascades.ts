@@ -246,7 +246,8 @@ export class Cascades {
   /**
    * `fk` matches the keys of `rows` (raw rows of the referenced table, as `shape` selected
    * them): one parameter holding every key for a one-column key (`= ANY($1)` on PostgreSQL,
-   * `json_each` on SQLite), or pairs of conditions in batches of 200 rows for a composite one.
+   * `json_each` on SQLite), or for a composite key one condition per key (its columns ANDed),
+   * ORed in batches of 200 keys.
    */
   private keyConditions(fk: ForeignKeyMetadata, rows: readonly Row[], shape: Shape): Array<{ sql: string; params: Record<string, unknown> }> {
     const distinct = new Map<string, unknown[]>();
