@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import sys
 import time
 import urllib.error
@@ -45,8 +46,10 @@ def sign_token(user, channels=(), state=None, ttl=3600):
 
 
 def call(method, path, body):
-    """One signed call: v2 = HMAC-SHA256(secret, "<t>.<METHOD> <path>.<raw body>"), good once."""
-    raw = json.dumps(body).encode()
+    """One signed call: v2 = HMAC-SHA256(secret, "<t>.<METHOD> <path>.<raw body>"), good once.
+
+    The nonce keeps two identical calls within one second from being taken for a replay."""
+    raw = json.dumps({**body, "nonce": secrets.token_hex(8)}).encode()
     t = str(int(time.time()))
     mac = hmac.new(SECRET, f"{t}.{method} {path}.".encode() + raw, hashlib.sha256).hexdigest()
     request = urllib.request.Request(

@@ -8,7 +8,7 @@ import { BindingError } from '../protocol/binding-error.js';
 import { FrameCodec } from '../protocol/frame-codec.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { RoomHub } from '../rooms/room-hub.js';
-import { SignedRequests } from './signed-requests.js';
+import { readNonce, SignedRequests } from './signed-requests.js';
 
 /**
  * `POST <restPrefix>/publish` (PROTOCOL.md section 7): a backend sends `{room|channel,
@@ -54,12 +54,14 @@ export class Publisher {
 function readTarget(body: unknown): { name: string; event: string; data: unknown } {
   const shape = 'The body must be {"room" or "channel": string, "event": string, "data": any}';
   if (!isPlainObject(body)) throw BindingError.badRequest(shape);
-  const unknown = Object.keys(body).filter((key) => !['room', 'channel', 'event', 'data'].includes(key));
+  // `nonce` only tells apart two identical requests signed within the same second (see SignedRequests).
+  const unknown = Object.keys(body).filter((key) => !['room', 'channel', 'event', 'data', 'nonce'].includes(key));
   if (unknown.length)
     throw BindingError.badRequest(
       shape,
       unknown.map((field) => ({ field, constraint: 'whitelist', message: `${field} is not a member of a publish request` })),
     );
+  readNonce(body.nonce);
   if ((body.room === undefined) === (body.channel === undefined))
     throw BindingError.badRequest('Give either room or channel', [{ field: 'room', constraint: 'oneOf', message: 'give exactly one of room and channel' }]);
   if (body.room !== undefined && !(typeof body.room === 'string' && body.room.length > 0 && body.room.length <= 1000)) {

@@ -97,3 +97,16 @@ export function requestPath(req: IncomingMessage): string {
   const end = url.indexOf('?');
   return end === -1 ? url : url.slice(0, end);
 }
+
+/**
+ * The optional `nonce` member of a signed body: a signature names its second and its bytes,
+ * so two identical calls within one second are one request and the second is a replay. A
+ * backend that may repeat a call (two `info` in a row) adds a random nonce to tell them apart.
+ */
+export function readNonce(nonce: unknown): void {
+  if (nonce !== undefined && !(typeof nonce === 'string' && nonce.length > 0 && nonce.length <= 100)) {
+    throw BindingError.badRequest('nonce must be a string of 1 to 100 characters', [
+      { field: 'nonce', constraint: 'isString', message: 'nonce must be a string of 1 to 100 characters' },
+    ]);
+  }
+}

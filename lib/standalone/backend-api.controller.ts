@@ -6,7 +6,7 @@ import { ChannelActions } from '../channels/channel-actions.js';
 import { CHANNEL_ROOM_PREFIX, isChannelName } from '../channels/channel-names.js';
 import { BindingError, type ErrorDetail } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
-import { SignedRequests } from '../publish/signed-requests.js';
+import { readNonce, SignedRequests } from '../publish/signed-requests.js';
 import { RoomHub } from '../rooms/room-hub.js';
 import { httpFailure } from '../transports/http/http-failure.js';
 import { nodeRequest } from '../transports/http/platform.js';
@@ -201,7 +201,8 @@ export class BackendApiController {
       const request = await this.signed.verify(nodeRequest(req) as IncomingMessage, false, shape);
       const body = request.body ?? {};
       if (!isPlainObject(body)) throw BindingError.badRequest(`The body must be a JSON object ${shape}`);
-      const unknown = Object.keys(body).filter((key) => !required.includes(key) && !optional.includes(key));
+      readNonce(body.nonce);
+      const unknown = Object.keys(body).filter((key) => key !== 'nonce' && !required.includes(key) && !optional.includes(key));
       const missing = required.filter((key) => !(key in body));
       if (unknown.length || missing.length) {
         throw BindingError.badRequest(`The body must be ${shape}`, [
