@@ -28,7 +28,7 @@ export interface AdminSnapshot {
   connections: { sockets: number; streams: number };
   /** Per second over the last bucket: requests received, frames sent; messages posted per minute over the last minute. */
   now: { requestsPerSecond: number; framesPerSecond: number; messagesPerMinute: number };
-  /** Counts per bucket of `bucketSeconds`, oldest first, the current (partial) bucket last. */
+  /** Counts per bucket of `bucketSeconds` over five minutes, oldest first, the current (partial) bucket last. */
   history: { bucketSeconds: number; requests: number[]; frames: number[]; messages: number[] };
   channels: Array<{ channel: string; sockets: number; users: number; history: number; presence: boolean }>;
   /** Channels with members on this instance, listed or not. */
@@ -82,13 +82,15 @@ export class AdminFeed implements OnModuleDestroy {
       frames: current.frames - this.last.frames,
       messages: current.messages - this.last.messages,
     };
-    const all = [...this.buckets, partial];
+    // Before five minutes have passed, the buckets before start count nothing: the chart always spans the window.
+    const before = Array.from({ length: BUCKETS - 1 - this.buckets.length }, () => ({ requests: 0, frames: 0, messages: 0 }));
+    const all = [...before, ...this.buckets, partial];
     const seconds = Math.max(1, (now - this.last.at) / 1000);
     const previous = this.buckets[this.buckets.length - 1];
     // Over the last full bucket when there is one, else over the partial one.
     const rate = (key: 'requests' | 'frames') =>
       Math.round((previous && seconds < BUCKET_SECONDS / 2 ? previous[key] / BUCKET_SECONDS : partial[key] / seconds) * 10) / 10;
-    const lastMinute = all.slice(-Math.ceil(60 / BUCKET_SECONDS) - 1).reduce((sum, b) => sum + b.messages, 0);
+    const lastMinute = all.slice(-(60 / BUCKET_SECONDS)).reduce((sum, b) => sum + b.messages, 0);
     const rooms = this.hub
       .occupied()
       .filter(({ room }) => room.startsWith(CHANNEL_ROOM_PREFIX))

@@ -13,6 +13,7 @@ export function adminPage(token: string, nonce: string, wsPath: string): string 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>nest-bindings · admin</title>
+<link rel="icon" href="data:,">
 <style nonce="${nonce}">
   :root { --bg: #0f1420; --panel: #171e2e; --line: #263049; --text: #e6eaf2; --muted: #8b96ad; --accent: #5b9dff; --green: #3ecf8e; --amber: #f5b84b; --pink: #ef6fa0; }
   * { box-sizing: border-box; }
@@ -35,6 +36,7 @@ export function adminPage(token: string, nonce: string, wsPath: string): string 
   .legend { margin-left: auto; display: flex; gap: 14px; text-transform: none; letter-spacing: 0; font-weight: 400; }
   .legend b { display: inline-block; width: 10px; height: 3px; border-radius: 2px; vertical-align: middle; margin-right: 6px; }
   svg { width: 100%; height: 150px; display: block; }
+  .axis { display: flex; justify-content: space-between; color: var(--muted); font-size: 11px; margin-top: 4px; }
   table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
   th { text-align: left; color: var(--muted); font-weight: 500; font-size: 12px; padding: 6px 8px; border-bottom: 1px solid var(--line); }
   td { padding: 8px; border-bottom: 1px solid rgba(38, 48, 73, .6); }
@@ -59,6 +61,7 @@ export function adminPage(token: string, nonce: string, wsPath: string): string 
   <section class="panel">
     <h2>Last 5 minutes <span class="legend"><span><b style="background:var(--pink)"></b>messages</span><span><b style="background:var(--accent)"></b>frames sent</span><span><b style="background:var(--green)"></b>requests</span></span></h2>
     <svg id="chart" viewBox="0 0 600 150" preserveAspectRatio="none"></svg>
+    <div class="axis"><span>5 min ago</span><span>now</span></div>
   </section>
   <section class="panel">
     <h2>Channels</h2>
@@ -94,7 +97,7 @@ export function adminPage(token: string, nonce: string, wsPath: string): string 
     $('chart').innerHTML = grid + line(h.requests, max, '#3ecf8e') + line(h.frames, max, '#5b9dff') + line(h.messages, max, '#ef6fa0');
     const top = Math.max(1, ...s.channels.map((c) => c.sockets));
     $('rows').innerHTML = s.channels.length
-      ? s.channels.map((c) => '<tr><td class="name">' + esc(c.channel) + (c.presence ? '' : ' <span class="tag">no presence</span>') + '</td><td class="num">' + c.users +
+      ? s.channels.map((c) => '<tr><td class="name">' + esc(c.channel) + (c.presence ? '' : ' <span class="tag">no presence</span>') + '</td><td class="num">' + (c.presence ? c.users : '–') +
           '</td><td class="num">' + c.sockets + '</td><td><div class="bar"><b style="width:' + Math.round((c.sockets / top) * 100) + '%"></b></div></td><td class="num">' + c.history + '</td></tr>').join('')
       : '<tr><td class="empty" colspan="5">No channel has members on this instance.</td></tr>';
     $('footer').textContent = 'This instance, up ' + Math.floor(s.uptime / 60) + ' min · updated ' + new Date(s.at).toLocaleTimeString() + ' · ' + h.bucketSeconds + ' s per point';
