@@ -130,9 +130,10 @@ COMMANDS = {
 }
 
 if __name__ == "__main__":
-    command, arguments = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    run = COMMANDS[sys.argv[1]]
+    arguments = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     try:
-        print(json.dumps(COMMANDS[command](**arguments)))
+        print(json.dumps(run(**arguments)))
     except BindingsError as error:
         print(json.dumps({"error": error.error, "status": error.status}))
         sys.exit(1)

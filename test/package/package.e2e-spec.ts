@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,8 @@ const ROOT = process.cwd();
 const run = promisify(execFile);
 let work: string;
 let server: ChildProcess | undefined;
+/** The tarball `npm pack` made (the first test packs it). */
+let tarball: string | undefined;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'nb-package-'));
@@ -110,8 +112,12 @@ describe('the packed package', () => {
         'dist/lib/client-node/index.js',
         'dist/cjs/client/index.js',
         'dist/cjs/client-node/index.js',
+        'dist/lib/standalone/cli.js',
+        'dist/lib/standalone/backend.js',
+        'docs/standalone-admin.png',
       ]),
     );
+    tarball = join(work, packed.filename);
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
     expect(paths.filter((path) => /^(test|sample|bench|lib)\//.test(path))).toEqual([]);
     // Every relative link of the README resolves inside the package.
@@ -233,4 +239,67 @@ describe('the packed package', () => {
     });
     expect(refused.trim()).toBe('MissingPackageException: adapter.redis needs the ioredis package, which is not installed. Install it: npm install ioredis');
   }, 300_000);
+
+  it('runs the standalone server from the package with only what `npm install nest-bindings` and the README’s install line bring: no database driver', async () => {
+    expect(tarball).toBeDefined(); // packed by the test above
+    const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Standalone server'), readme.indexOf('## Operations'));
+    const install = /^npm install (.+?)(?:\s+#.*)?$/m.exec(section)![1].split(/\s+/);
+    expect(install[0]).toBe('nest-bindings');
+    const dir = join(work, 'standalone');
+    const modules = join(dir, 'node_modules');
+    mkdirSync(join(modules, 'nest-bindings'), { recursive: true });
+    await run('tar', ['xzf', tarball!, '-C', join(modules, 'nest-bindings'), '--strip-components=1']);
+    // npm installs the dependencies and the peers that are not optional, and links the bin.
+    const optional = Object.keys(own.peerDependenciesMeta ?? {}).filter((name) => own.peerDependenciesMeta[name].optional);
+    const names = new Set([
+      ...Object.keys(own.dependencies),
+      ...Object.keys(own.peerDependencies).filter((name) => !optional.includes(name)),
+      ...install.slice(1),
+    ]);
+    expect([...names]).not.toContain('better-sqlite3');
+    for (const name of names) {
+      mkdirSync(dirname(join(modules, name)), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
+    }
+    mkdirSync(join(modules, '.bin'));
+    const bin = join(modules, 'nest-bindings', own.bin['nest-bindings']);
+    chmodSync(bin, 0o755);
+    symlinkSync(bin, join(modules, '.bin/nest-bindings'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'backend', private: true, type: 'module' }));
+    const secret = 'package-test-secret-0123';
+    const port = await freePort();
+    writeFileSync(join(dir, 'bindings.json'), JSON.stringify({ port, secret }));
+    const env = { ...process.env, NODE_OPTIONS: '', npm_config_offline: 'true', npm_config_update_notifier: 'false' };
+
+    const help = await run('npx', ['nest-bindings', '--help'], { cwd: dir, env, timeout: 60_000 });
+    expect(help.stdout).toContain('Usage: nest-bindings serve');
+    server = spawn('npx', ['nest-bindings', 'serve', '--config', 'bindings.json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let log = '';
+    server.stdout!.on('data', (chunk) => (log += chunk));
+    server.stderr!.on('data', (chunk) => (log += chunk));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the standalone server did not start:\n${log}`)), 30_000);
+      server!.stdout!.on('data', () => log.includes('listening on') && (clearTimeout(timer), resolve()));
+      server!.once('exit', (code) => reject(new Error(`the standalone server exited with ${code}:\n${log}`)));
+    });
+    try {
+      // A Node backend of the package's own helpers (nest-bindings/backend) calls it.
+      writeFileSync(
+        join(dir, 'call.js'),
+        `import { signRequest } from 'nest-bindings/backend';
+         const body = JSON.stringify({ channels: ['lobby'] });
+         const res = await fetch('http://127.0.0.1:${port}/api/info', { method: 'POST', body,
+           headers: { 'content-type': 'application/json', 'x-bindings-signature': signRequest('${secret}', 'POST', '/api/info', body) } });
+         console.log(res.status, await res.text());`,
+      );
+      const { stdout } = await run(process.execPath, ['call.js'], { cwd: dir, env, timeout: 20_000 });
+      expect(stdout.trim()).toBe('200 {"channels":[{"channel":"lobby","users":[],"config":{"history":100,"presence":true}}]}');
+    } finally {
+      process.kill(-server.pid!, 'SIGTERM');
+      await new Promise((resolve) => server!.once('exit', resolve));
+      server = undefined;
+    }
+  }, 120_000);
 });
