@@ -36,7 +36,9 @@ export class CommandBus {
     const bus = new CommandBus(apply, connections);
     for (const client of [connections.pub, connections.sub]) client.on('error', () => undefined); // the room adapter logs Redis outages
     connections.sub.on('message', (_channel, text) => bus.receive(text));
-    await connections.sub.subscribe(bus.channel);
+    // Subscribed whenever the connection is (again) ready: Redis may be away at start, and the
+    // server serves its own connections meanwhile, as the room adapter does.
+    connections.sub.on('ready', () => void connections.sub.subscribe(bus.channel).catch(() => undefined));
     return bus;
   }
 
@@ -61,8 +63,15 @@ export class CommandBus {
   /** The run-time channel settings recorded by any instance (none without Redis). */
   async channelConfigs(): Promise<Array<[string, ChannelConfig]>> {
     if (!this.redis) return [];
-    const all = await this.redis.pub.hgetall(`${this.redis.prefix}standalone:channel-config`);
-    return Object.entries(all).map(([channel, text]) => [channel, JSON.parse(text) as ChannelConfig]);
+    try {
+      const all = await this.redis.pub.hgetall(`${this.redis.prefix}standalone:channel-config`);
+      return Object.entries(all).map(([channel, text]) => [channel, JSON.parse(text) as ChannelConfig]);
+    } catch (error) {
+      this.logger.error(
+        `The channel settings of the other instances could not be read (${(error as Error).message}); this one starts with the configuration's`,
+      );
+      return [];
+    }
   }
 
   close(): void {

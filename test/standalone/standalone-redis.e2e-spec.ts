@@ -14,6 +14,7 @@ let dir: string;
 let redis: Awaited<ReturnType<typeof startRedis>>;
 let a: ServerProcess;
 let b: ServerProcess;
+let redisStopped = false;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
@@ -26,8 +27,10 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   for (const socket of sockets) socket.close();
+  const stopping = Date.now();
   await Promise.all([a?.stop(), b?.stop()]);
-  await redis?.stop();
+  expect(Date.now() - stopping).toBeLessThan(4000); // they close by themselves, Redis or not
+  if (!redisStopped) await redis?.stop();
   removeDir(dir);
 });
 
@@ -107,5 +110,16 @@ describe('two server processes over Redis', () => {
       );
     expect(await send(a)).toBe(200);
     expect(await send(b)).toBe(401);
+  });
+
+  it('without Redis, a backend call answers 500 and does nothing, and the processes keep serving their own sockets', async () => {
+    const local = await connect(a, 'pat', ['solo']);
+    await local.request('channel.join', { channel: 'solo' });
+    await redis.stop();
+    redisStopped = true;
+    const refused = await backend('subscribe', { user: 'pat', channels: ['elsewhere'] });
+    expect(refused).toMatchObject({ status: 500, error: { code: 'internal', message: expect.stringContaining('nothing was done') } });
+    expect((await local.request('channel.message', { channel: 'solo', message: 'still here' })).data).toMatchObject({ message: 'still here' });
+    expect((await local.request('channel.join', { channel: 'elsewhere' })).error).toMatchObject({ code: 'forbidden' });
   });
 });
