@@ -70,6 +70,12 @@ describe('the command', () => {
     }
   });
 
+  it('takes --port over the file and the environment, and refuses one that cannot be', async () => {
+    const result = await runCommand(dir, `${readmeCommand()} --port 99999`, { BINDINGS_SECRET: SECRET, BINDINGS_PORT: '8080' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('invalid configuration: port (--port) must be an integer from 0 to 65535');
+  });
+
   it.each([
     [
       'a join rule other than "anyone"',
@@ -223,6 +229,10 @@ describe('the backend API, driven by the README’s Python backend', () => {
     expect((await backend('info', { channels: ['stream-room'] })).channels[0].users).toEqual([{ user: 'erin', state: null }]);
     expect(await backend('publish', { channel: 'stream-room', event: 'news', data: { n: 1 } })).toEqual({ delivered: 1 });
     await stream.waitFor(() => stream.events().find((e) => e.event === 'news'));
+    // The backend ends event streams as it closes sockets.
+    await backend('disconnect', { user: 'erin' });
+    await stream.waitFor(() => stream.ended);
+    expect((await backend('info', { channels: ['stream-room'] })).channels[0].users).toEqual([]);
   });
 
   it('bad bodies answer 400 in the contract’s shape, naming each field', async () => {
