@@ -55,7 +55,11 @@ describe('loadConfig', () => {
       admin: { users: ['ops', 'root'] },
     });
     // A whole object from the environment replaces the file's; BINDINGS_CONFIG names the file.
-    expect(loadConfig({}, { BINDINGS_CONFIG: path, BINDINGS_CHANNELS: '{"presence": false}' }).channels).toEqual({ history: 100, presence: false, overrides: [] });
+    expect(loadConfig({}, { BINDINGS_CONFIG: path, BINDINGS_CHANNELS: '{"presence": false}' }).channels).toEqual({
+      history: 100,
+      presence: false,
+      overrides: [],
+    });
   });
 
   it.each([
@@ -110,11 +114,20 @@ describe('connect tokens', () => {
     expect(verifyToken(token, ['other-secret-0123456'], now).problem).toBe('forged');
     const [, mac] = token.split('.');
     expect(verifyToken(`${Buffer.from('{"user":"root","exp":1900000000}').toString('base64url')}.${mac}`, [SECRET], now).problem).toBe('forged');
-    const unsigned = (payload: string) => `${Buffer.from(payload).toString('base64url')}.${createHmac('sha256', SECRET).update(Buffer.from(payload).toString('base64url')).digest('hex')}`;
-    for (const payload of ['[]', '{"user":"a"}', '{"user":"","exp":1900000000}', '{"user":"a","exp":"soon"}', '{"user":"a","exp":1900000000,"channels":"lobby"}', 'nope']) {
+    const unsigned = (payload: string) =>
+      `${Buffer.from(payload).toString('base64url')}.${createHmac('sha256', SECRET).update(Buffer.from(payload).toString('base64url')).digest('hex')}`;
+    for (const payload of [
+      '[]',
+      '{"user":"a"}',
+      '{"user":"","exp":1900000000}',
+      '{"user":"a","exp":"soon"}',
+      '{"user":"a","exp":1900000000,"channels":"lobby"}',
+      'nope',
+    ]) {
       expect([payload, verifyToken(unsigned(payload), [SECRET], now).problem]).toEqual([payload, 'malformed']);
     }
-    for (const bad of ['abc', '.abc', `x.${'0'.repeat(63)}`, `${'a'.repeat(9000)}.${'0'.repeat(64)}`]) expect(verifyToken(bad, [SECRET], now).problem).toBe('malformed');
+    for (const bad of ['abc', '.abc', `x.${'0'.repeat(63)}`, `${'a'.repeat(9000)}.${'0'.repeat(64)}`])
+      expect(verifyToken(bad, [SECRET], now).problem).toBe('malformed');
     expect(verifyToken(undefined, [SECRET], now).problem).toBe('missing');
   });
 });
@@ -135,7 +148,13 @@ describe('v2 signatures', () => {
     const viaV1 = verifyRequestSignature(v1, request, [SECRET], true, 1_800_000_001_000);
     expect(viaV1.problem).toBeUndefined();
     // The same body on two endpoints: two requests, two replay keys.
-    const other = verifyRequestSignature(signRequest(SECRET, 'POST', '/api/subscribe', body, 1_800_000_000_500), { ...request, path: '/api/subscribe' }, [SECRET], false, 1_800_000_001_000);
+    const other = verifyRequestSignature(
+      signRequest(SECRET, 'POST', '/api/subscribe', body, 1_800_000_000_500),
+      { ...request, path: '/api/subscribe' },
+      [SECRET],
+      false,
+      1_800_000_001_000,
+    );
     expect(new Set([accepted.key, viaV1.key, other.key]).size).toBe(3);
   });
 });
