@@ -17,12 +17,23 @@ const ROOT = process.cwd();
 const run = promisify(execFile);
 let work: string;
 let server: ChildProcess | undefined;
-/** The tarball `npm pack` made (the first test packs it). */
-let tarball: string | undefined;
+/** What `npm pack` made, and where. */
+let packed: { filename: string; files: Array<{ path: string }> };
+let tarball: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'nb-package-'));
-});
+  // `npm pack` builds first (prepack), so a fresh clone never ships an empty package. Here the
+  // build is already done (npm test builds before the suites), and building again while other
+  // suites load dist/ could hand them half-written files: pack without scripts.
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+    cwd: ROOT,
+    maxBuffer: 20 * 1024 * 1024,
+    timeout: 180_000,
+  });
+  [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
+  tarball = join(work, packed.filename);
+}, 180_000);
 afterAll(() => {
   server?.kill();
   if (!process.env.KEEP_PACKAGE_TEST) rmSync(work, { recursive: true, force: true });
@@ -90,17 +101,9 @@ function freePort(): Promise<number> {
 
 describe('the packed package', () => {
   it('ships the built library, the client, the LICENSE and the docs the README links to, and no source maps', async () => {
-    // `npm pack` builds first (prepack), so a fresh clone never ships an empty package. Here the
-    // build is already done (npm test builds before the suites), and building again while other
-    // suites load dist/ could hand them half-written files: pack without scripts.
+    // The pack (in beforeAll) skipped prepack; a fresh clone relies on it to build.
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepack).toBe('npm run build');
-    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
-      cwd: ROOT,
-      maxBuffer: 20 * 1024 * 1024,
-      timeout: 180_000,
-    });
-    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
-    const paths: string[] = packed.files.map((file: { path: string }) => file.path);
+    const paths: string[] = packed.files.map((file) => file.path);
     expect(paths).toEqual(
       expect.arrayContaining([
         'package.json',
@@ -117,7 +120,6 @@ describe('the packed package', () => {
         'docs/standalone-admin.png',
       ]),
     );
-    tarball = join(work, packed.filename);
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
     expect(paths.filter((path) => /^(test|sample|bench|lib)\//.test(path))).toEqual([]);
     // Every relative link of the README resolves inside the package.
@@ -241,7 +243,6 @@ describe('the packed package', () => {
   }, 300_000);
 
   it('runs the standalone server from the package with only what `npm install nest-bindings` and the README’s install line bring: no database driver', async () => {
-    expect(tarball).toBeDefined(); // packed by the test above
     const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Standalone server'), readme.indexOf('## Operations'));
@@ -250,7 +251,7 @@ describe('the packed package', () => {
     const dir = join(work, 'standalone');
     const modules = join(dir, 'node_modules');
     mkdirSync(join(modules, 'nest-bindings'), { recursive: true });
-    await run('tar', ['xzf', tarball!, '-C', join(modules, 'nest-bindings'), '--strip-components=1']);
+    await run('tar', ['xzf', tarball, '-C', join(modules, 'nest-bindings'), '--strip-components=1']);
     // npm installs the dependencies and the peers that are not optional, and links the bin.
     const optional = Object.keys(own.peerDependenciesMeta ?? {}).filter((name) => own.peerDependenciesMeta[name].optional);
     const names = new Set([
@@ -296,6 +297,31 @@ describe('the packed package', () => {
       );
       const { stdout } = await run(process.execPath, ['call.js'], { cwd: dir, env, timeout: 20_000 });
       expect(stdout.trim()).toBe('200 {"channels":[{"channel":"lobby","users":[],"config":{"history":100,"presence":true}}]}');
+      // nest-bindings/backend loads nothing but node: modules (a resolve hook refuses any package).
+      writeFileSync(
+        join(dir, 'hooks.mjs'),
+        `export async function resolve(specifier, context, next) {
+           if (!/^(node:|\\.|file:)/.test(specifier) && specifier !== 'nest-bindings/backend') throw new Error('loaded ' + specifier);
+           return next(specifier, context);
+         }`,
+      );
+      writeFileSync(join(dir, 'register.mjs'), "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);");
+      const { stdout: names } = await run(
+        process.execPath,
+        [
+          '--import',
+          './register.mjs',
+          '--input-type=module',
+          '-e',
+          "const m = await import('nest-bindings/backend'); console.log(Object.keys(m).sort().join(' '))",
+        ],
+        {
+          cwd: dir,
+          env,
+          timeout: 20_000,
+        },
+      );
+      expect(names.trim()).toBe('SIGNATURE_FUTURE SIGNATURE_HEADER SIGNATURE_TOLERANCE TOKEN_MAX_LENGTH signPublish signRequest signToken verifyToken');
     } finally {
       process.kill(-server.pid!, 'SIGTERM');
       await new Promise((resolve) => server!.once('exit', resolve));

@@ -295,6 +295,10 @@ describe('admin', () => {
     const stats = (await root.request('admin.watch')).data;
     expect(stats.connections.sockets).toBeGreaterThanOrEqual(2);
     expect(stats.history.bucketSeconds).toBe(10);
+    // The module's statistics route answers the same users.
+    expect((await fetch(`${server.http}/api/admin/stats?token=${await token('alice')}`)).status).toBe(403);
+    const body = await (await fetch(`${server.http}/api/admin/stats?token=${await token('root')}`)).json();
+    expect(body.connections).toBeGreaterThanOrEqual(2);
   });
 });
 
