@@ -133,3 +133,12 @@ export async function python(base: string, secret: string, command: string, args
     throw new Error(`python3 backend.py ${command} failed: ${failed.stderr ?? error}`, { cause: error });
   }
 }
+
+/** Resolves once `condition` holds (checked every 20 ms), or fails after `timeout` ms. */
+export async function until(condition: () => boolean, timeout = 5000): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

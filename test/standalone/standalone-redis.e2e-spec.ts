@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { signRequest } from '../../lib/standalone/backend.js';
 import { settle, TestSocket } from '../fixtures/harness.js';
 import { startRedis } from '../scale/instances.js';
-import { projectDir, python, removeDir, startServer, type ServerProcess } from './server-process.js';
+import { projectDir, python, removeDir, startServer, until, type ServerProcess } from './server-process.js';
 
 const SECRET = 'standalone-redis-secret-0123';
 
@@ -59,7 +59,7 @@ describe('two server processes over Redis', () => {
     onB.close();
     await watcher.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'mia' && f.data.action === 'parted');
     expect(presence(watcher, 'mia')).toEqual(['joined', 'parted']);
-  });
+  }, 30_000);
 
   it('the backend calls one process and acts on the user’s connections on the other', async () => {
     const member = await connect(a, 'nia', ['ops']);
@@ -92,14 +92,14 @@ describe('two server processes over Redis', () => {
 
     // Settings reach every process.
     await backend('channel_config', { channel: 'ops', history: 1 });
-    await settle(200);
+    for (let i = 0; i < 50 && (await remote1.request('channel.info', { channel: 'ops' })).data.config.history !== 1; i++) await settle(20);
     expect((await remote1.request('channel.info', { channel: 'ops' })).data.config).toEqual({ history: 1, presence: true });
 
     await backend('disconnect', { user: 'otto' });
-    await settle(400);
+    await until(() => remote1.closeCode !== undefined && remote2.closeCode !== undefined);
     expect([remote1.closeCode, remote2.closeCode]).toEqual([4001, 4001]);
     await member.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'otto' && f.data.action === 'parted');
-  });
+  }, 60_000);
 
   it('a signature accepted by one process is a replay on the other', async () => {
     const body = JSON.stringify({ channels: ['ops'] });

@@ -6,7 +6,18 @@ import { signPublish, signRequest, signToken } from '../../lib/standalone/backen
 import { CONFIG_KEYS } from '../../lib/standalone/config.js';
 import { SseReader } from '../fixtures/sse-reader.js';
 import { settle, TestSocket } from '../fixtures/harness.js';
-import { projectDir, python, PYTHON_EXAMPLE, readmeCommand, readmeSection, removeDir, runCommand, startServer, type ServerProcess } from './server-process.js';
+import {
+  projectDir,
+  python,
+  PYTHON_EXAMPLE,
+  readmeCommand,
+  readmeSection,
+  removeDir,
+  runCommand,
+  startServer,
+  until,
+  type ServerProcess,
+} from './server-process.js';
 
 const SECRET = 'standalone-secret-0123456789';
 const ORIGIN = 'https://app.example.com';
@@ -153,7 +164,7 @@ describe('the backend API, driven by the README’s Python backend', () => {
     a2.close();
     await bob.waitFor((f) => f.event === 'channel.presence' && f.data.user === 'ann' && f.data.action === 'parted');
     expect(annFrames().map((f) => f.data.action)).toEqual(['joined', 'parted']);
-  });
+  }, 30_000);
 
   it('subscribe, message, edit, delete, state, info, channel_config, unsubscribe, disconnect', async () => {
     const dora = await connect('dora', ['team'], { state: { mood: 'calm' } });
@@ -213,11 +224,10 @@ describe('the backend API, driven by the README’s Python backend', () => {
     expect((await c1.request('channel.join', { channel: 'team' })).error).toMatchObject({ code: 'forbidden' });
 
     expect(await backend('disconnect', { user: 'carol' })).toEqual({ user: 'carol' });
-    await c1.waitFor(() => c1.closeCode !== undefined).catch(() => undefined);
-    await settle(200);
+    await until(() => c1.closeCode !== undefined && c2.closeCode !== undefined);
     expect([c1.closeCode, c2.closeCode]).toEqual([4001, 4001]);
     expect(dora.closeCode).toBeUndefined();
-  });
+  }, 60_000);
 
   it('the event stream joins the token’s channels and gets their frames', async () => {
     const stream = await SseReader.open(`${server.http}/api/events?token=${await token('erin', ['stream-room'])}`);
@@ -233,7 +243,7 @@ describe('the backend API, driven by the README’s Python backend', () => {
     await backend('disconnect', { user: 'erin' });
     await stream.waitFor(() => stream.ended);
     expect((await backend('info', { channels: ['stream-room'] })).channels[0].users).toEqual([]);
-  });
+  }, 30_000);
 
   it('bad bodies answer 400 in the contract’s shape, naming each field', async () => {
     expect(await backend('subscribe', { user: 'carol', channels: [] })).toEqual({
