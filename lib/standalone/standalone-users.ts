@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { SignatureLedger } from '../adapters/signature-ledger.js';
 import { ChannelActions } from '../channels/channel-actions.js';
 import type { Subscriber } from '../rooms/subscriber.js';
+import { SseStream } from '../transports/http/sse-stream.js';
 import { WsConnection } from '../transports/ws/ws-connection.js';
 import { WsTransport } from '../transports/ws/ws-transport.js';
 import { ChannelRules } from './channel-rules.js';
@@ -86,7 +87,7 @@ export class StandaloneUsers implements OnModuleInit, OnModuleDestroy {
       case 'disconnect':
         for (const connection of connections) {
           if (connection instanceof WsConnection) connection.socket.close(CLOSE_DISCONNECTED, 'disconnected by the backend');
-          else (connection as unknown as { end(): void }).end();
+          else if (connection instanceof SseStream) connection.end();
         }
         return;
     }

@@ -261,6 +261,21 @@ describe('the backend API, driven by the README’s Python backend', () => {
   });
 });
 
+describe('backend bodies', () => {
+  it('up to limits.maxPayload are read (the platform’s 100 kB default does not apply); larger ones answer 413', async () => {
+    const channels = Array.from({ length: 1000 }, (_, i) => `c${i}-${'x'.repeat(180)}`);
+    const body = JSON.stringify({ user: 'nobody-online', channels });
+    expect(body.length).toBeGreaterThan(150_000);
+    const accepted = await signedCall('POST', '/api/subscribe', body, signRequest(SECRET, 'POST', '/api/subscribe', body));
+    expect(accepted.status).toBe(200);
+    const huge = JSON.stringify({ channel: 'lobby', message: 'x'.repeat(1100 * 1024) });
+    expect(await signedCall('POST', '/api/message', huge, signRequest(SECRET, 'POST', '/api/message', huge))).toEqual({
+      status: 413,
+      body: { error: { code: 'too_large', message: 'The body is too large' } },
+    });
+  });
+});
+
 describe('backend signatures', () => {
   it('a signature is accepted once: a replay answers 401 and does nothing', async () => {
     const dora = await connect('fay', ['replayed']);
