@@ -104,9 +104,24 @@ export class ChannelActions {
       return;
     }
     if (!first) return;
-    const initial = this.options.channels.initialState?.(subscriber.user, channel);
-    if (initial !== undefined && initial !== null) await this.storeState(channel, user, this.readJson(initial, 'state')).catch(() => undefined);
+    await this.storeInitialState(channel, user, subscriber.user);
     this.broadcast(channel, 'channel.presence', { channel, user, action: 'joined' });
+  }
+
+  /**
+   * The state `channels.initialState` gives a user who just joined. A state the bounds refuse
+   * (too long, over the user's presence bytes) or a hook that throws leaves it null: the join
+   * itself has happened and stands.
+   */
+  private async storeInitialState(channel: string, user: string, who: unknown): Promise<void> {
+    const hook = this.options.channels.initialState;
+    if (!hook) return;
+    try {
+      const initial = hook(who, channel);
+      if (initial !== undefined && initial !== null) await this.storeState(channel, user, this.readJson(initial, 'state'));
+    } catch {
+      // see above
+    }
   }
 
   /** Takes a socket out of `channel`; the user's last socket there announces its departure. */

@@ -14,6 +14,7 @@ beforeAll(async () => {
     authenticate: (req) => {
       const name = req.headers['x-user'];
       if (name === 'banned') throw new BindingError('unauthorized', 'This account is suspended');
+      if (name === 'verbose') return { id: 'verbose', mood: 'x'.repeat(20_000) };
       return name ? { id: String(name), mood: `${name} is here` } : null;
     },
     channels: { initialState: (user: { mood: string }) => ({ mood: user.mood }) },
@@ -71,5 +72,12 @@ describe('channels.initialState', () => {
     await settle();
     expect((await bea.request('channel.info', { channel: 'moods' })).data.users[0]).toEqual({ user: 'ann', state: { mood: 'busy' } });
     for (const s of [ann, bea, again]) s.close();
+  });
+
+  it('a state over the bounds is not kept: the user joins with none', async () => {
+    const verbose = await TestSocket.open(t.ws, { 'x-user': 'verbose' });
+    expect((await verbose.request('channel.join', { channel: 'long' })).data).toEqual({ channel: 'long' });
+    expect((await verbose.request('channel.info', { channel: 'long' })).data.users).toEqual([{ user: 'verbose', state: null }]);
+    verbose.close();
   });
 });
