@@ -10,6 +10,8 @@ export interface ResolvedOptions {
   keys: { event: string; id: string; data: string };
   authenticate: NonNullable<BindingsModuleOptions['authenticate']>;
   anonymous: boolean;
+  /** Allowed browser origins of upgrades and event streams; undefined allows any. */
+  origins?: ReadonlySet<string>;
   identify: (user: any) => string;
   limits: Required<NonNullable<BindingsModuleOptions['limits']>> & { filterLimits: FilterLimits };
   replay: { size: number; maxAge: number };
@@ -24,6 +26,7 @@ export interface ResolvedOptions {
     historyBytesTotal: number;
     can: NonNullable<ChannelsOptions['can']>;
     configure?: ChannelsOptions['configure'];
+    initialState?: ChannelsOptions['initialState'];
   };
   /** Secrets of `POST /publish`; undefined when publishing is off. */
   publish?: { secrets: readonly string[] };
@@ -71,6 +74,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     },
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
+    origins: options.origins ? allowedOrigins(options.origins) : undefined,
     identify: options.identify ?? identifyById,
     limits: {
       ...limits,
@@ -95,12 +99,24 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
       historyBytesTotal: options.channels?.historyBytesTotal ?? 64 * MiB,
       can: options.channels?.can ?? {},
       configure: options.channels?.configure,
+      initialState: options.channels?.initialState,
     },
     publish: options.publish ? { secrets: publishSecrets(options.publish.secret) } : undefined,
     admin: options.admin,
     docs: options.docs === false ? false : options.docs === true || options.docs === undefined ? {} : options.docs,
     shutdownTimeout: options.shutdownTimeout ?? 3000,
   };
+}
+
+function allowedOrigins(origins: readonly string[]): ReadonlySet<string> {
+  if (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(o))) {
+    throw new InvalidOptionsException(
+      'origins',
+      'must be a list of origins, each a scheme and host without a path',
+      "List the origins of your pages exactly as browsers send them: origins: ['https://app.example.com', 'http://localhost:3000'].",
+    );
+  }
+  return new Set(origins.map((o) => o.toLowerCase()));
 }
 
 function publishSecrets(secret: string | readonly string[]): readonly string[] {

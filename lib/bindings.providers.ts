@@ -34,6 +34,7 @@ import { MemoryPresenceStore, PresenceStore } from './adapters/presence-store.js
 import { DocsServer } from './docs/docs-server.js';
 import { BindingsDocs } from './docs/openapi-document.js';
 import { Publisher } from './publish/publisher.js';
+import { SignedRequests } from './publish/signed-requests.js';
 import { MemorySignatureLedger, SignatureLedger } from './adapters/signature-ledger.js';
 import { HttpGateway } from './transports/http/http-gateway.js';
 import { SseTransport } from './transports/http/sse.transport.js';
@@ -126,6 +127,7 @@ export const BINDINGS_PROVIDERS: Provider[] = [
   HttpGateway,
   SseTransport,
   BindingsService,
+  SignedRequests,
   Publisher,
   AdminStats,
   Traffic,

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { Dispatcher } from '../../actions/dispatcher.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { Authenticator } from '../../auth/authenticator.js';
+import { checkOrigin } from '../../auth/origin-check.js';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { BindingError } from '../../protocol/binding-error.js';
@@ -48,6 +49,7 @@ export class SseTransport implements OnModuleDestroy {
   async open(req: IncomingMessage, reply: unknown, app: string, model: string, query: Record<string, unknown>): Promise<void> {
     let user: unknown;
     try {
+      checkOrigin(req, this.options.origins);
       user = await this.authenticator.authenticate(req);
     } catch (error) {
       fail(error);

@@ -7,6 +7,7 @@ import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { AuthenticateFailed, Authenticator } from '../../auth/authenticator.js';
+import { checkOrigin } from '../../auth/origin-check.js';
 import { Traffic } from '../../admin/traffic.js';
 import { UserConnections } from '../../auth/user-connections.js';
 import { BindingError } from '../../protocol/binding-error.js';
@@ -60,6 +61,11 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
       perMessageDeflate: false,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
+        try {
+          checkOrigin(info.req, this.options.origins);
+        } catch (error) {
+          return done(false, 403, (error as Error).message);
+        }
         // A hook that throws (authenticate, identify) refuses this upgrade with 500; nothing
         // may escape this callback, where it would end the process.
         this.authenticator
