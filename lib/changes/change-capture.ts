@@ -133,18 +133,17 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     return this.store.hydrateAll(binding, await runner.query(sql, params));
   }
 
-  async after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void> {
+  async after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<EntityChange[]> {
     const binding = this.bindingOf(qb.expressionMap.mainAlias.metadata.target)!;
     const deleteDate = binding.deleteDateColumn?.propertyName;
     const pk = binding.primary.propertyName;
     const visible = (row: Row) => !deleteDate || row[deleteDate] === null || row[deleteDate] === undefined;
     const rows = before as Row[];
-    // The changes of one statement are recorded together: outside a transaction they are one commit.
+    // The wrapper records a statement's changes (its own and its cascades') together.
     const changes: EntityChange[] = [];
     if (kind === 'delete' || kind === 'soft-delete') {
       for (const row of rows) if (visible(row)) changes.push({ binding, kind: 'deleted', id: row[pk] as string | number, before: row });
-      this.record(runner, ...changes);
-      return;
+      return changes;
     }
     const touched = kind === 'restore' ? rows.filter((row) => !visible(row)) : rows;
     const now = new Map(
@@ -162,7 +161,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
       if (kind === 'restore') changes.push({ binding, kind: 'created', id: after[pk] as string | number, after });
       else if (visible(row)) changes.push(...this.updateChange(binding, row, after));
     }
-    this.record(runner, ...changes);
+    return changes;
   }
 
   // --- rows the database changes through foreign-key actions (cascades.ts) ---
@@ -175,11 +174,12 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     return this.cascading.before(kind, qb, runner);
   }
 
-  async afterCascades(runner: QueryRunner, read: unknown): Promise<void> {
+  async afterCascades(runner: QueryRunner, read: unknown): Promise<EntityChange[]> {
     const { deleted, updated } = await this.cascading.after(read as CascadeRead, runner);
-    for (const { binding, before } of deleted)
-      this.record(runner, { binding, kind: 'deleted', id: before[binding.primary.propertyName] as string | number, before });
-    for (const { binding, before, after } of updated) this.recordUpdate(runner, binding, before, after);
+    const changes: EntityChange[] = [];
+    for (const { binding, before } of deleted) changes.push({ binding, kind: 'deleted', id: before[binding.primary.propertyName] as string | number, before });
+    for (const { binding, before, after } of updated) changes.push(...this.updateChange(binding, before, after));
+    return changes;
   }
 
   // --- shared ---
@@ -208,7 +208,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   }
 
   /** Holds changes until their transaction commits; outside one they are one commit at once. */
-  private record(runner: QueryRunner, ...changes: EntityChange[]): void {
+  record(runner: QueryRunner, ...changes: EntityChange[]): void {
     if (changes.length === 0) return;
     const now = performance.now();
     for (const change of changes) change.recordedAt ??= now;

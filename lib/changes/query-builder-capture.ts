@@ -1,5 +1,6 @@
 import { DeleteQueryBuilder, UpdateQueryBuilder, type DataSource, type QueryRunner } from 'typeorm';
 import { SoftDeleteQueryBuilder } from 'typeorm/query-builder/SoftDeleteQueryBuilder.js';
+import type { EntityChange } from '../rows/entity-change.js';
 
 /**
  * What the statement wrapper asks of the change capture of a DataSource. QueryBuilder
@@ -11,14 +12,16 @@ export interface StatementObserver {
   captures(target: Function | string): boolean;
   /** Reads the rows the statement is about to touch. */
   before(qb: any, runner: QueryRunner): Promise<unknown>;
-  /** Records the changes once the statement has run. */
-  after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void>;
+  /** The statement's changes, once it has run. */
+  after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<EntityChange[]>;
   /** Whether the database will change rows of bound entities through foreign-key actions of this statement (cascades.ts). */
   cascades(kind: StatementKind, qb: any): boolean;
   /** Reads the rows those actions are about to change. */
   beforeCascades(kind: StatementKind, qb: any, runner: QueryRunner): Promise<unknown>;
-  /** Records their changes once the statement has run. */
-  afterCascades(runner: QueryRunner, before: unknown): Promise<void>;
+  /** Their changes, once the statement has run. */
+  afterCascades(runner: QueryRunner, before: unknown): Promise<EntityChange[]>;
+  /** Records one statement's changes together: outside a transaction they are one commit (one live-list frame). */
+  record(runner: QueryRunner, ...changes: EntityChange[]): void;
 }
 
 export type StatementKind = 'update' | 'delete' | 'soft-delete' | 'restore';
@@ -64,8 +67,9 @@ function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
       const before = own ? await observer.before(this, runner) : undefined;
       const cascaded = cascades ? await observer.beforeCascades(kind, this, runner) : undefined;
       const result = await execute.call(this);
-      if (own) await observer.after(kind, this, runner, before);
-      if (cascades) await observer.afterCascades(runner, cascaded);
+      const changes = own ? await observer.after(kind, this, runner, before) : [];
+      if (cascades) changes.push(...(await observer.afterCascades(runner, cascaded)));
+      observer.record(runner, ...changes);
       return result;
     } finally {
       if (ownRunner) {

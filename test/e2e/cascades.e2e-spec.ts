@@ -451,6 +451,24 @@ describe('transactions', () => {
     expect((await pushes(acme, 1)).map((p) => [p.event, p.data.id])).toEqual([['kb.Card.updated', x.cards[0].id]]);
   });
 
+  it('a cascading statement outside a transaction is one commit: a live list gets one frame for the parent and its cascades', async () => {
+    const x = await tree();
+    const watcher = await TestSocket.open(t.ws, as(alice));
+    try {
+      const page = await watcher.request('kb.Card.list', { filter: { boardId: x.board.id }, live: true });
+      expect(page.data).toMatchObject({ count: 2, seq: 0 });
+      await repo(Board).delete(x.board.id);
+      await watcher.waitFor(() => watcher.frames.some((f) => f.event === 'kb.Card.list.changed'));
+      await settle(120);
+      const frames = watcher.frames.filter((f) => f.event === 'kb.Card.list.changed');
+      expect(frames).toHaveLength(1);
+      expect(frames[0]).toMatchObject({ room: page.data.room, seq: 1, count: 0 });
+      expect(frames[0].ops.map((op: unknown[]) => op[0])).toEqual(['remove', 'remove']);
+    } finally {
+      watcher.close();
+    }
+  });
+
   it('a rolled-back transaction pushes nothing and changes nothing', async () => {
     const x = await tree();
     await expect(
