@@ -54,6 +54,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     presenceBytesTotal: 64 * MiB,
     liveListBytesPerUser: 16 * MiB,
     liveListBytesTotal: 128 * MiB,
+    liveLists: 100,
     patternLength: 100,
     filterTerms: 100,
     patternTotal: 100,

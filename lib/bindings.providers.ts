@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { CrudActions } from './actions/crud.actions.js';
+import { LiveLists } from './live/live-lists.js';
 import { Dispatcher } from './actions/dispatcher.js';
 import { RowSerializer } from './rows/row-serializer.js';
 import { PatternReads } from './actions/pattern-reads.js';
@@ -118,6 +119,7 @@ export const BINDINGS_PROVIDERS: Provider[] = [
       (options.publish && adapter.signatureLedger?.()) || new MemorySignatureLedger(),
   },
   ChannelActions,
+  LiveLists,
   CrudActions,
   Dispatcher,
   ChangeCapture,

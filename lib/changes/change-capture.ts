@@ -98,7 +98,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     const held = this.held.get(runner);
     if (!held) return;
     this.held.delete(runner);
-    for (const { change } of held) this.publish(change);
+    this.publish(held.map(({ change }) => change));
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
@@ -135,8 +135,11 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     const pk = binding.primary.propertyName;
     const visible = (row: Row) => !deleteDate || row[deleteDate] === null || row[deleteDate] === undefined;
     const rows = before as Row[];
+    // The changes of one statement are recorded together: outside a transaction they are one commit.
+    const changes: EntityChange[] = [];
     if (kind === 'delete' || kind === 'soft-delete') {
-      for (const row of rows) if (visible(row)) this.record(runner, { binding, kind: 'deleted', id: row[pk] as string | number, before: row });
+      for (const row of rows) if (visible(row)) changes.push({ binding, kind: 'deleted', id: row[pk] as string | number, before: row });
+      this.record(runner, ...changes);
       return;
     }
     const touched = kind === 'restore' ? rows.filter((row) => !visible(row)) : rows;
@@ -152,9 +155,10 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     for (const row of touched) {
       const after = now.get(row[pk]);
       if (!after) continue;
-      if (kind === 'restore') this.record(runner, { binding, kind: 'created', id: after[pk] as string | number, after });
-      else if (visible(row)) this.recordUpdate(runner, binding, row, after);
+      if (kind === 'restore') changes.push({ binding, kind: 'created', id: after[pk] as string | number, after });
+      else if (visible(row)) changes.push(...this.updateChange(binding, row, after));
     }
+    this.record(runner, ...changes);
   }
 
   // --- shared ---
@@ -172,31 +176,41 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   }
 
   private recordUpdate(runner: QueryRunner, binding: BindingDefinition, before: Row, after: Row): void {
-    const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
-    // A change of excluded columns only is not pushed: the push itself would reveal it.
-    if (changes.length === 0) return;
-    this.record(runner, { binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes });
+    this.record(runner, ...this.updateChange(binding, before, after));
   }
 
-  private record(runner: QueryRunner, change: EntityChange): void {
+  /** The update of one row, or none when only excluded columns changed (the push itself would reveal it). */
+  private updateChange(binding: BindingDefinition, before: Row, after: Row): EntityChange[] {
+    const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
+    if (changes.length === 0) return [];
+    return [{ binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes }];
+  }
+
+  /** Holds changes until their transaction commits; outside one they are one commit at once. */
+  private record(runner: QueryRunner, ...changes: EntityChange[]): void {
+    if (changes.length === 0) return;
+    const now = performance.now();
+    for (const change of changes) change.recordedAt ??= now;
     if (!runner.isTransactionActive) {
-      this.publish(change);
+      this.publish(changes);
       return;
     }
+    const depth = (runner as any).transactionDepth ?? 1;
     const held = this.held.get(runner);
-    const entry = { depth: (runner as any).transactionDepth ?? 1, change };
-    if (held) held.push(entry);
-    else this.held.set(runner, [entry]);
+    const entries = changes.map((change) => ({ depth, change }));
+    if (held) held.push(...entries);
+    else this.held.set(runner, entries);
   }
 
-  private publish(change: EntityChange): void {
+  /** Hands one commit's changes on. */
+  private publish(changes: EntityChange[]): void {
     try {
-      this.bus.publish(change);
+      this.bus.commit(changes);
     } catch (error) {
       // A push that fails must never fail the application's commit.
       // A hook's failure was logged where it happened (with its message); say what it cost.
       const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
-      this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${why}`);
+      this.logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
     }
   }
 

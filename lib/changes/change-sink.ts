@@ -7,4 +7,13 @@ import type { EntityChange } from '../rows/entity-change.js';
 export abstract class ChangeSink {
   /** A change was committed: hand it on. */
   abstract publish(change: EntityChange): void;
+
+  /**
+   * One commit: the changes of a transaction (or of one statement outside a transaction), in
+   * the order they were made. Live lists need to know them together, so that a client never
+   * shows half a transaction. By default they are published one by one.
+   */
+  commit(changes: readonly EntityChange[]): void {
+    for (const change of changes) this.publish(change);
+  }
 }

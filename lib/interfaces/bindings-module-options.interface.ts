@@ -45,7 +45,12 @@ export interface BindingsLimits {
   presenceBytesPerUser?: number;
   /** The same for all users (default 64 MiB). */
   presenceBytesTotal?: number;
-  /** Estimated bytes of live lists one user holds (reserved for live lists, PROTOCOL.md section 9; default 16 MiB). */
+  /** Live lists one socket may hold at once (PROTOCOL.md section 9; default 100). They also count toward `subscriptionsPerSocket`. */
+  liveLists?: number;
+  /**
+   * Estimated bytes of the live lists one user holds: each held page charges its request and
+   * room for a full page of rows of the size seen so far (default 16 MiB). Over it a live request is `bad_request`.
+   */
   liveListBytesPerUser?: number;
   /** The same for all users (default 128 MiB). */
   liveListBytesTotal?: number;
