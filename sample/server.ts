@@ -39,9 +39,11 @@ async function seed(dataSource: DataSource): Promise<void> {
     doing: ['Write the README', 'Live lists in the sample'],
     done: ['Pick a name'],
   };
-  await dataSource.getRepository(Card).save(
-    Object.entries(columns).flatMap(([column, titles]) =>
-      titles.map((title, position) => ({ title, column, position, boardId: board.id, note: title === 'Pick a name' ? 'private: never sent' : undefined })),
-    ),
-  );
+  await dataSource
+    .getRepository(Card)
+    .save(
+      Object.entries(columns).flatMap(([column, titles]) =>
+        titles.map((title, position) => ({ title, column, position, boardId: board.id, note: title === 'Pick a name' ? 'private: never sent' : undefined })),
+      ),
+    );
 }

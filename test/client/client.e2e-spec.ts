@@ -188,6 +188,77 @@ describe('against a real app', () => {
     expect(viaFilter.find((x) => x.data.id === b.id)?.event).toBe('shop.Product.created');
     expect(viaInstance.map((x) => x.change)).toEqual(viaFilter.filter((x) => x.data.id === p.id).map((x) => x.change));
   });
+  it('keeps live lists (pages 1 and 2, ordered, with a search) equal to fresh lists through every kind of write, a transaction and a reconnect', async () => {
+    const prefix = `live-${++n}`;
+    const { c, hold } = client(t);
+    const products = c.model<P>('shop.Product');
+    const writer = client(t).c.model<P>('shop.Product');
+    const repo = t.dataSource.getRepository(Product);
+    const made = await repo.save([5, 1, 8, 3, 9, 2].map((price, i) => ({ name: `${prefix}-${i}`, price })));
+    const queries = [
+      { filter: { name: { like: `${prefix}-%` } }, order: { price: 'DESC' as const }, limit: 3 },
+      { filter: { name: { like: `${prefix}-%` } }, order: { price: 'DESC' as const }, limit: 3, page: 2 },
+      { q: prefix, order: { name: 'ASC' as const }, limit: 4 },
+    ];
+    const lists = await Promise.all(queries.map((query) => products.live(query)));
+    expect(lists.map((l) => l.action)).toEqual(['list', 'list', 'search']);
+    const heard: string[] = [];
+    lists[0].on('change', (change) => heard.push(change.reason));
+    const iterated: number[] = [];
+    void (async () => {
+      for await (const change of lists[1]) iterated.push(change.count);
+    })();
+    /** After the changes have arrived, each list equals a fresh list of its request. */
+    const current = async () => {
+      await settle(100);
+      for (const [i, list] of lists.entries()) {
+        const fresh = 'q' in queries[i] ? await writer.search(queries[i]) : await writer.list(queries[i]);
+        expect([i, list.count, list.rows]).toEqual([i, fresh.count, fresh.rows]);
+      }
+    };
+    await current();
+    expect(lists[0].rows.map((r) => r.price)).toEqual([9, 8, 5]);
+
+    await writer.create({ name: `${prefix}-6`, price: 7 }); // enters page 1, pushes a row onto page 2
+    await current();
+    await writer.update(made[1].id, { price: 10 }); // from page 2 to the top of page 1
+    await current();
+    await repo.update({ id: made[4].id }, { price: 0 }); // plain TypeORM, from the top to the end
+    await current();
+    await t.dataSource.transaction(async (manager) => {
+      await manager.getRepository(Product).delete({ id: made[0].id });
+      await manager.getRepository(Product).save({ name: `${prefix}-7`, price: 6 });
+    });
+    await current();
+    await writer.delete(made[2].id);
+    await current();
+    expect(heard.length).toBeGreaterThanOrEqual(4);
+    expect(heard.every((reason) => reason === 'frame')).toBe(true);
+    expect(iterated.length).toBeGreaterThan(0);
+
+    // Away: changes made meanwhile are in the page read again after the reconnect.
+    const release = hold();
+    drop(t, 'terminate');
+    await until(() => c.state === 'reconnecting');
+    await repo.save({ name: `${prefix}-8`, price: 100 });
+    await repo.update({ id: made[3].id }, { price: 50 });
+    release();
+    await until(() => heard.includes('reload'));
+    await current();
+    expect(lists[0].rows[0].price).toBe(100);
+    await writer.update(made[5].id, { price: 75 }); // frames flow on the new connection
+    await current();
+
+    // close() ends one list; the others go on.
+    await lists[0].close();
+    const before = lists[0].rows;
+    await writer.create({ name: `${prefix}-9`, price: 200 });
+    await settle(100);
+    expect(lists[0].rows).toBe(before);
+    lists.shift();
+    queries.shift();
+    await current();
+  });
 });
 
 describe('a replay buffer too small for the gap', () => {
