@@ -238,7 +238,7 @@ export class BindingClient {
    * has a `q`) with `live: true` and resolves once the page is there; see LiveList.
    */
   live<T = Row>(stream: string, query: SearchQuery<T> = {}, options: RequestOptions = {}): Promise<LiveList<T>> {
-    const list = new LiveList<T>(this.liveHost, stream, 'q' in query ? 'search' : 'list', query);
+    const list = new LiveList<T>(this.liveHost, stream, 'q' in query ? 'search' : 'list', { ...query });
     this.liveLists.add(list);
     return this.readPage(list, options).then(
       () => list,
