@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { LessThan } from 'typeorm';
 import { LiveLists } from '../../lib/live/live-lists.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { Card, LiveCopy, openLive, Shelf, Tick, type LiveUser } from '../fixtures/live-fixtures.js';
+import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { SseReader } from '../fixtures/sse-reader.js';
+import { Card, LiveCopy, Memo, openLive, Shelf, Tick, type LiveUser } from '../fixtures/live-fixtures.js';
 
 /**
  * PROTOCOL.md section 9: live lists. A copy kept by applying the frames must equal a fresh
@@ -17,7 +18,7 @@ let t: TestApp;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await startApp([Card, Shelf, Tick], {
+  t = await startApp([Card, Shelf, Tick, Memo], {
     // The property test compares every page after each step: many requests per second.
     limits: { framesPerSecond: 100_000, burst: 100_000 },
     authenticate: (req) => {
@@ -98,6 +99,202 @@ describe('a live list over WebSocket', () => {
     expect(copy.seq).toBe(1);
     expect(copy.rows.map((r) => r.n)).toEqual([3, 2, 1]);
     await expectCurrent(copy, 'live.Tick.list', query);
+  });
+});
+
+describe('a live list over Server-Sent Events', () => {
+  it('streams the page, then each frame as `changed`, both with id: seq', async () => {
+    await cards().save([
+      { tenant: 'acme', rank: 101, price: 1, label: 'sse' },
+      { tenant: 'globex', rank: 102, price: 1, label: 'sse' },
+    ]);
+    const filter = encodeURIComponent(JSON.stringify({ label: 'sse' }));
+    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${filter}&order=-rank&limit=5`, header(acme));
+    const page = await reader.waitFor(() => reader.events().find((e) => e.event === 'page'));
+    expect(page.id).toBe('0');
+    expect(page.frame).toMatchObject({ page: 1, limit: 5, count: 1, seq: 0, rows: [expect.objectContaining({ rank: 101 })] });
+    expect(page.frame.room).toMatch(/^live\.Card#/);
+
+    await cards().save({ tenant: 'acme', rank: 103, price: 1, label: 'sse' });
+    await cards().save({ tenant: 'globex', rank: 104, price: 1, label: 'sse' }); // another tenant: nothing
+    const changed = await reader.waitFor(() => reader.events().find((e) => e.event === 'changed'));
+    expect(changed.id).toBe('1');
+    expect(changed.frame).toMatchObject({
+      event: 'live.Card.list.changed',
+      room: page.frame.room,
+      seq: 1,
+      count: 2,
+      ops: [['insert', 0, expect.objectContaining({ rank: 103 })]],
+    });
+    await settle(100);
+    expect(reader.events().filter((e) => e.event === 'changed')).toHaveLength(1);
+    reader.close();
+  });
+
+  it('answers a bad request as JSON before the stream starts', async () => {
+    const res = await http(t.http, 'GET', `/api/live/Card/live?order=-nope`);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('bad_request');
+    const unknown = await http(t.http, 'GET', `/api/live/Card/live?fitler=x`);
+    expect(unknown.status).toBe(400);
+  });
+
+  it('a closed stream frees its page', async () => {
+    const live = t.app.get(LiveLists);
+    const before = live.stats().pages;
+    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${encodeURIComponent(JSON.stringify({ label: 'sse-free' }))}`, header(acme));
+    await reader.waitFor(() => reader.events().find((e) => e.event === 'page'));
+    expect(live.stats().pages).toBe(before + 1);
+    reader.close();
+    for (let i = 0; i < 100 && live.stats().pages !== before; i++) await settle(10);
+    expect(live.stats().pages).toBe(before);
+  });
+});
+
+describe('who sees what, and what a socket may hold', () => {
+  it("another tenant's changes never show in the page, the count or the seq", async () => {
+    const g = await open(globex);
+    const query = { filter: { label: 'iso' }, order: { rank: 'ASC' } };
+    const copy = await openLive(g, 'live.Card.list', query);
+    expect(copy.count).toBe(0);
+    const a = await open(acme);
+    const made = await a.request('live.Card.create', { tenant: 'acme', rank: 1, price: 1, label: 'iso' });
+    expect(made.error).toBeUndefined();
+    await a.request('live.Card.update', { id: made.data.id, rank: 2 });
+    await cards().save({ tenant: 'acme', rank: 3, price: 3, label: 'iso' });
+    await cards().delete(made.data.id);
+    await quiet();
+    await settle(50);
+    expect(g.frames.filter((f) => f.room === copy.room)).toHaveLength(0);
+    // The same request by acme is another page, numbered on its own.
+    const mine = await openLive(a, 'live.Card.list', query);
+    expect(mine.room).toBe(copy.room);
+    expect(mine.count).toBe(1);
+    await cards().save({ tenant: 'globex', rank: 1, price: 1, label: 'iso' });
+    const frame = await g.waitFor((f) => f.room === copy.room);
+    expect(frame).toMatchObject({ seq: 1, count: 1 });
+    await settle(50);
+    expect(a.frames.filter((f) => f.room === mine.room)).toHaveLength(0);
+  });
+
+  it('holds the same request once, ends it on unsubscribe, and does not subscribe to row pushes', async () => {
+    const s = await open(acme);
+    const live = t.app.get(LiveLists);
+    const query = { filter: { label: 'twice' } };
+    const first = await openLive(s, 'live.Card.list', query);
+    const members = live.stats().members;
+    const second = await openLive(s, 'live.Card.list', query);
+    expect(second.room).toBe(first.room);
+    expect(live.stats().members).toBe(members);
+    await cards().save({ tenant: 'acme', rank: 1, price: 1, label: 'twice' });
+    await s.waitFor((f) => f.room === first.room && f.seq === 1);
+    await settle(50);
+    expect(s.frames.filter((f) => f.room === first.room)).toHaveLength(1); // one frame, not one per request
+    expect(s.frames.filter((f) => f.event === 'live.Card.created')).toHaveLength(0); // no row push
+    const bye = await s.request('live.Card.unsubscribe', { room: first.room });
+    expect(bye.data).toEqual({ room: first.room });
+    expect(live.stats().members).toBe(members - 1);
+    await cards().save({ tenant: 'acme', rank: 2, price: 1, label: 'twice' });
+    await settle(100);
+    expect(s.frames.filter((f) => f.room === first.room)).toHaveLength(1);
+  });
+
+  it('a closed socket frees its pages and their bytes', async () => {
+    const live = t.app.get(LiveLists);
+    const budget = t.app.get(LiveLists)['rooms'].memory.liveLists;
+    const pages = live.stats().pages;
+    const used = budget.used;
+    const s = await open(acme);
+    await openLive(s, 'live.Card.list', { filter: { label: 'gone-1' } });
+    await openLive(s, 'live.Card.list', { filter: { label: 'gone-2' }, order: { price: 'DESC' } });
+    expect(live.stats().pages).toBe(pages + 2);
+    expect(budget.used).toBeGreaterThan(used);
+    expect(budget.usedBy('1')).toBeGreaterThan(0);
+    s.close();
+    for (let i = 0; i < 100 && live.stats().pages !== pages; i++) await settle(10);
+    expect(live.stats().pages).toBe(pages);
+    expect(budget.used).toBe(used);
+  });
+
+  it('refuses live over plain HTTP and a live that is not a boolean', async () => {
+    const res = await http(t.http, 'POST', '/api/events', { event: 'live.Card.list', data: { live: true } }, header(acme));
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/WebSocket/);
+    const s = await open(acme);
+    const reply = await s.request('live.Card.list', { live: 'yes' });
+    expect(reply.error).toMatchObject({ code: 'bad_request', details: [expect.objectContaining({ field: 'live' })] });
+  });
+});
+
+describe('limits', () => {
+  let small: TestApp;
+  const smallSockets: TestSocket[] = [];
+  beforeAll(async () => {
+    small = await startApp([Card, Shelf, Tick, Memo], {
+      limits: { liveLists: 2, subscriptionsPerSocket: 3, liveListBytesPerUser: 30_000 },
+      authenticate: (req) => {
+        const raw = req.headers['x-user'];
+        return typeof raw === 'string' ? JSON.parse(raw) : null;
+      },
+    });
+  });
+  afterAll(async () => {
+    for (const s of smallSockets) s.close();
+    await small.close();
+  });
+  const openSmall = async (user: LiveUser) => {
+    const s = await TestSocket.open(small.ws, header(user));
+    smallSockets.push(s);
+    return s;
+  };
+
+  it('limits.liveLists per socket: over it bad_request, and a freed slot can be used again', async () => {
+    const s = await openSmall(acme);
+    const a = await openLive(s, 'live.Tick.list', { filter: { tag: 'l1' }, limit: 2 });
+    await openLive(s, 'live.Tick.list', { filter: { tag: 'l2' }, limit: 2 });
+    const third = await s.request('live.Tick.list', { filter: { tag: 'l3' }, limit: 2, live: true });
+    expect(third.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/at most 2 live lists/) });
+    await s.request('live.Tick.unsubscribe', { room: a.room });
+    await openLive(s, 'live.Tick.list', { filter: { tag: 'l3' }, limit: 2 });
+  });
+
+  it('live lists count toward subscriptionsPerSocket', async () => {
+    const s = await openSmall(globex);
+    expect((await s.request('live.Tick.subscribe', { filter: { tag: 's1' } })).error).toBeUndefined();
+    expect((await s.request('live.Tick.subscribe', { filter: { tag: 's2' } })).error).toBeUndefined();
+    await openLive(s, 'live.Tick.list', { filter: { tag: 's3' }, limit: 2 });
+    const over = await s.request('live.Tick.list', { filter: { tag: 's4' }, limit: 2, live: true });
+    expect(over.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/at most 3 subscriptions/) });
+    const subscribe = await s.request('live.Tick.subscribe', { filter: { tag: 's5' } });
+    expect(subscribe.error).toMatchObject({ code: 'bad_request' });
+  });
+
+  it('the bytes a user holds in live pages are bounded, over all its sockets; other users are not affected', async () => {
+    const user: LiveUser = { id: 77, tenant: 'acme' };
+    const [s1, s2] = [await openSmall(user), await openSmall(user)];
+    // A page of up to 10 rows is charged as if full: about 11 kB.
+    await openLive(s1, 'live.Card.list', { filter: { label: 'b1' }, limit: 10 });
+    await openLive(s2, 'live.Card.list', { filter: { label: 'b2' }, limit: 10 });
+    const over = await s2.request('live.Card.list', { filter: { label: 'b3' }, limit: 10, live: true });
+    expect(over.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/bytes per user of live lists/) });
+    const other = await openSmall({ id: 78, tenant: 'acme' });
+    await openLive(other, 'live.Card.list', { filter: { label: 'b3' }, limit: 10 });
+  });
+});
+
+describe('autoSubscribe with list and search (section 3)', () => {
+  it('a list or search subscribes to the filter room of its filter, under can.subscribe', async () => {
+    const s = await open();
+    const listed = await s.request('live.Memo.list', { filter: { tag: 'auto' } });
+    expect(listed.error).toBeUndefined();
+    await t.dataSource.getRepository(Memo).save({ tag: 'auto' });
+    const push = await s.waitFor((f) => f.event === 'live.Memo.created');
+    expect(push.room).toMatch(/^live\.Memo\?/);
+    const refused = await s.request('live.Memo.search', { filter: { tag: 'private' } });
+    expect(refused.error).toBeUndefined(); // the search answers; no subscription is made
+    await t.dataSource.getRepository(Memo).save({ tag: 'private' });
+    await settle(100);
+    expect(s.frames.filter((f) => f.event === 'live.Memo.created' && f.data.tag === 'private')).toHaveLength(0);
   });
 });
 
