@@ -638,23 +638,28 @@ export class BindingClient {
           list._abort();
           throw new BindingClientError('internal', `The live ${list.action} reply names no room`);
         }
-        if (list.closed) {
-          // Closed while this reply was on its way: leave the room it names (and the one the
-          // list had, were it another) unless another list holds it.
-          const earlier = list.room !== undefined && list.room !== page.room && this.liveConnection.get(list) === this.connection;
-          this.liveConnection.delete(list);
-          if (!this.liveByRoom.has(page.room)) void this.leaveRoom(list.stream, page.room);
-          if (earlier && !this.liveByRoom.has(list.room!)) void this.leaveRoom(list.stream, list.room!);
-          return;
-        }
+        if (list.closed) return this.leaveClosed(list, page.room);
         this.place(list, page.room);
         list._load(page);
       },
       (error: BindingClientError) => {
         list._abort();
+        if (list.closed) this.leaveClosed(list);
         throw error;
       },
     );
+  }
+
+  /**
+   * A list closed while its page was being read, now that the read is over: leaves the room
+   * the reply named, and the room the list had on this connection, unless another list holds them.
+   */
+  private leaveClosed(list: LiveList<any>, named?: string): void {
+    const connection = this.liveConnection.get(list);
+    this.liveConnection.delete(list);
+    if (named !== undefined && !this.liveByRoom.has(named)) void this.leaveRoom(list.stream, named);
+    const had = list.room;
+    if (had !== undefined && had !== named && connection === this.connection && !this.liveByRoom.has(had)) void this.leaveRoom(list.stream, had);
   }
 
   /**

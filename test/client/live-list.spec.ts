@@ -392,6 +392,15 @@ describe('client.model().live()', () => {
     socket().reply(page([row(1)], { count: 1, seq: 0 }));
     await tick();
     expect(socket().last()).toMatchObject({ event: 'shop.Product.unsubscribe', data: { room: ROOM } });
+
+    // And when that read fails (busy): the room the list held on this connection is left.
+    const third = await opened(client, socket, page([row(1)], { count: 1 }));
+    socket().receive(frame(2, 1, [])); // a gap: read again
+    await third.close();
+    const sent = socket().sent.length;
+    socket().fail({ code: 'rate_limited', message: 'slow down' }, 'shop.Product.list');
+    await tick(20);
+    expect(socket().sent.slice(sent)).toEqual([expect.objectContaining({ event: 'shop.Product.unsubscribe', data: { room: ROOM } })]);
   });
 
   it('after a reconnect it sends the live request again by itself and replaces rows and count', async () => {
@@ -421,14 +430,14 @@ describe('client.model().live()', () => {
     socket().open();
     const list = await opened(client, socket, page([row(1), row(2)], { seq: 0 }));
     socket().receive(frame(3, 2, [['remove', 0]])); // a gap: the page is read again...
-    socket().receive(frame(4, 2, [['remove', 0]])); // ...and this one waits for the reply,
+    socket().receive(frame(4, 2, [['update', 0, row(1, 'stale')]])); // ...and this one waits for the reply,
     socket().drop(); //                                 which is lost with the connection
     await until(() => sockets.instances.length === 2);
     socket().open();
     expect(requests(socket())).toHaveLength(1); // the read is sent again, once
     socket().reply(page([row(1), row(2)], { seq: 3 }));
     await tick();
-    expect([ids(list.rows), list.seq]).toEqual([[1, 2], 3]);
+    expect([list.rows, list.seq]).toEqual([[row(1), row(2)], 3]); // not the old connection's frame 4
   });
 
   it('a live request made while disconnected waits for the connection', async () => {
