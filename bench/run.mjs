@@ -175,6 +175,31 @@ if (process.env.BINDINGS_REDIS_URL) {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
 }
 
+// 6. Live lists vs the equivalent filter rooms (bench/load/live-lists.mjs).
+{
+  const [sockets, distinct] = [quick ? 500 : 1000, 100];
+  const runs = { live: [], filter: [] };
+  for (const order of [
+    ['live', 'filter'],
+    ['filter', 'live'],
+  ]) {
+    for (const mode of order) {
+      const result = await withServer('bindings', {}, (s) =>
+        load('live-lists.mjs', [`ws://127.0.0.1:${s.port}/ws`, sockets, distinct, UPDATES, mode, `http://127.0.0.1:${s.port}`]),
+      );
+      if (result.missing) throw new Error(`live lists (${mode}): ${result.missing} frames missing`);
+      runs[mode].push(result);
+    }
+  }
+  const p = (mode, key) => median(runs[mode].map((r) => r[key]));
+  report(`live lists, ${sockets} sockets over ${distinct} requests, p50 ms until the last frame`, p('live', 'p50'), p('filter', 'p50'), 'ms', '<= 1.5x');
+  report(`live lists, ${sockets} sockets over ${distinct} requests, p99 ms until the last frame`, p('live', 'p99'), p('filter', 'p99'), 'ms', '<= 1.5x');
+  // Extra queries per change over the filter rooms' own (the write and its capture), per distinct page touched.
+  const extra = (key) => median(runs.live.map((r) => r.queries[key])) - median(runs.filter.map((r) => r.queries[key]));
+  report(`live lists, queries per touched page, row entering page 1`, extra('enter') / distinct, 1, 'queries', '<= 1 (information: ratio to one query)');
+  report(`live lists, queries per touched page, row leaving a full page`, extra('leave') / distinct, 1, 'queries', '<= 1 (information: ratio to one query)');
+}
+
 const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; servers on core 0, load on core 1; medians of alternating runs.`,

@@ -207,19 +207,21 @@ export class CrudActions {
     const where = andFilters(filter, search, this.policy.scope(binding, ctx.user));
     const offset = (page - 1) * limit;
     if (!Number.isSafeInteger(offset)) throw BindingError.badRequest('page is too large');
-    const find = () => this.store.findPage(binding, where, order, limit, offset);
     const patterned = holdsPattern(filter) || holdsPattern(search);
-    const read = () => (patterned ? this.patternReads.run(this.caller(ctx), find) : find());
+    const read = (from: number, size: number) => {
+      const find = () => this.store.findPage(binding, where, order, size, from);
+      return patterned ? this.patternReads.run(this.caller(ctx), find) : find();
+    };
     if (live) {
       const subscriber = requireSocket(ctx, 'A live list');
       const request = { kind, page, limit, order, filter, search, include };
-      const spec = this.liveSpec(binding, request, where, ctx.user, input, async () => {
-        const { rows, count } = await read();
+      const spec = this.liveSpec(binding, request, where, ctx.user, input, async (from, size) => {
+        const { rows, count } = await read(from, size);
         return { count, raw: rows, rows: await this.present(binding, rows, include, ctx.user) };
       });
       return this.live.join(subscriber, spec, ctx);
     }
-    const { rows, count } = await read();
+    const { rows, count } = await read(offset, limit);
     const reply = { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
     if (binding.autoSubscribe.has(kind) && ctx.subscriber && (await this.policy.allows(binding, 'subscribe', ctx.user, { filter: input.filter }))) {
       await this.rooms.subscribe(ctx.subscriber, this.filterSpec(binding, input.filter), { explicit: false });
@@ -262,6 +264,8 @@ export class CrudActions {
       comparator: request.include.length ? undefined : memoryComparator(binding, request.order),
       includes,
       read,
+      // Rows kept beyond each edge, so that most rows crossing an edge need no read; none with include (always read).
+      reserve: request.include.length ? 0 : request.limit,
       serialize: (row) => this.serializer.serialize(binding, row),
       requestBytes: approximateSize(input),
     };

@@ -6,11 +6,19 @@ import { hasStoredTypes, type RowComparator } from './live-order.js';
 
 type Row = Record<string, unknown>;
 
-/** A page as read from the database: the rows as clients get them, the same rows hydrated (exposed columns), the count. */
+/** Rows as read from the database: as clients get them, the same rows hydrated (exposed columns), and the count of the whole set. */
 export interface PageRead {
   count: number;
   rows: Row[];
   raw: Row[];
+}
+
+/** The rows a kept page knows: a contiguous range of the ordered set, from absolute index `start`. */
+interface Range {
+  start: number;
+  raw: Row[];
+  rows: Row[];
+  count: number;
 }
 
 /** What a kept page is: one request of one scope (and, where `can.retrieve` of an included binding decides, one user). */
@@ -31,8 +39,10 @@ export interface LivePageSpec {
   comparator?: RowComparator;
   /** Streams of the included bindings: any change of theirs re-reads the page. */
   includes: ReadonlySet<string>;
-  /** Reads the page as a fresh `list` by the first subscriber would. */
-  read: () => Promise<PageRead>;
+  /** Reads `limit` rows from `offset` of the request's ordered set, as a fresh `list` by the first subscriber would, and the count. */
+  read: (offset: number, limit: number) => Promise<PageRead>;
+  /** Rows kept beyond each edge of the page, so that rows crossing an edge need no read (0 with `include`). */
+  reserve: number;
   /** One row as it leaves the server (no include: in-memory updates are only made without). */
   serialize: (row: Row) => Row;
   /** Estimated bytes of the request itself. */
@@ -54,16 +64,18 @@ const MAX_RETRY_MS = 30_000;
 
 /**
  * One page kept current for every subscriber of the same request and scope. Changes are
- * handled one commit at a time, in the order they arrive: applied to the kept rows in
- * memory when that is exact (see `applyInMemory`), otherwise by reading the page again.
- * Reads are serialized: commits that arrive while a read runs are covered by one more
- * read after it, and changes captured before the last read ended are never applied in
- * memory (that read may already hold them). Each commit that altered the rows or the
- * count sends one frame with the next `seq`.
+ * handled one commit at a time, in the order they arrive: applied in memory when that is
+ * exact (see `applyInMemory`), otherwise by reading the page again. Reads are serialized:
+ * commits that arrive while a read runs are covered by one more read after it, and changes
+ * captured before the last read ended are never applied in memory (that read may already
+ * hold them). Each commit that altered the rows or the count sends one frame with the
+ * next `seq`.
+ *
+ * The page keeps `reserve` rows beyond each of its edges (a contiguous range of the ordered
+ * set): a row leaving the page is replaced from the rows after it, a row entering before
+ * a page > 1 pushes the last row before it in, without a read, until the reserve runs out.
  */
 export class KeptPage {
-  rows: Row[] = [];
-  private raw: Row[] = [];
   count = 0;
   seq = 0;
   bytes = 0;
@@ -73,6 +85,13 @@ export class KeptPage {
   closed = false;
   /** Reads of this page so far, for statistics and tests. */
   reads = 0;
+  /** The first read: subscribers arriving meanwhile wait for it. */
+  loaded?: Promise<void>;
+  /** Absolute index (in the ordered set) of the first kept row. */
+  private start = 0;
+  /** The kept rows, as sent and hydrated. */
+  private kept: Row[] = [];
+  private raw: Row[] = [];
   private reading?: Promise<void>;
   private again = false;
   private readEndedAt = -Infinity;
@@ -89,16 +108,15 @@ export class KeptPage {
     this.deleteDate = spec.binding.deleteDateColumn?.propertyName;
   }
 
-  /** The first read: subscribers arriving meanwhile wait for it. */
-  loaded?: Promise<void>;
+  /** The page's rows as clients hold them. */
+  get rows(): Row[] {
+    const from = this.spec.offset - this.start;
+    return this.kept.slice(from, from + this.spec.limit);
+  }
 
   /** The first read; rejects when it fails (the request that created the page gets the error). */
   load(): Promise<void> {
-    const first = (this.loaded = this.spec.read().then((read) => {
-      this.readEndedAt = performance.now();
-      this.reads++;
-      this.set(read);
-    }));
+    const first = (this.loaded = this.readRange().then((range) => this.set(range)));
     this.reading = first.then(
       () => this.settle(),
       () => undefined,
@@ -127,13 +145,12 @@ export class KeptPage {
       return;
     }
     if (local && relevant.every((change) => (change.recordedAt ?? -Infinity) > this.readEndedAt)) {
-      let next: ReturnType<KeptPage['applyInMemory']>;
+      let next: Range | 'read';
       try {
         next = this.applyInMemory(relevant);
       } catch {
         next = 'read'; // the serialize hook threw (logged): the read answers as a fresh list would
       }
-      if (next === 'unchanged') return;
       if (next !== 'read') return this.replace(next);
     }
     this.reread();
@@ -147,9 +164,27 @@ export class KeptPage {
     return (!!change.before && this.inSet(change.before)) || (!!change.after && this.inSet(change.after));
   }
 
+  /** Estimated bytes: the request, and the kept rows twice (as sent and hydrated), counted as a full range of rows this size. */
+  estimate(): number {
+    let largest = 256;
+    for (const row of this.kept) largest = Math.max(largest, JSON.stringify(row).length);
+    const rows = Math.max(this.spec.limit + 2 * this.spec.reserve, this.kept.length);
+    return 1024 + this.spec.requestBytes + 2 * this.spec.room.length + 2 * 2 * largest * rows;
+  }
+
   private inSet(row: Row): boolean {
     if (this.deleteDate && row[this.deleteDate] !== null && row[this.deleteDate] !== undefined) return false;
     return this.spec.matches(row);
+  }
+
+  /** One query: the page and `reserve` rows on each side of it, with the count. */
+  private async readRange(): Promise<Range> {
+    const { offset, limit, reserve } = this.spec;
+    const start = Math.max(0, offset - reserve);
+    const read = await this.spec.read(start, offset - start + limit + reserve);
+    this.readEndedAt = performance.now();
+    this.reads++;
+    return { start, raw: read.raw, rows: read.rows, count: read.count };
   }
 
   private reread(): void {
@@ -160,9 +195,9 @@ export class KeptPage {
   private async readUntilCurrent(): Promise<void> {
     while (this.again && !this.closed) {
       this.again = false;
-      let read: PageRead;
+      let range: Range;
       try {
-        read = await this.spec.read();
+        range = await this.readRange();
       } catch (error) {
         this.host.failed(this, error);
         this.retryMs = Math.min(MAX_RETRY_MS, Math.max(1000, this.retryMs * 2));
@@ -171,9 +206,7 @@ export class KeptPage {
         continue;
       }
       this.retryMs = 0;
-      this.reads++;
-      this.readEndedAt = performance.now();
-      if (!this.closed) this.replace(read);
+      if (!this.closed) this.replace(range);
     }
   }
 
@@ -183,18 +216,20 @@ export class KeptPage {
     this.reading = undefined;
   }
 
-  /** Takes a new state of the page, and sends the ops from the old one when anything changed. */
-  private replace(next: PageRead): void {
-    const ops = diffPage(this.rows, next.rows, (row) => String(row[this.pk]));
-    const changed = ops.length > 0 || next.count !== this.count;
+  /** Takes a new range, and sends the ops from the old page to the new one when anything changed. */
+  private replace(next: Range): void {
+    const before = this.rows;
+    const count = this.count;
     this.set(next);
-    if (changed) this.send(ops);
+    const ops = diffPage(before, this.rows, (row) => String(row[this.pk]));
+    if (ops.length > 0 || this.count !== count) this.send(ops);
   }
 
-  private set(next: PageRead): void {
-    this.rows = next.rows;
-    this.raw = next.raw;
-    this.count = next.count;
+  private set(range: Range): void {
+    this.start = range.start;
+    this.kept = range.rows;
+    this.raw = range.raw;
+    this.count = range.count;
     this.host.resized(this, this.estimate());
   }
 
@@ -208,101 +243,100 @@ export class KeptPage {
     }
   }
 
-  /** Estimated bytes: the request, and the rows twice (as sent and hydrated), with room for a full page of rows this size. */
-  estimate(): number {
-    let largest = 256;
-    for (const row of this.rows) largest = Math.max(largest, JSON.stringify(row).length);
-    return 1024 + this.spec.requestBytes + 2 * this.spec.room.length + 2 * 2 * largest * Math.max(this.spec.limit, this.rows.length);
-  }
-
   /**
-   * The page after `changes`, computed from the kept rows alone, or 'read' when that is not
-   * exact. It is exact when the order can be compared in memory (no string or NULL among
-   * the compared values, see live-order) and each change stays within what the page
-   * knows: a row updated inside the page that stays between its neighbours, a row entering
-   * between two rows of the page (or at its top on page 1, or at its end when no row
-   * follows the page), a row leaving the page when no row follows it, a row leaving or
-   * entering after a full page (the count alone changes). A row that enters or leaves
-   * before the page, or leaves a page that has rows after it, shifts rows across its
-   * edges: the page is read again. Pages with `include` are always read again.
+   * The range after `changes`, computed from the kept rows alone, or 'read' when the page
+   * would not be exact. The kept rows are a contiguous range of the ordered set, so each
+   * change is placed by comparing it with them (live-order: numbers, dates, booleans; a
+   * string or NULL among the compared values gives 'read'):
+   * - a row leaving the set is taken out of the range, or counted before or after it;
+   * - a row entering is put between the kept rows it sorts between; one that sorts after
+   *   the last kept row while rows follow the range leaves the range as it is; one that
+   *   sorts before the first kept row of a range that does not start the set may be
+   *   before it or at its start, so the range forgets its first position instead (in both
+   *   cases every kept row moved one place down);
+   * - an update is a leave and an enter.
+   * The page is exact while the range still covers it. Pages with `include` always read.
    */
-  private applyInMemory(changes: readonly EntityChange[]): PageRead | 'read' | 'unchanged' {
+  private applyInMemory(changes: readonly EntityChange[]): Range | 'read' {
     const cmp = this.spec.comparator;
     if (!cmp || this.spec.includes.size > 0) return 'read';
-    const { offset } = this.spec;
-    const raw = [...this.raw];
-    const rows = [...this.rows];
-    let count = this.count;
+    const range: Range = { start: this.start, raw: [...this.raw], rows: [...this.kept], count: this.count };
     for (const change of changes) {
       const was = !!change.before && this.inSet(change.before);
       const is = !!change.after && this.inSet(change.after);
+      if (!was && !is) continue;
       const id = String(change.id);
-      const at = raw.findIndex((row) => String(row[this.pk]) === id);
+      const at = range.raw.findIndex((row) => String(row[this.pk]) === id);
       if (at >= 0) {
-        if (!was) return 'read'; // the kept page and the change disagree
-        const after = count - offset - raw.length;
-        raw.splice(at, 1);
-        rows.splice(at, 1);
-        if (!is) {
-          if (after > 0) return 'read'; // the next row must come up from the following page
-          count--;
-          continue;
-        }
-        if (!this.place(raw, rows, change.after!, after, cmp)) return 'read';
-        continue;
+        if (!was) return 'read'; // the kept rows and the change disagree
+        range.raw.splice(at, 1);
+        range.rows.splice(at, 1);
+        range.count--;
+      } else if (was) {
+        const side = this.side(range, change.before!, cmp);
+        if (side === undefined) return 'read';
+        if (side === 'before') range.start--;
+        range.count--;
       }
-      if (was) {
-        const side = this.side(raw, change.before!, cmp);
-        if (side === undefined || (side === 'before' && raw.length > 0)) return 'read';
-        count--;
-      }
-      if (is) {
-        const after = Math.max(0, count - offset - raw.length);
-        count++;
-        if (!this.place(raw, rows, change.after!, after, cmp)) return 'read';
-      }
+      if (is && !this.enter(range, change.after!, cmp)) return 'read';
     }
-    if (count === this.count && JSON.stringify(rows) === JSON.stringify(this.rows)) return 'unchanged';
-    return { rows, raw, count };
+    this.trim(range);
+    const { offset, limit } = this.spec;
+    const covered = range.start <= offset && range.start + range.raw.length >= Math.min(offset + limit, range.count);
+    return covered ? range : 'read';
   }
 
-  /**
-   * Puts a row of the set into the page where the order says, when the page knows that
-   * place: false when the row could belong before the page (offset > 0) or after its last
-   * row while `after` rows follow the page. A row after a full page changes nothing here.
-   */
-  private place(raw: Row[], rows: Row[], row: Row, after: number, cmp: RowComparator): boolean {
+  /** Puts a row entering the set into the range (see applyInMemory); false when that cannot be done exactly. */
+  private enter(range: Range, row: Row, cmp: RowComparator): boolean {
+    const following = range.count - range.start - range.raw.length; // rows of the set after the range
     let p = 0;
-    for (; p < raw.length; p++) {
-      const c = cmp(raw[p], row);
+    for (; p < range.raw.length; p++) {
+      const c = cmp(range.raw[p], row);
       if (c === undefined) return false;
       if (c > 0) break;
     }
-    if (p === 0 && this.spec.offset > 0) return false;
-    if (p === raw.length) {
-      if (raw.length >= this.spec.limit) return true; // after a full page: only the count changes
-      if (after > 0) return false;
+    range.count++;
+    if (range.raw.length === 0) {
+      // Nothing kept to compare with: exact only when the set was empty.
+      if (range.start !== 0 || following !== 0) return false;
+    } else if (p === 0 && range.start > 0) {
+      range.start++;
+      return true;
+    } else if (p === range.raw.length && following > 0) {
+      return true;
     }
     if (!hasStoredTypes(this.spec.binding, row)) return false;
     const kept: Row = {};
     for (const name of this.spec.binding.fields.keys()) kept[name] = row[name];
-    raw.splice(p, 0, kept);
-    rows.splice(p, 0, this.spec.serialize(row));
-    if (raw.length > this.spec.limit) {
-      raw.pop();
-      rows.pop();
-    }
+    range.raw.splice(p, 0, kept);
+    range.rows.splice(p, 0, this.spec.serialize(row));
     return true;
   }
 
-  /** Where a row of the set that is not in the page sorts: before or after it; undefined when unknown or inconsistent. */
-  private side(raw: Row[], row: Row, cmp: RowComparator): 'before' | 'after' | undefined {
-    if (raw.length === 0) return this.spec.offset > 0 ? 'before' : undefined;
-    const first = cmp(row, raw[0]);
+  /** Where a row of the set that is not kept sorts: before or after the range; undefined when unknown or inconsistent. */
+  private side(range: Range, row: Row, cmp: RowComparator): 'before' | 'after' | undefined {
+    if (range.raw.length === 0) return undefined;
+    const first = cmp(row, range.raw[0]);
     if (first === undefined) return undefined;
-    if (first < 0) return this.spec.offset > 0 ? 'before' : undefined;
-    const last = cmp(row, raw[raw.length - 1]);
-    // Rows follow only a full page.
-    return last !== undefined && last > 0 && raw.length >= this.spec.limit ? 'after' : undefined;
+    if (first < 0) return range.start > 0 ? 'before' : undefined;
+    const last = cmp(row, range.raw[range.raw.length - 1]);
+    const following = range.count - range.start - range.raw.length;
+    return last !== undefined && last > 0 && following > 0 ? 'after' : undefined;
+  }
+
+  /** Keeps at most `reserve` rows beyond each edge of the page. */
+  private trim(range: Range): void {
+    const { offset, limit, reserve } = this.spec;
+    const front = Math.max(0, offset - reserve - range.start);
+    if (front > 0) {
+      range.raw.splice(0, front);
+      range.rows.splice(0, front);
+      range.start += front;
+    }
+    const end = Math.max(0, offset + limit + reserve - range.start);
+    if (range.raw.length > end) {
+      range.raw.length = end;
+      range.rows.length = end;
+    }
   }
 }

@@ -226,12 +226,90 @@ describe('who sees what, and what a socket may hold', () => {
   });
 });
 
+describe('what a change costs (the README table): page reads per case', () => {
+  const reads = () => t.app.get(LiveLists).stats().reads;
+  /** Runs `change`, waits for its frames, and answers how many page reads it cost; the copy must still be current. */
+  async function cost(copy: LiveCopy, query: Record<string, unknown>, change: () => Promise<unknown>): Promise<number> {
+    const before = reads();
+    await change();
+    await quiet();
+    const spent = reads() - before;
+    await compare(copy, 'live.Tick.list', query, 'cost');
+    return spent;
+  }
+  const seed = async (tag: string, ns: number[]) => ticks().save(ns.map((n) => ({ n, tag })));
+
+  it('page 1 ordered by a number: entering, moving, and leaving while the reserve lasts cost no read', async () => {
+    // limit 2: the page keeps 2 more rows after it (its reserve).
+    const query = { filter: { tag: 'c1' }, order: { n: 'ASC' }, limit: 2 };
+    const rows = await seed('c1', [10, 20, 30, 40, 50, 60]);
+    const s = await open();
+    const copy = await openLive(s, 'live.Tick.list', query);
+    const subscribers = await Promise.all(Array.from({ length: 20 }, async () => openLive(await open(), 'live.Tick.list', query)));
+    expect(await cost(copy, query, () => ticks().save({ n: 15, tag: 'c1' }))).toBe(0); // enters a full page 1 between rows
+    expect(await cost(copy, query, () => ticks().save({ n: 99, tag: 'c1' }))).toBe(0); // after everything kept: the count only
+    expect(await cost(copy, query, () => ticks().update({ id: rows[1].id }, { n: 12 }))).toBe(0); // moves inside the page
+    expect(await cost(copy, query, () => ticks().update({ id: rows[0].id }, { tag: 'c1' }))).toBe(0); // touches nothing
+    expect(await cost(copy, query, () => ticks().save({ n: 5, tag: 'other' }))).toBe(0); // outside the filter
+    // Kept: 10 12 | 15 30. Each delete leaves the page; the next row comes from the reserve.
+    expect(await cost(copy, query, () => ticks().delete(rows[0].id))).toBe(0);
+    expect(await cost(copy, query, () => ticks().delete(rows[1].id))).toBe(0);
+    // Kept: 15 30: the reserve is used up, the next leave reads the page (and a new reserve) once.
+    expect(await cost(copy, query, () => ticks().delete(rows[2].id))).toBe(1);
+    expect(await cost(copy, query, () => ticks().delete(rows[3].id))).toBe(0);
+    for (const other of subscribers) {
+      other.catchUp();
+      expect({ rows: other.rows, count: other.count }).toEqual({ rows: copy.rows, count: copy.count });
+    }
+  });
+
+  it('a page that is not full: leaving costs no read, and so does a soft delete', async () => {
+    const query = { filter: { tag: 'c2' }, order: { n: 'DESC' }, limit: 5 };
+    const rows = await seed('c2', [1, 2, 3]);
+    const copy = await openLive(await open(), 'live.Tick.list', query);
+    expect(await cost(copy, query, () => ticks().delete(rows[0].id))).toBe(0);
+    expect(await cost(copy, query, () => ticks().softDelete(rows[1].id))).toBe(0);
+    expect(await cost(copy, query, () => ticks().save({ n: 0, tag: 'c2' }))).toBe(0); // at the end of a page with no row after it
+  });
+
+  it('page 3: rows entering or leaving before it shift rows across its edge, from the reserve before it until it runs out', async () => {
+    // limit 2, page 3: the page keeps the 2 rows before it and the 2 after it.
+    const query = { filter: { tag: 'c3' }, order: { n: 'ASC' }, limit: 2, page: 3 };
+    const rows = await seed('c3', [10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    const copy = await openLive(await open(), 'live.Tick.list', query);
+    expect(copy.rows.map((r) => r.n)).toEqual([50, 60]);
+    expect(await cost(copy, query, () => ticks().delete(rows[0].id))).toBe(0); // leaves before the page: the page moves down
+    expect(await cost(copy, query, () => ticks().save({ n: 35, tag: 'c3' }))).toBe(0); // enters between kept rows before the page
+    expect(await cost(copy, query, () => ticks().save({ n: 1, tag: 'c3' }))).toBe(0); // enters before every kept row
+    // Every kept row before the page has been pushed into it: the next one reads (and keeps a new reserve).
+    expect(await cost(copy, query, () => ticks().save({ n: 2, tag: 'c3' }))).toBe(1);
+    expect(await cost(copy, query, () => ticks().save({ n: 3, tag: 'c3' }))).toBe(0);
+    expect(await cost(copy, query, () => ticks().save({ n: 99, tag: 'c3' }))).toBe(0); // after everything kept
+  });
+
+  it('an order on a string, or a transaction with several changes, still costs at most one read per page', async () => {
+    const query = { filter: { tag: 'c4' }, order: { tag: 'ASC' }, limit: 3 };
+    await seed('c4', [1, 2]);
+    const copy = await openLive(await open(), 'live.Tick.list', query);
+    expect(await cost(copy, query, () => ticks().save({ n: 3, tag: 'c4' }))).toBe(1);
+    const byNumber = { filter: { tag: 'c4' }, order: { n: 'ASC' }, limit: 2 };
+    const other = await openLive(await open(), 'live.Tick.list', byNumber);
+    const spent = await cost(other, byNumber, () =>
+      t.dataSource.transaction(async (manager) => {
+        for (const n of [0, -1, -2, 7]) await manager.save(Tick, { n, tag: 'c4' });
+      }),
+    );
+    // Both pages: the string-ordered one reads once, the other applies the commit in memory (its changes were captured after its last read).
+    expect(spent).toBe(1);
+  });
+});
+
 describe('limits', () => {
   let small: TestApp;
   const smallSockets: TestSocket[] = [];
   beforeAll(async () => {
     small = await startApp([Card, Shelf, Tick, Memo], {
-      limits: { liveLists: 2, subscriptionsPerSocket: 3, liveListBytesPerUser: 30_000 },
+      limits: { liveLists: 2, subscriptionsPerSocket: 3, liveListBytesPerUser: 80_000 },
       authenticate: (req) => {
         const raw = req.headers['x-user'];
         return typeof raw === 'string' ? JSON.parse(raw) : null;
@@ -272,7 +350,7 @@ describe('limits', () => {
   it('the bytes a user holds in live pages are bounded, over all its sockets; other users are not affected', async () => {
     const user: LiveUser = { id: 77, tenant: 'acme' };
     const [s1, s2] = [await openSmall(user), await openSmall(user)];
-    // A page of up to 10 rows is charged as if full: about 11 kB.
+    // A page of up to 10 rows and its reserves (10 before, 10 after) is charged as if full: about 32 kB.
     await openLive(s1, 'live.Card.list', { filter: { label: 'b1' }, limit: 10 });
     await openLive(s2, 'live.Card.list', { filter: { label: 'b2' }, limit: 10 });
     const over = await s2.request('live.Card.list', { filter: { label: 'b3' }, limit: 10, live: true });
@@ -391,6 +469,10 @@ describe('the guarantee, under random changes (property-based, seeded)', () => {
       { socket: g1, event: 'live.Card.list', data: { order: { label: 'ASC' }, limit: 4 } },
       { socket: g1, event: 'live.Card.list', data: { filter: { rank: { lt: 12 } }, order: { rank: 'ASC' }, limit: 5, page: 2 } },
       { socket: g1, event: 'live.Card.list', data: { limit: 100 } },
+      // Pages far enough from the start that their reserve does not reach it.
+      { socket: a2, event: 'live.Card.list', data: { order: { rank: 'ASC' }, limit: 2, page: 3 } },
+      { socket: a1, event: 'live.Card.list', data: { order: { price: 'ASC' }, limit: 1, page: 4, filter: { rank: { gte: 3 } } } },
+      { socket: g1, event: 'live.Card.list', data: { order: { rank: 'DESC', price: 'ASC' }, limit: 2, page: 4 } },
     ];
     const copies = await Promise.all(lists.map((l) => openLive(l.socket, l.event, l.data)));
     // Equal requests of equal scopes share one room; the other tenant's equal request is another page.
