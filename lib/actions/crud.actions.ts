@@ -215,8 +215,12 @@ export class CrudActions {
     if (live) {
       const subscriber = requireSocket(ctx, 'A live list');
       const request = { kind, page, limit, order, filter, search, include };
+      const caller = this.caller(ctx);
       const spec = this.liveSpec(binding, request, where, ctx.user, input, async (from, size) => {
-        const { rows, count } = await read(from, size);
+        // Every read of a live page waits its turn in the fair queue, round-robin by the user who
+        // opened the page: however many pages one user holds, a commit never makes the others wait behind all their reads.
+        const find = () => this.store.findPage(binding, where, order, size, from);
+        const { rows, count } = await this.patternReads.run(caller, find);
         return { count, raw: rows, rows: await this.present(binding, rows, include, ctx.user) };
       });
       return this.live.join(subscriber, spec, ctx);

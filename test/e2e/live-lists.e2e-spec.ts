@@ -304,6 +304,27 @@ describe('what a change costs (the README table): page reads per case', () => {
   });
 });
 
+describe('fairness', () => {
+  it("another user's request is answered while one user's many pages are being read again", async () => {
+    // Pages ordered by a string: every commit that touches them reads each one again.
+    await ticks().save(Array.from({ length: 1500 }, (_, i) => ({ n: i, tag: `fair-${i % 60}` })));
+    const heavy = await open(acme);
+    for (let k = 0; k < 60; k++)
+      await openLive(heavy, 'live.Tick.list', { filter: { $or: [{ tag: `fair-${k}` }, { n: { gte: 100_000 } }] }, order: { tag: 'DESC' }, limit: 10 });
+    const other = await open(globex);
+    const live = t.app.get(LiveLists);
+    const reads = live.stats().reads;
+    // One row that enters all 60 pages, and at once another user's plain list.
+    await ticks().save({ n: 100_000, tag: 'fair-all' });
+    const answered = await other.request('live.Tick.list', { filter: { tag: 'fair-0' }, limit: 1 });
+    expect(answered.error).toBeUndefined();
+    const doneWhenAnswered = live.stats().reads - reads;
+    await quiet();
+    expect(live.stats().reads - reads).toBe(60);
+    expect(doneWhenAnswered).toBeLessThan(60);
+  });
+});
+
 describe('limits', () => {
   let small: TestApp;
   const smallSockets: TestSocket[] = [];
