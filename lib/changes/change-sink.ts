@@ -5,7 +5,7 @@ import type { EntityChange } from '../rows/entity-change.js';
  * adapter, so it names only this; the room adapter is the sink (bindings.providers.ts).
  */
 export abstract class ChangeSink {
-  /** A change was committed: hand it on. */
+  /** A change was committed: hand it on (pushes only: capture code calls `commit`, which live lists see too). */
   abstract publish(change: EntityChange): void;
 
   /**

@@ -3,7 +3,7 @@ import { LessThan } from 'typeorm';
 import { LiveLists } from '../../lib/live/live-lists.js';
 import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
-import { Card, LiveCopy, Memo, openLive, Shelf, Tick, type LiveUser } from '../fixtures/live-fixtures.js';
+import { Card, Coin, LiveCopy, Memo, openLive, Shelf, Tick, Vault, type LiveUser } from '../fixtures/live-fixtures.js';
 
 /**
  * PROTOCOL.md section 9: live lists. A copy kept by applying the frames must equal a fresh
@@ -18,7 +18,7 @@ let t: TestApp;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await startApp([Card, Shelf, Tick, Memo], {
+  t = await startApp([Card, Shelf, Tick, Memo, Vault, Coin], {
     // The property test compares every page after each step: many requests per second.
     limits: { framesPerSecond: 100_000, burst: 100_000 },
     authenticate: (req) => {
@@ -131,6 +131,11 @@ describe('a live list over Server-Sent Events', () => {
     reader.close();
   });
 
+  it('is in the OpenAPI document', async () => {
+    const doc = await http(t.http, 'GET', '/api/docs-json');
+    expect(doc.body.paths['/api/live/Card/live'].get.parameters.map((p: any) => p.name)).toEqual(['filter', 'order', 'limit', 'page', 'q', 'include']);
+  });
+
   it('answers a bad request as JSON before the stream starts', async () => {
     const res = await http(t.http, 'GET', `/api/live/Card/live?order=-nope`);
     expect(res.status).toBe(400);
@@ -214,6 +219,25 @@ describe('who sees what, and what a socket may hold', () => {
     for (let i = 0; i < 100 && live.stats().pages !== pages; i++) await settle(10);
     expect(live.stats().pages).toBe(pages);
     expect(budget.used).toBe(used);
+  });
+
+  it("an included row that can.retrieve shows to one user only is never shared with another user's page", async () => {
+    const vault = await t.dataSource.getRepository(Vault).save({ label: 'gold' });
+    await t.dataSource.getRepository(Coin).save({ value: 1, vaultId: vault.id });
+    const query = { filter: { vaultId: vault.id }, include: ['vault'], order: { value: 'ASC' } };
+    const mine = await openLive(await open(acme), 'live.Coin.list', query); // user 1 may retrieve the vault
+    const theirs = await openLive(await open(globex), 'live.Coin.list', query);
+    expect(mine.room).toBe(theirs.room);
+    expect(mine.rows[0].vault).toEqual({ id: vault.id, label: 'gold' });
+    expect(theirs.rows[0].vault).toBeNull();
+    await t.dataSource.getRepository(Vault).update({ id: vault.id }, { label: 'silver' }); // a change of the included binding
+    await t.dataSource.getRepository(Coin).save({ value: 2, vaultId: vault.id });
+    await quiet();
+    await compare(mine, 'live.Coin.list', query, 'include, user 1');
+    await compare(theirs, 'live.Coin.list', query, 'include, user 2');
+    expect(mine.rows.map((r) => (r.vault as any)?.label)).toEqual(['silver', 'silver']);
+    expect(theirs.rows.map((r) => r.vault)).toEqual([null, null]);
+    expect(JSON.stringify(theirs.socket.frames)).not.toContain('silver');
   });
 
   it('refuses live over plain HTTP and a live that is not a boolean', async () => {
