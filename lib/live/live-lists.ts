@@ -62,7 +62,7 @@ export class LiveLists implements PageHost {
    */
   async join(subscriber: Subscriber, spec: LivePageSpec, ctx: ActionContext): Promise<LiveSnapshot> {
     const already = this.held.get(subscriber)?.get(spec.room);
-    if (already) return already.page.snapshot();
+    if (already) return this.again(subscriber, already.page, ctx);
     let page = this.pages.get(spec.key);
     if (!page) {
       if (!this.budget.fitsTotal(1024 + spec.requestBytes)) throw this.budget.refusal(`at most ${this.budget.total} bytes for all users`);
@@ -144,8 +144,8 @@ export class LiveLists implements PageHost {
     // Closed while its request awaited: nobody would ever release it.
     if (subscriber.gone) return snapshot;
     let mine = this.held.get(subscriber);
-    const again = mine?.get(page.spec.room);
-    if (again) return again.page.snapshot(); // the same request, sent twice at once
+    const twice = mine?.get(page.spec.room);
+    if (twice) return this.again(subscriber, twice.page, ctx); // the same request, sent twice at once
     const limit = this.options.limits.liveLists;
     if ((mine?.size ?? 0) >= limit) throw BindingError.badRequest(`A socket may hold at most ${limit} live lists; unsubscribe one first`);
     if (!this.rooms.makeRoom(subscriber)) {
@@ -159,15 +159,31 @@ export class LiveLists implements PageHost {
     if (!mine) this.held.set(subscriber, (mine = new Map()));
     mine.set(page.spec.room, { page, charged });
     subscriber.liveLists++;
-    const member: { held?: string[] } = ctx.afterReply ? { held: [] } : {};
+    const member: { held?: string[] } = {};
     page.members.set(subscriber, member);
-    ctx.afterReply?.push((sent) => {
-      const held = member.held ?? [];
+    this.holdUntilReplied(subscriber, page, member, ctx, true);
+    return snapshot;
+  }
+
+  /** The same request again on a socket that holds it: the current page, and frames after it wait for this reply too. */
+  private again(subscriber: Subscriber, page: KeptPage, ctx: ActionContext): LiveSnapshot {
+    const member = page.members.get(subscriber);
+    if (member) this.holdUntilReplied(subscriber, page, member, ctx, false);
+    return page.snapshot();
+  }
+
+  /**
+   * Frames of the page wait until the reply that answered its snapshot went out, when the
+   * transport says when that is. A new membership whose reply could not be sent ends.
+   */
+  private holdUntilReplied(subscriber: Subscriber, page: KeptPage, member: { held?: string[] }, ctx: ActionContext, joined: boolean): void {
+    if (!ctx.afterReply || member.held) return;
+    const held: string[] = (member.held = []);
+    ctx.afterReply.push((sent) => {
       member.held = undefined;
-      if (!sent) return void this.leave(subscriber, page.spec.room);
+      if (!sent && joined) return void this.leave(subscriber, page.spec.room);
       for (const frame of held) subscriber.send(frame);
     });
-    return snapshot;
   }
 
   private committed(changes: readonly EntityChange[], local: boolean): void {

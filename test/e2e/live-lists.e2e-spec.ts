@@ -1,4 +1,7 @@
+import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import fc from 'fast-check';
+import { delay, type Observable } from 'rxjs';
 import { LessThan } from 'typeorm';
 import { LiveLists } from '../../lib/live/live-lists.js';
 import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
@@ -346,6 +349,37 @@ describe('fairness', () => {
     await quiet();
     expect(live.stats().reads - reads).toBe(60);
     expect(doneWhenAnswered).toBeLessThan(60);
+  });
+});
+
+/** Holds the reply of a live list back, as a slow interceptor of the application would. */
+@Injectable()
+class SlowLiveReplies implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const live = context.getType() === 'ws' && (context.switchToWs().getData() as any)?.live === true;
+    return live ? next.handle().pipe(delay(300)) : next.handle();
+  }
+}
+
+describe('a frame never arrives before its page', () => {
+  let slow: TestApp;
+  beforeAll(async () => {
+    slow = await startApp([Card, Shelf, Tick, Memo, Vault, Coin], {}, { providers: [{ provide: APP_INTERCEPTOR, useClass: SlowLiveReplies }] });
+  });
+  afterAll(() => slow.close());
+
+  it('holds the frames of a commit made while the reply waits in an interceptor, and sends them after it', async () => {
+    const s = await TestSocket.open(slow.ws);
+    const reply = s.request('live.Tick.list', { filter: { tag: 'held' }, live: true });
+    // The page is held from the moment it was read; the reply is still in the interceptor.
+    for (let i = 0; i < 100 && slow.app.get(LiveLists).stats().members === 0; i++) await settle(5);
+    await slow.dataSource.getRepository(Tick).save({ n: 1, tag: 'held' });
+    const answer = await reply;
+    const frame = await s.waitFor((f) => f.event === 'live.Tick.list.changed');
+    expect(s.frames.indexOf(answer)).toBeLessThan(s.frames.indexOf(frame));
+    expect(answer.data.count).toBe(0);
+    expect(frame).toMatchObject({ seq: 1, count: 1 });
+    s.close();
   });
 });
 
