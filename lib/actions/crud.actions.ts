@@ -23,6 +23,7 @@ import { liveRoom } from '../live/live-room.js';
 import { memoryComparator } from '../live/live-order.js';
 import type { LivePageSpec } from '../live/kept-page.js';
 import { approximateSize } from '../rooms/memory-budget.js';
+import { roomScope } from '../rooms/room-scopes.js';
 
 type Input = Record<string, unknown>;
 
@@ -248,7 +249,8 @@ export class CrudActions {
     read: LivePageSpec['read'],
   ): LivePageSpec {
     const room = liveRoom(binding.stream, request);
-    const parts = [room, filterHash(this.policy.scope(binding, user))];
+    const scope = this.policy.scope(binding, user);
+    const parts = [room, filterHash(scope)];
     const includes = new Set<string>();
     for (const name of [...request.include].sort()) {
       const target = binding.includes.get(name)!.target;
@@ -265,6 +267,7 @@ export class CrudActions {
       limit: request.limit,
       offset: (request.page - 1) * request.limit,
       matches: compileMatcher(where, binding.allFields, binding.sql.dialect),
+      requires: scope ? roomScope(binding, scope).requires : undefined,
       comparator: request.include.length ? undefined : memoryComparator(binding, request.order),
       includes,
       read,

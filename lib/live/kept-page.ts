@@ -35,6 +35,8 @@ export interface LivePageSpec {
   offset: number;
   /** The request's filter, `q` and the scope, in memory. */
   matches: (row: Row) => boolean;
+  /** A `field = value` the scope requires (a tenant): changes of rows of other values are not offered to the page. */
+  requires?: { field: string; value: unknown };
   /** The page's order in memory; undefined when it cannot be evaluated there (then every change re-reads). */
   comparator?: RowComparator;
   /** Streams of the included bindings: any change of theirs re-reads the page. */

@@ -12,6 +12,7 @@ import type { EntityChange } from '../rows/entity-change.js';
 import { hookMessage } from '../protocol/hook-message.js';
 import type { LiveOp } from './live-diff.js';
 import { KeptPage, type LivePageSpec, type PageHost } from './kept-page.js';
+import { StreamPages } from './page-index.js';
 
 /** What a live `list`/`search` answers: the page, its room and its current seq. */
 export interface LiveSnapshot {
@@ -37,7 +38,7 @@ export class LiveLists implements PageHost {
   private readonly logger = new Logger('BindingsModule');
   private readonly pages = new Map<string, KeptPage>();
   /** Pages by the streams whose changes they must see (their own, and those of their includes). */
-  private readonly byStream = new Map<string, Set<KeptPage>>();
+  private readonly byStream = new Map<string, StreamPages>();
   /** Per socket: its pages by room name, and what each charged its user. */
   private readonly held = new WeakMap<Subscriber, Map<string, { page: KeptPage; charged: number }>>();
 
@@ -104,15 +105,18 @@ export class LiveLists implements PageHost {
     for (const room of [...(this.held.get(subscriber)?.keys() ?? [])]) this.leave(subscriber, room);
   }
 
-  /** Kept pages and their members, for statistics and tests. */
-  stats(): { pages: number; members: number; reads: number } {
+  /** Pages a commit was offered to, since start (each matched in memory). */
+  private offered = 0;
+
+  /** Kept pages and their members, reads, and how many pages commits were offered to, for statistics and tests. */
+  stats(): { pages: number; members: number; reads: number; offered: number } {
     let members = 0;
     let reads = 0;
     for (const page of this.pages.values()) {
       members += page.members.size;
       reads += page.reads;
     }
-    return { pages: this.pages.size, members, reads };
+    return { pages: this.pages.size, members, reads, offered: this.offered };
   }
 
   /** Whether no page is being read (tests wait for this before comparing with fresh lists). */
@@ -188,7 +192,8 @@ export class LiveLists implements PageHost {
 
   private committed(changes: readonly EntityChange[], local: boolean): void {
     const pages = new Set<KeptPage>();
-    for (const change of changes) for (const page of this.byStream.get(change.binding.stream) ?? []) pages.add(page);
+    for (const change of changes) this.byStream.get(change.binding.stream)?.collect(change, pages);
+    this.offered += pages.size;
     for (const page of pages) {
       try {
         page.consider(changes, local);
@@ -202,8 +207,9 @@ export class LiveLists implements PageHost {
     this.pages.set(page.spec.key, page);
     for (const stream of [page.spec.binding.stream, ...page.spec.includes]) {
       let set = this.byStream.get(stream);
-      if (!set) this.byStream.set(stream, (set = new Set()));
-      set.add(page);
+      if (!set) this.byStream.set(stream, (set = new StreamPages()));
+      // By its scope's value on its own stream; any change of an included stream may touch it.
+      set.add(page, stream === page.spec.binding.stream && !page.spec.includes.has(stream));
     }
   }
 
@@ -213,7 +219,7 @@ export class LiveLists implements PageHost {
     this.pages.delete(page.spec.key);
     for (const stream of [page.spec.binding.stream, ...page.spec.includes]) {
       const set = this.byStream.get(stream);
-      set?.delete(page);
+      set?.delete(page, stream === page.spec.binding.stream && !page.spec.includes.has(stream));
       if (set?.size === 0) this.byStream.delete(stream);
     }
     this.budget.release(undefined, 0, page.bytes);
