@@ -1,27 +1,29 @@
 import { Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { IsInt, IsString, Length, Min, validate } from 'class-validator';
+import { InjectDataSource } from '@nestjs/typeorm';
 import { plainToInstance } from 'class-transformer';
-import type { Repository } from 'typeorm';
-import { BindingAction, BindingError, BindingHandler, BindingsService, OnStream, type RequestContext } from '../lib/index.js';
-import { Card } from './board.entity.js';
+import { IsIn, IsInt, Min, validate } from 'class-validator';
+import { DataSource, In } from 'typeorm';
+import { BindingAction, BindingError, BindingHandler } from '../lib/index.js';
+import { Card, COLUMNS } from './board.entity.js';
 
 class MoveCard {
   @IsInt() id: number;
-  @IsString() @Length(1, 20) column: string;
+  @IsIn(COLUMNS) column: string;
+  /** The card's index in its column afterwards (clamped to the column's end). */
   @IsInt() @Min(0) position: number;
 }
 
-/** Custom events of the sample: `kanban.Card.move` and `chat.send`. */
+/** The custom action of the sample: `kanban.Card.move`. */
 @Injectable()
 @BindingHandler(Card)
 export class CardHandler {
-  constructor(
-    @InjectRepository(Card) private readonly cards: Repository<Card>,
-    private readonly bindings: BindingsService,
-  ) {}
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Moves a card with a QueryBuilder-style update: the push still goes out, after the statement. */
+  /**
+   * Moves a card to `position` of `column` (another column, or the same one) and numbers the
+   * cards of both columns 0, 1, 2… again, in one transaction: every live list of a column
+   * gets one frame for the whole move, after the commit, never half of it.
+   */
   @BindingAction('move')
   async move(data: unknown): Promise<{ id: number; column: string; position: number }> {
     const move = plainToInstance(MoveCard, data ?? {});
@@ -31,17 +33,31 @@ export class CardHandler {
         'Invalid move',
         errors.flatMap((e) => Object.values(e.constraints ?? {}).map((message) => ({ field: e.property, message }))),
       );
-    const result = await this.cards.update({ id: move.id }, { column: move.column, position: move.position });
-    if (!result.affected) throw new BindingError('not_found', `Card ${move.id} not found`);
-    return { id: move.id, column: move.column, position: move.position };
-  }
-
-  /** A chat line broadcast to everyone in the `chat` room (not a database change). */
-  @OnStream('chat.send')
-  send(data: { text?: unknown }, ctx: RequestContext): { sent: number } {
-    if (typeof data?.text !== 'string' || data.text.length === 0 || data.text.length > 500) {
-      throw BindingError.badRequest('text must be a string of 1 to 500 characters');
-    }
-    return { sent: this.bindings.broadcast('chat', 'chat.message', { text: data.text, via: ctx.transport }) };
+    return this.dataSource.transaction(async (manager) => {
+      const cards = manager.getRepository(Card);
+      const card = await cards.findOneBy({ id: move.id });
+      if (!card) throw new BindingError('not_found', `Card ${move.id} not found`);
+      const around = await cards.find({
+        where: { boardId: card.boardId, column: In([card.column, move.column]) },
+        order: { position: 'ASC', id: 'ASC' },
+      });
+      const source = around.filter((c) => c.column === card.column && c.id !== card.id);
+      const target = move.column === card.column ? source : around.filter((c) => c.column === move.column);
+      const position = Math.min(move.position, target.length);
+      target.splice(position, 0, card);
+      card.column = move.column;
+      // Only the cards whose place changed are written (each a change of its own, one commit).
+      const changed: Card[] = [];
+      const renumber = (column: Card[]) =>
+        column.forEach((c, index) => {
+          if (c !== card && c.position === index) return;
+          c.position = index;
+          changed.push(c);
+        });
+      renumber(target);
+      if (target !== source) renumber(source);
+      await cards.save(changed);
+      return { id: card.id, column: card.column, position };
+    });
   }
 }

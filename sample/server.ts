@@ -17,7 +17,10 @@ export interface SampleAppOptions {
   logger?: LogLevel[] | false;
 }
 
-/** The kanban sample, ready to listen: the bindings, the page, the client it imports, seeded data. */
+/**
+ * The kanban sample, ready to listen: the bindings, the page (columns as live lists,
+ * presence and chat through a channel), the client it imports, seeded data.
+ */
 export async function createSampleApp(options: SampleAppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule, options.logger === undefined ? {} : { logger: options.logger });
   app.useWebSocketAdapter(new WsAdapter(app));
@@ -31,9 +34,16 @@ export async function createSampleApp(options: SampleAppOptions = {}): Promise<N
 async function seed(dataSource: DataSource): Promise<void> {
   if (await dataSource.getRepository(Board).count()) return;
   const board = await dataSource.getRepository(Board).save({ title: 'Launch' });
-  await dataSource.getRepository(Card).save([
-    { title: 'Write the README', column: 'doing', position: 0, boardId: board.id },
-    { title: 'Publish to npm', column: 'todo', position: 0, boardId: board.id },
-    { title: 'Pick a name', column: 'done', position: 0, boardId: board.id, note: 'private: never sent' },
-  ]);
+  const columns: Record<string, string[]> = {
+    todo: ['Publish to npm', 'Write the changelog', 'Record a demo'],
+    doing: ['Write the README', 'Live lists in the sample'],
+    done: ['Pick a name'],
+  };
+  await dataSource
+    .getRepository(Card)
+    .save(
+      Object.entries(columns).flatMap(([column, titles]) =>
+        titles.map((title, position) => ({ title, column, position, boardId: board.id, note: title === 'Pick a name' ? 'private: never sent' : undefined })),
+      ),
+    );
 }

@@ -1,5 +1,6 @@
 import { Listeners } from './emitter.js';
 import { BindingClientError } from './errors.js';
+import { LiveList, readLivePage, type LiveFrame, type LiveListHost } from './live-list.js';
 import { ModelClient } from './model.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import type {
@@ -9,6 +10,7 @@ import type {
   Push,
   RequestOptions,
   Row,
+  SearchQuery,
   ServerMessage,
   SubscribeTarget,
   WebSocketConstructor,
@@ -21,6 +23,10 @@ const CLOSED = 3;
 const HEARTBEAT_ID = '__nest-bindings-heartbeat';
 /** Answers to a renewal that end the subscription; any other error is retried. */
 const REFUSALS = new Set<string>(['not_found', 'forbidden', 'unauthorized', 'bad_request', 'unknown_event']);
+/** The event of a live list's frame: `<app>.<Model>.list.changed` or `.search.changed`. */
+const LIVE_FRAME = /^(.+)\.(list|search)\.changed$/;
+/** How many rooms given up by live lists are remembered, so that their late frames are ignored. */
+const RELEASED_ROOMS = 1000;
 
 /** `connecting` (first attempt), `open`, `reconnecting` (lost, trying again), `closed` (for good). */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -123,6 +129,19 @@ export class BindingClient {
   private lastFrameAt = 0;
   private closing = false;
   private readonly host: SubscriptionHost = { release: (subscription) => this.release(subscription) };
+  private readonly liveLists = new Set<LiveList<any>>();
+  /** Live lists by the room of their page (several lists of the same request share one). */
+  private readonly liveByRoom = new Map<string, Set<LiveList<any>>>();
+  /** The connection on which each live list's room was obtained (a room dies with its connection). */
+  private readonly liveConnection = new Map<LiveList<any>, number>();
+  /** Rooms this client left (or never held): their late frames are ignored, not taken as a gap. */
+  private readonly releasedRooms = new Set<string>();
+  /** Counts the connections that opened: the server forgets every room of a closed one. */
+  private connection = 0;
+  private readonly liveHost: LiveListHost = {
+    refetch: (list) => this.refetch(list),
+    release: (list) => this.releaseLive(list),
+  };
 
   constructor(
     /** The WebSocket URL, `ws://host/ws` (without the token). */
@@ -209,6 +228,23 @@ export class BindingClient {
       (error: BindingClientError) => {
         this.subscriptions.delete(subscription);
         subscription._end();
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * A live list of `stream` (PROTOCOL.md section 9): sends `list` (`search` when `query`
+   * has a `q`) with `live: true` and resolves once the page is there; see LiveList.
+   */
+  live<T = Row>(stream: string, query: SearchQuery<T> = {}, options: RequestOptions = {}): Promise<LiveList<T>> {
+    const list = new LiveList<T>(this.liveHost, stream, 'q' in query ? 'search' : 'list', { ...query });
+    this.liveLists.add(list);
+    return this.readPage(list, options).then(
+      () => list,
+      (error: BindingClientError) => {
+        this.liveLists.delete(list);
+        list._end();
         throw error;
       },
     );
@@ -311,11 +347,14 @@ export class BindingClient {
   private onOpen(socket: WebSocketLike): void {
     if (socket !== this.socket) return;
     this.attempt = 0;
+    this.connection++;
     this.lastFrameAt = Date.now();
     this.setState('open');
     if (socket !== this.socket) return; // a state listener closed the client
     this.startHeartbeat();
     this.renewAll();
+    // Live lists have no replay: each asks for its page again (those already asking are in the queue).
+    for (const list of this.liveLists) this.refetch(list);
     for (const pending of this.queue.splice(0)) this.transmit(pending);
   }
 
@@ -332,6 +371,7 @@ export class BindingClient {
       else this.fail(pending, disconnected(`The connection was lost before the reply to ${pending.event}`));
     }
     this.queue.unshift(...again);
+    for (const list of this.liveLists) list._forgetHeld();
     if (this.closing) return;
     if (!this.delays) return this.shutdown('The connection was closed');
     this.setState('reconnecting');
@@ -355,6 +395,10 @@ export class BindingClient {
     this.subscriptions.clear();
     this.byRoom.clear();
     this.lastSeq.clear();
+    for (const list of this.liveLists) list._end();
+    this.liveLists.clear();
+    this.liveByRoom.clear();
+    this.liveConnection.clear();
     this.setState('closed');
   }
 
@@ -473,7 +517,10 @@ export class BindingClient {
     }
     const normalized = this.defaultKeys ? message : { ...message, event: message[this.keys.event], data: message[this.keys.data] };
     if (typeof normalized.event !== 'string') return;
-    if (typeof message.room === 'string' && typeof message.seq === 'number' && typeof message.change === 'string') {
+    const live = LIVE_FRAME.exec(normalized.event);
+    if (live && typeof message.room === 'string' && typeof message.seq === 'number') {
+      this.onLiveFrame(normalized as LiveFrame, live[1], live[2]);
+    } else if (typeof message.room === 'string' && typeof message.seq === 'number' && typeof message.change === 'string') {
       if (!this.onPush(normalized as Push)) return;
     }
     this.listeners.emit('message', normalized);
@@ -577,6 +624,125 @@ export class BindingClient {
       () => undefined,
       () => undefined,
     );
+  }
+
+  // --- live lists ---
+
+  /** Sends the live request of `list` (again); its reply replaces the page. */
+  private readPage(list: LiveList<any>, options: RequestOptions = {}): Promise<void> {
+    list._begin();
+    return this.enqueue(`${list.stream}.${list.action}`, { ...list.query, live: true }, options, true).then(
+      (reply) => {
+        const page = readLivePage(reply);
+        if (!page) {
+          list._abort();
+          throw new BindingClientError('internal', `The live ${list.action} reply names no room`);
+        }
+        if (list.closed) return this.leaveClosed(list, page.room);
+        this.place(list, page.room);
+        list._load(page);
+      },
+      (error: BindingClientError) => {
+        list._abort();
+        if (list.closed) this.leaveClosed(list);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * A list closed while its page was being read, now that the read is over: leaves the room
+   * the reply named, and the room the list had on this connection, unless another list holds them.
+   */
+  private leaveClosed(list: LiveList<any>, named?: string): void {
+    const connection = this.liveConnection.get(list);
+    this.liveConnection.delete(list);
+    if (named !== undefined && !this.liveByRoom.has(named)) void this.leaveRoom(list.stream, named);
+    const had = list.room;
+    if (had !== undefined && had !== named && connection === this.connection && !this.liveByRoom.has(had)) void this.leaveRoom(list.stream, had);
+  }
+
+  /**
+   * Reads a list's page again (a gap, a frame that did not fit, a new connection). Refused
+   * (`forbidden`, `not_found`…): the list is over. Lost with the connection: the next one
+   * asks again. Busy: asked again after `minDelay`.
+   */
+  private refetch(list: LiveList<any>): void {
+    if (list.closed || list._awaiting || this.current === 'closed') return;
+    this.readPage(list).catch((error: BindingClientError) => {
+      if (list.closed) return;
+      if (REFUSALS.has(error.code)) {
+        this.liveLists.delete(list);
+        this.unplace(list);
+        list._fail(error);
+      } else if (error.code !== 'disconnected') {
+        setTimeout(() => this.refetch(list), this.delays ? this.delays.minDelay : 1000);
+      }
+    });
+  }
+
+  /** Files `list` under `room` (leaving the room it had, if another). */
+  private place(list: LiveList<any>, room: string): void {
+    if (list.room !== room) this.unplace(list);
+    let set = this.liveByRoom.get(room);
+    if (!set) this.liveByRoom.set(room, (set = new Set()));
+    set.add(list);
+    this.liveConnection.set(list, this.connection);
+    this.releasedRooms.delete(room);
+  }
+
+  /**
+   * Takes `list` out of its room; the last list to leave a room of this connection
+   * unsubscribes it, unless `leave` is false (a reply on its way will decide).
+   */
+  private unplace(list: LiveList<any>, leave = true): Promise<void> {
+    const room = list.room;
+    const connection = this.liveConnection.get(list);
+    if (leave) this.liveConnection.delete(list);
+    const set = room === undefined ? undefined : this.liveByRoom.get(room);
+    if (!set?.delete(list) || set.size > 0) return Promise.resolve();
+    this.liveByRoom.delete(room!);
+    // The server forgets the rooms of a closed connection by itself.
+    return leave && connection === this.connection ? this.leaveRoom(list.stream, room!) : Promise.resolve();
+  }
+
+  private leaveRoom(stream: string, room: string): Promise<void> {
+    this.releasedRooms.add(room);
+    if (this.releasedRooms.size > RELEASED_ROOMS) this.releasedRooms.delete(this.releasedRooms.values().next().value as string);
+    if (!this.isOpen()) return Promise.resolve();
+    return this.request(`${stream}.unsubscribe`, { room }).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  private releaseLive(list: LiveList<any>): Promise<void> {
+    this.liveLists.delete(list);
+    // A list whose page is being read leaves its room when the reply comes (the server holds it again by then).
+    return this.unplace(list, !list._awaiting);
+  }
+
+  /**
+   * A frame of a live list: to the lists of its room. A frame of a room no list knows is held
+   * by the lists of the same stream and kind whose page is being read (their reply may name
+   * it); otherwise, unless it is a room this client left, the server sends pages this client
+   * does not hold: it is unsubscribed and those lists read their pages again.
+   */
+  private onLiveFrame(frame: LiveFrame, stream: string, action: string): void {
+    const lists = this.liveByRoom.get(frame.room);
+    if (lists) {
+      for (const list of [...lists]) list._frame(frame);
+      return;
+    }
+    if (this.releasedRooms.has(frame.room)) return;
+    const same = [...this.liveLists].filter((list) => list.stream === stream && list.action === action);
+    const reading = same.filter((list) => list._awaiting);
+    if (reading.length > 0) {
+      for (const list of reading) list._frame(frame);
+      return;
+    }
+    void this.leaveRoom(stream, frame.room);
+    for (const list of same) this.refetch(list);
   }
 }
 

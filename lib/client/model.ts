@@ -1,4 +1,5 @@
 import type { BindingClient } from './client.js';
+import type { LiveList } from './live-list.js';
 import type { Subscription } from './subscription.js';
 import type { CreateFields, Id, ListQuery, Page, RequestOptions, Row, SaveFields, SearchQuery, SubscribeTarget, UpdateFields } from './types.js';
 
@@ -50,6 +51,15 @@ export class ModelClient<T = Row, S extends string = string> {
   /** `{id}`: one object; `{filter}`: the rows of a filter; `{}`: every change of the model. */
   subscribe(target: SubscribeTarget<T> = {}, options?: RequestOptions): Promise<Subscription<T, S>> {
     return this.client.subscribe<T, S>(this.stream, target, options);
+  }
+
+  /**
+   * A live list: the page `query` selects (`list`, or `search` when it has a `q`), kept
+   * current by the server's frames: `rows`, `count`, `on('change')`, async iteration,
+   * `close()`. After a reconnect the page is read again by itself.
+   */
+  live(query: SearchQuery<T> = {}, options?: RequestOptions): Promise<LiveList<T>> {
+    return this.client.live<T>(this.stream, query, options);
   }
 
   /** A custom action of this model: `request('move', data)` sends `<stream>.move`. */

@@ -1,4 +1,5 @@
 import { Listeners } from './emitter.js';
+import { BufferedIterator } from './iterator.js';
 import type { BindingClientError } from './errors.js';
 import type { ChangeKindOf, ModelPush, Push, PushEventName, Row, SubscribeTarget } from './types.js';
 
@@ -21,7 +22,7 @@ export interface SubscriptionHost {
 export class Subscription<T = Row, S extends string = string> implements AsyncIterable<ModelPush<T, S>> {
   private readonly listeners = new Listeners();
   // Untyped inside, so that a Subscription<Row, 'shop.Product'> is still a Subscription<any> to the client.
-  private readonly iterators = new Set<PushIterator<any>>();
+  private readonly iterators = new Set<BufferedIterator<any>>();
   private held: Push<any>[] | undefined = [];
   /** Pushes for this subscription that wait until the code awaiting `subscribe()` has attached its listeners. */
   private deferred: Push<any>[] | undefined;
@@ -61,7 +62,7 @@ export class Subscription<T = Row, S extends string = string> implements AsyncIt
 
   /** Every push of this subscription, in order, until it ends; a refused renewal throws. */
   [Symbol.asyncIterator](): AsyncIterableIterator<ModelPush<T, S>> {
-    const iterator = new PushIterator<ModelPush<T, S>>((it) => this.iterators.delete(it));
+    const iterator = new BufferedIterator<ModelPush<T, S>>((it) => this.iterators.delete(it));
     if (this.over) iterator.finish();
     else this.iterators.add(iterator);
     return iterator;
@@ -151,59 +152,5 @@ export class Subscription<T = Row, S extends string = string> implements AsyncIt
     this.deferred = undefined;
     for (const iterator of this.iterators) iterator.finish(error);
     this.iterators.clear();
-  }
-}
-
-/** An async iterator over pushes, with its own buffer (pushes wait until read). */
-class PushIterator<P> implements AsyncIterableIterator<P> {
-  private readonly buffer: P[] = [];
-  private waiter?: { resolve: (result: IteratorResult<P>) => void; reject: (error: unknown) => void };
-  private done = false;
-  private error?: BindingClientError;
-
-  constructor(private readonly detach: (iterator: PushIterator<P>) => void) {}
-
-  put(push: P): void {
-    if (this.done) return;
-    const waiter = this.waiter;
-    if (waiter) {
-      this.waiter = undefined;
-      waiter.resolve({ value: push, done: false });
-    } else {
-      this.buffer.push(push);
-    }
-  }
-
-  finish(error?: BindingClientError): void {
-    if (this.done) return;
-    this.done = true;
-    this.error = error;
-    const waiter = this.waiter;
-    if (!waiter) return;
-    this.waiter = undefined;
-    this.error = undefined;
-    if (error) waiter.reject(error);
-    else waiter.resolve({ value: undefined, done: true });
-  }
-
-  next(): Promise<IteratorResult<P>> {
-    if (this.buffer.length > 0) return Promise.resolve({ value: this.buffer.shift()!, done: false });
-    if (this.done) {
-      const error = this.error;
-      this.error = undefined;
-      return error ? Promise.reject(error) : Promise.resolve({ value: undefined, done: true });
-    }
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<P>> {
-    this.buffer.length = 0;
-    this.finish();
-    this.detach(this);
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<P> {
-    return this;
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import { connect, type BindingClient, type ConnectOptions, type ConnectionState, type Push } from '../../lib/client/index.js';
+import { connect, type BindingClient, type ConnectOptions, type ConnectionState, type LiveList, type Push, type SearchQuery } from '../../lib/client/index.js';
 import { OnStream } from '../../lib/index.js';
 import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
 import { queryTokenAuth, signToken } from '../../sample/auth.examples.js';
@@ -188,6 +189,82 @@ describe('against a real app', () => {
     expect(viaFilter.find((x) => x.data.id === b.id)?.event).toBe('shop.Product.created');
     expect(viaInstance.map((x) => x.change)).toEqual(viaFilter.filter((x) => x.data.id === p.id).map((x) => x.change));
   });
+  it('keeps live lists (pages 1 and 2, ordered, with a search) equal to fresh lists through every kind of write, a transaction and a reconnect', async () => {
+    const prefix = `live-${++n}`;
+    const { c, hold } = client(t);
+    const products = c.model<P>('shop.Product');
+    const writer = client(t).c.model<P>('shop.Product');
+    const repo = t.dataSource.getRepository(Product);
+    const made = await repo.save([5, 1, 8, 3, 9, 2].map((price, i) => ({ name: `${prefix}-${i}`, price })));
+    const queries = [
+      { filter: { name: { like: `${prefix}-%` } }, order: { price: 'DESC' as const }, limit: 3 },
+      { filter: { name: { like: `${prefix}-%` } }, order: { price: 'DESC' as const }, limit: 3, page: 2 },
+      { q: prefix, order: { name: 'ASC' as const }, limit: 4 },
+    ];
+    const lists = await Promise.all(queries.map((query) => products.live(query)));
+    expect(lists.map((l) => l.action)).toEqual(['list', 'list', 'search']);
+    const heard: string[] = [];
+    lists[0].on('change', (change) => heard.push(change.reason));
+    const iterated: number[] = [];
+    void (async () => {
+      for await (const change of lists[1]) iterated.push(change.count);
+    })();
+    /** Once the changes have arrived (polled, up to 5 s), each list equals a fresh list of its request. */
+    const current = async () => {
+      for (const [i, list] of lists.entries()) {
+        const fresh = () => ('q' in queries[i] ? writer.search(queries[i]) : writer.list(queries[i]));
+        const end = Date.now() + 5000;
+        let page = await fresh();
+        while (JSON.stringify([list.count, list.rows]) !== JSON.stringify([page.count, page.rows]) && Date.now() < end) {
+          await tick(25);
+          page = await fresh();
+        }
+        expect([i, list.count, list.rows]).toEqual([i, page.count, page.rows]);
+      }
+    };
+    await current();
+    expect(lists[0].rows.map((r) => r.price)).toEqual([9, 8, 5]);
+
+    await writer.create({ name: `${prefix}-6`, price: 7 }); // enters page 1, pushes a row onto page 2
+    await current();
+    await writer.update(made[1].id, { price: 10 }); // from page 2 to the top of page 1
+    await current();
+    await repo.update({ id: made[4].id }, { price: 0 }); // plain TypeORM, from the top to the end
+    await current();
+    await t.dataSource.transaction(async (manager) => {
+      await manager.getRepository(Product).delete({ id: made[0].id });
+      await manager.getRepository(Product).save({ name: `${prefix}-7`, price: 6 });
+    });
+    await current();
+    await writer.delete(made[2].id);
+    await current();
+    expect(heard.length).toBeGreaterThanOrEqual(4);
+    expect(heard.every((reason) => reason === 'frame')).toBe(true);
+    expect(iterated.length).toBeGreaterThan(0);
+
+    // Away: changes made meanwhile are in the page read again after the reconnect.
+    const release = hold();
+    drop(t, 'terminate');
+    await until(() => c.state === 'reconnecting');
+    await repo.save({ name: `${prefix}-8`, price: 100 });
+    await repo.update({ id: made[3].id }, { price: 50 });
+    release();
+    await until(() => heard.includes('reload'));
+    await current();
+    expect(lists[0].rows[0].price).toBe(100);
+    await writer.update(made[5].id, { price: 75 }); // frames flow on the new connection
+    await current();
+
+    // close() ends one list; the others go on.
+    await lists[0].close();
+    const before = lists[0].rows;
+    await writer.create({ name: `${prefix}-9`, price: 200 });
+    await settle(100);
+    expect(lists[0].rows).toBe(before);
+    lists.shift();
+    queries.shift();
+    await current();
+  });
 });
 
 describe('a replay buffer too small for the gap', () => {
@@ -284,4 +361,74 @@ describe('token and frame keys', () => {
     await tick(50);
     expect(refused.states).not.toContain('open');
   });
+});
+
+describe('live lists under random changes', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // Every step compares four pages with fresh reads: more requests per second than the default limit.
+    t = await startApp([Product, Category, NoteEntity], { limits: { framesPerSecond: 100_000, burst: 100_000 } });
+  });
+  afterAll(() => t.close());
+
+  it('the client applies every frame (no page read again) and each list equals a fresh one after each step (seeded, printed)', async () => {
+    const seed = Number(process.env.LIVE_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`client live-lists test: LIVE_SEED=${seed}`);
+    const { c } = client(t);
+    const writer = client(t).c.model<P>('shop.Product');
+    const repo = t.dataSource.getRepository(Product);
+    const queries: SearchQuery<P>[] = [
+      { order: { price: 'DESC' }, limit: 4 },
+      { order: { price: 'ASC' }, limit: 3, page: 2 },
+      { filter: { status: 'open' }, order: { name: 'ASC' }, limit: 5 },
+      { q: 'p1', order: { price: 'DESC' }, limit: 3 },
+    ];
+    const lists: LiveList<P>[] = [];
+    for (const query of queries) lists.push(await c.model<P>('shop.Product').live(query));
+    const reloads: number[] = [];
+    lists.forEach((list, i) => list.on('change', (change) => change.reason === 'reload' && reloads.push(i)));
+
+    let made = 0;
+    const step = fc.record({
+      what: fc.constantFrom('create', 'update', 'typeorm update', 'delete', 'typeorm delete', 'transaction', 'rollback'),
+      price: fc.integer({ min: 0, max: 30 }),
+      open: fc.boolean(),
+      pick: fc.nat(1000),
+    });
+    for (const [i, s] of fc.sample(step, { seed, numRuns: 150 }).entries()) {
+      const all = await repo.find({ order: { id: 'ASC' } });
+      const row = all.length ? all[s.pick % all.length] : undefined;
+      const status = s.open ? 'open' : 'closed';
+      if (s.what === 'create' || !row) await writer.create({ name: `p${++made}`, price: s.price, status });
+      else if (s.what === 'update') await writer.update(row.id, { price: s.price, status });
+      else if (s.what === 'typeorm update') await repo.update({ id: row.id }, { price: s.price });
+      else if (s.what === 'delete') await writer.delete(row.id);
+      else if (s.what === 'typeorm delete') await repo.delete(row.id);
+      else {
+        const done = t.dataSource.transaction(async (manager) => {
+          await manager.getRepository(Product).update({ id: row.id }, { price: s.price, status });
+          await manager.getRepository(Product).save({ name: `p${++made}`, price: 30 - s.price });
+          if (s.what === 'rollback') throw new Error('rolled back');
+        });
+        if (s.what === 'rollback') await expect(done).rejects.toThrow('rolled back');
+        else await done;
+      }
+      for (const [k, list] of lists.entries()) {
+        const fresh = () => ('q' in queries[k] ? writer.search(queries[k]) : writer.list(queries[k]));
+        const end = Date.now() + 5000;
+        let page = await fresh();
+        while (JSON.stringify([list.count, list.rows]) !== JSON.stringify([page.count, page.rows]) && Date.now() < end) {
+          await tick(20);
+          page = await fresh();
+        }
+        expect([`seed ${seed} step ${i} ${JSON.stringify(s)} list ${k}`, list.count, list.rows]).toEqual([
+          `seed ${seed} step ${i} ${JSON.stringify(s)} list ${k}`,
+          page.count,
+          page.rows,
+        ]);
+      }
+    }
+    expect(reloads).toEqual([]);
+    expect(lists.map((l) => l.seq).every((seq) => seq > 0)).toBe(true);
+  }, 120_000);
 });

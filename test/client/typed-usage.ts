@@ -3,7 +3,7 @@
 // error (TS code) the next line must raise, and the spec checks that it raises exactly that.
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { Binding, type BindingOptions, type BindingRow as ServerBindingRow } from '../../lib/index.js';
-import type { BindingClient, BindingRow, ModelPush, Push, Subscription } from '../../lib/client/index.js';
+import type { BindingClient, BindingRow, LiveChange, LiveList, LiveOp, ModelPush, Push, Subscription } from '../../lib/client/index.js';
 import { Product } from '../fixtures/entities.js';
 
 type Equal<A, B> = (<V>() => V extends A ? 1 : 2) extends <V>() => V extends B ? 1 : 2 ? true : false;
@@ -113,6 +113,39 @@ export async function usage(client: BindingClient): Promise<void> {
   const kept: Push<BindingRow<Product, 'secret'>>[] = [];
   sub.on('*', (push) => kept.push(push));
 
+  // --- Live lists: typed rows, without excluded columns. ---
+  const live: LiveList<BindingRow<Product, 'secret'>> = await products.live({ filter: { status: 'open' }, order: { price: 'DESC' }, limit: 20 });
+  const liveName: string | undefined = live.rows[0]?.name;
+  const liveCount: number = live.count;
+  // @ts-expect-error 2339: an excluded column is not on a live row
+  void live.rows[0].secret;
+  // @ts-expect-error 2353: nor can a live list filter by it
+  await products.live({ filter: { secret: 'x' } });
+  // @ts-expect-error 2540: the page is the server's to change
+  live.count = 3;
+  // @ts-expect-error 2542: its rows too
+  live.rows[0] = live.rows[1];
+  const found = await products.live({ q: 'lamp', page: 2 });
+  live.on('change', (change) => {
+    const price: number | undefined = change.rows[0]?.price;
+    const reason: 'frame' | 'reload' = change.reason;
+    const op: LiveOp<BindingRow<Product, 'secret'>> | undefined = change.ops?.[0];
+    if (op?.[0] === 'insert') void op[2].name;
+    // @ts-expect-error 2339: the rows of a change leave excluded columns out too
+    void change.rows[0].secret;
+    void [price, reason];
+  });
+  live.on('error', (error) => void error.code);
+  // @ts-expect-error 2769: not an event a live list has
+  live.on('changed', () => undefined);
+  for await (const change of found) {
+    const kept: LiveChange<BindingRow<Product, 'secret'>> = change;
+    // @ts-expect-error 2339: not while iterating either
+    void change.rows[0].secret;
+    void kept;
+  }
+  await live.close();
+
   // --- The options object of the binding, shared with the server. ---
   const gadgets = client.model<GadgetRow>('lab.Gadget');
   const gadget = await gadgets.retrieve(1);
@@ -152,5 +185,5 @@ export async function usage(client: BindingClient): Promise<void> {
   const row = await loose.retrieve(1);
   const anything: unknown = row.whatever;
   await loose.create({ name: 'x', price: 1, status: 'open' });
-  void [name, id, category, first, label, anything];
+  void [name, id, category, first, label, anything, liveName, liveCount];
 }
