@@ -1,0 +1,20 @@
+import type { OutboxRow } from './outbox-names.js';
+
+/** How one database hands over its outbox: in commit order per row, each row once. */
+export interface OutboxSource {
+  /** The id of the last row handed over; reads continue after it. */
+  readonly lastId: number;
+  /** Continues after `lastId` from now on (start-up, or a cursor taken over from another instance). */
+  resetCursor(lastId: number): void;
+  /** The next rows, at most `limit`, oldest first; each is handed over once. */
+  fetch(limit: number): Promise<OutboxRow[]>;
+  /** Starts calling `wake` when new rows may be there (a NOTIFY, a write of this process). */
+  start(wake: () => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A recorded state as JSON text, left unparsed (PostgreSQL parses it back into the row type, bigints intact). */
+export function stateText(value: unknown): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

@@ -1,0 +1,188 @@
+import type { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { NOTIFY_CHANNEL, OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
+import { stateText, type OutboxSource } from './outbox-source.js';
+import { records } from './outbox-query.js';
+
+/** Ids below the cursor not seen yet, and the snapshot horizon after which they can no longer appear. */
+interface Gap {
+  from: number;
+  to: number;
+  /** pg_snapshot_xmax when the gap was seen: once the oldest running transaction is at or past it, every transaction that could hold these ids has ended. */
+  horizon: bigint;
+  since: number;
+}
+
+/** A gap older than this is given up (logged): a transaction open that long keeps its changes from being pushed. */
+const GAP_MAX_AGE = 10 * 60_000;
+/** At most this many gaps are tracked; the oldest are given up first (logged). */
+const GAP_MAX = 1000;
+const RECONNECT_MIN = 100;
+const RECONNECT_MAX = 5000;
+
+/**
+ * The outbox of a PostgreSQL database. Ids come from a sequence when a row is written, but
+ * transactions commit in any order: a reader that moved past an id still uncommitted would
+ * never see that row. So the reader moves on past such an id (it delivers what is committed
+ * now) but remembers it as a gap, and reads gaps again on every wake-up until the row
+ * appears, or until the snapshot shows that every transaction that was running when the gap
+ * was seen has ended (the id was rolled back, or skipped by the sequence). Rows of one table
+ * row are locked by the write that records them, so their ids follow their commit order.
+ *
+ * One pooled connection LISTENs for the trigger's NOTIFY (sent at commit); when it is lost
+ * (server restart, pg_terminate_backend) it is replaced with back-off and the reader catches
+ * up from its cursor: the outbox still has every row.
+ */
+export class PostgresOutbox implements OutboxSource {
+  lastId = 0;
+  private gaps: Gap[] = [];
+  private client?: any;
+  private wake: () => void = () => undefined;
+  private stopped = false;
+  private retry?: NodeJS.Timeout;
+  private delay = RECONNECT_MIN;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Whether the listening connection is up (for tests and stats). */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
+  /** The server process id of the listening connection (tests end it to check the reconnection). */
+  get listenerPid(): number | undefined {
+    return this.client?.processID;
+  }
+
+  /** Gaps currently tracked (for tests). */
+  get openGaps(): number {
+    return this.gaps.length;
+  }
+
+  resetCursor(lastId: number): void {
+    this.lastId = lastId;
+    this.gaps = [];
+  }
+
+  async fetch(limit: number): Promise<OutboxRow[]> {
+    const params: unknown[] = [this.lastId];
+    const gapSql = this.gaps.map((g) => {
+      params.push(g.from, g.to);
+      return ` OR id BETWEEN $${params.length - 1} AND $${params.length}`;
+    });
+    params.push(limit);
+    // One statement: the snapshot it reports is the one the outbox was read with.
+    const raws = await records<{ xmin: string; xmax: string; id: string | null; tbl: string; op: OutboxRow['op']; old_row: unknown; new_row: unknown }>(
+      this.dataSource,
+      `SELECT pg_snapshot_xmin(s.snap)::text AS xmin, pg_snapshot_xmax(s.snap)::text AS xmax, o.id::text AS id, o.tbl, o.op, o.old_row::text AS old_row, o.new_row::text AS new_row
+       FROM (SELECT pg_current_snapshot() AS snap) s
+       LEFT JOIN (SELECT * FROM ${OUTBOX_TABLE} WHERE id > $1${gapSql.join('')} ORDER BY id LIMIT $${params.length}) o ON true
+       ORDER BY o.id`,
+      params,
+    );
+    const xmin = BigInt(raws[0].xmin);
+    const xmax = BigInt(raws[0].xmax);
+    const now = Date.now();
+    const rows: OutboxRow[] = [];
+    for (const raw of raws) {
+      if (raw.id === null) continue;
+      const id = Number(raw.id);
+      if (id <= this.lastId) this.fill(id);
+      else {
+        if (id > this.lastId + 1) this.gaps.push({ from: this.lastId + 1, to: id - 1, horizon: xmax, since: now });
+        this.lastId = id;
+      }
+      rows.push({ id, table: raw.tbl, op: raw.op, before: stateText(raw.old_row), after: stateText(raw.new_row) });
+    }
+    this.forget(xmin, now);
+    return rows;
+  }
+
+  async start(wake: () => void): Promise<void> {
+    this.wake = wake;
+    await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    try {
+      await client.query(`UNLISTEN ${NOTIFY_CHANNEL}`);
+      client.release();
+    } catch (error) {
+      client.release(error);
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.stopped) return;
+    const pool = (this.dataSource.driver as any).master;
+    let client: any;
+    try {
+      client = await pool.connect();
+      client.on('error', (error: Error) => this.lost(client, error));
+      client.on('end', () => this.lost(client, new Error('connection ended')));
+      client.on('notification', (message: { channel: string }) => {
+        if (message.channel === NOTIFY_CHANNEL) this.wake();
+      });
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (error) {
+      if (client) client.release(error);
+      this.reconnect(error as Error);
+      return;
+    }
+    if (this.stopped) {
+      client.release();
+      return;
+    }
+    this.client = client;
+    this.delay = RECONNECT_MIN;
+    // What was committed while nobody listened is in the outbox: read it now.
+    this.wake();
+  }
+
+  private lost(client: any, error: Error): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.release(error);
+    this.reconnect(error);
+  }
+
+  private reconnect(error: Error): void {
+    if (this.stopped) return;
+    this.logger.warn(`Capture in the database: the LISTEN connection was lost (${error.message}); reconnecting in ${this.delay} ms`);
+    this.retry = setTimeout(() => void this.listen(), this.delay);
+    this.delay = Math.min(this.delay * 2, RECONNECT_MAX);
+  }
+
+  /** A row of a gap appeared: the gap shrinks around it. */
+  private fill(id: number): void {
+    const index = this.gaps.findIndex((g) => g.from <= id && id <= g.to);
+    if (index < 0) return;
+    const gap = this.gaps[index];
+    const parts: Gap[] = [];
+    if (gap.from < id) parts.push({ ...gap, to: id - 1 });
+    if (id < gap.to) parts.push({ ...gap, from: id + 1 });
+    this.gaps.splice(index, 1, ...parts);
+  }
+
+  /** Gaps no transaction can fill any more, or held too long, or too many. */
+  private forget(xmin: bigint, now: number): void {
+    this.gaps = this.gaps.filter((g) => g.horizon > xmin);
+    const stale = this.gaps.filter((g) => now - g.since > GAP_MAX_AGE).length;
+    this.gaps = this.gaps.filter((g) => now - g.since <= GAP_MAX_AGE);
+    const over = Math.max(0, this.gaps.length - GAP_MAX);
+    if (over) this.gaps.splice(0, over);
+    if (stale || over) {
+      this.logger.warn(
+        `Capture in the database: gave up waiting for ${stale + over} outbox id range(s) of transactions still open after ${GAP_MAX_AGE / 60_000} minutes (or too many); their changes will not be pushed`,
+      );
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { DataSource } from 'typeorm';
+import { OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
+import { stateText, type OutboxSource } from './outbox-source.js';
+import { records } from './outbox-query.js';
+
+/** A statement that may have committed a change: a write outside a transaction, or the end of one. */
+const MAY_COMMIT = /^\s*(insert|update|delete|replace|with|commit|end|release)\b/i;
+
+/**
+ * The outbox of a SQLite database. SQLite runs one write transaction at a time and
+ * AUTOINCREMENT hands out ids inside it, so id order is commit order and a cursor on the
+ * last id read loses nothing. Writes of this process wake the reader right after they
+ * return (through the driver's query runners); other processes' commits are found by the poll.
+ * Reads go through the DataSource, so they wait for a transaction open on the connection
+ * and never see its uncommitted rows.
+ */
+export class SqliteOutbox implements OutboxSource {
+  lastId = 0;
+  private restore?: () => void;
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  resetCursor(lastId: number): void {
+    this.lastId = lastId;
+  }
+
+  async fetch(limit: number): Promise<OutboxRow[]> {
+    const raws = await records<{ id: number; tbl: string; op: OutboxRow['op']; old_row: string | null; new_row: string | null }>(
+      this.dataSource,
+      `SELECT id, tbl, op, old_row, new_row FROM ${OUTBOX_TABLE} WHERE id > ? ORDER BY id LIMIT ?`,
+      [this.lastId, limit],
+    );
+    if (raws.length) this.lastId = Number(raws[raws.length - 1].id);
+    return raws.map((r) => ({ id: Number(r.id), table: r.tbl, op: r.op, before: stateText(r.old_row), after: stateText(r.new_row) }));
+  }
+
+  async start(wake: () => void): Promise<void> {
+    const driver = this.dataSource.driver as any;
+    const create = driver.createQueryRunner;
+    driver.createQueryRunner = function (this: unknown, ...args: unknown[]) {
+      const runner = create.apply(this, args);
+      const query = runner.query;
+      runner.query = async function (this: unknown, sql: unknown, ...rest: unknown[]) {
+        const result = await query.call(this, sql, ...rest);
+        // Our own reads and cursor updates name the outbox tables: they wake nothing.
+        if (typeof sql === 'string' && MAY_COMMIT.test(sql) && !sql.includes(OUTBOX_TABLE)) wake();
+        return result;
+      };
+      return runner;
+    };
+    this.restore = () => {
+      driver.createQueryRunner = create;
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.restore?.();
+  }
+}
