@@ -8,8 +8,9 @@ import { Test } from '@nestjs/testing';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
-import { Column, DataSource, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
-import { Binding, BindingsModule, removeDatabaseCapture, type BindingsModuleOptions } from '../../lib/index.js';
+import { Column, CreateDateColumn, DataSource, DeleteDateColumn, Entity, JoinColumn, ManyToOne, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
+import { Binding, BindingsModule, InvalidOptionsException, removeDatabaseCapture, type BindingsModuleOptions } from '../../lib/index.js';
+import { resolveOptions } from '../../lib/bindings.options.js';
 import { DatabaseCapture } from '../../lib/changes/database/database-capture.js';
 import { installDatabaseCapture } from '../../lib/changes/database/outbox-install.js';
 import { OUTBOX_ROWS, TRIM_EVERY } from '../../lib/changes/database/outbox-names.js';
@@ -49,6 +50,8 @@ class DcCard {
   @Column({ type: 'varchar', nullable: true }) secret?: string | null;
   @Column({ type: 'int', nullable: true }) boardId?: number | null;
   @ManyToOne(() => DcBoard, { onDelete: 'CASCADE', nullable: true }) @JoinColumn({ name: 'boardId' }) board?: DcBoard;
+  @CreateDateColumn() createdAt: Date;
+  @DeleteDateColumn({ nullable: true }) deletedAt?: Date | null;
 }
 
 const execFileAsync = promisify(execFile);
@@ -216,6 +219,36 @@ describe('writers other than TypeORM', () => {
       ].sort(),
     );
     expect(JSON.stringify(got)).not.toContain('s3cret');
+  });
+});
+
+describe('the states pushed', () => {
+  it('are typed as a retrieve reads them (dates, nulls), from the row type of the table', async () => {
+    const card = await seed();
+    await outside(`UPDATE dc_card SET rank = 3 WHERE id = ${card.id}`);
+    const [push] = await pushes(a, 1);
+    const retrieved = (await a.request('dc.Card.retrieve', { id: card.id })).data;
+    expect(push.data).toEqual(retrieved);
+    expect(typeof push.data.createdAt).toBe('string');
+    expect(push.data.deletedAt).toBeNull();
+  });
+
+  it('a soft delete by raw SQL pushes deleted, a restore created, a write of a soft-deleted row nothing', async () => {
+    const card = await seed();
+    await outside(`UPDATE dc_card SET "deletedAt" = CURRENT_TIMESTAMP WHERE id = ${card.id}`);
+    await outside(`UPDATE dc_card SET rank = 12 WHERE id = ${card.id}`);
+    await outside(`UPDATE dc_card SET "deletedAt" = NULL WHERE id = ${card.id}`);
+    const got = await pushes(a, 2);
+    expect(got.map((p) => [p.event, p.data.rank])).toEqual([
+      ['dc.Card.deleted', 0],
+      ['dc.Card.created', 12],
+    ]);
+  });
+
+  it('an update that changes only an excluded column pushes nothing', async () => {
+    const card = await seed();
+    await outside(`UPDATE dc_card SET secret = 'other' WHERE id = ${card.id}`, `UPDATE dc_card SET rank = 2 WHERE id = ${card.id}`);
+    expect((await pushes(a, 1)).map((p) => p.changes)).toEqual([['rank']]);
   });
 });
 
@@ -393,6 +426,17 @@ if (pgMode)
       }
     });
   });
+
+describe('the option', () => {
+  it('accepts orm, database and { mode: database, pollInterval }, and refuses anything else at start-up', () => {
+    expect(resolveOptions({}).capture).toEqual({ mode: 'orm' });
+    expect(resolveOptions({ capture: 'database' }).capture).toEqual({ mode: 'database', pollInterval: 1000 });
+    expect(resolveOptions({ capture: { mode: 'database', pollInterval: 50 } }).capture).toEqual({ mode: 'database', pollInterval: 50 });
+    for (const capture of ['everything', { mode: 'database', pollInterval: 0 }, { mode: 'orm' }, null]) {
+      expect(() => resolveOptions({ capture: capture as never })).toThrow(InvalidOptionsException);
+    }
+  });
+});
 
 describe('removal', () => {
   it('removeDatabaseCapture drops every trigger and table it installed; writes go on', async () => {

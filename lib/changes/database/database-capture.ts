@@ -69,11 +69,6 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
     await this.reader?.stop();
   }
 
-  /** Reads the outbox now; resolves once what it held is published (tests, and callers that need a barrier). */
-  async flush(): Promise<void> {
-    await this.reader?.wake();
-  }
-
   private async deliver(rows: OutboxRow[]): Promise<void> {
     const states = await this.hydrate(rows);
     for (const row of rows) {
