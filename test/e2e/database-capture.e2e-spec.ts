@@ -402,6 +402,29 @@ if (pgMode)
       }
     });
 
+    it('an instance starting while a transaction with a lower outbox id is open pushes it once committed', async () => {
+      const one = await seed();
+      const two = await seed();
+      const open = await pgClient();
+      let other: App | undefined;
+      let c: TestSocket | undefined;
+      try {
+        await open.query('BEGIN');
+        await open.query(`UPDATE dc_card SET rank = 51 WHERE id = $1`, [one.id]); // the lower id, not committed
+        await t.dataSource.query(`UPDATE dc_card SET rank = 52 WHERE id = $1`, [two.id]); // committed: the highest id at start-up
+        other = await start(t.dataSource.options);
+        c = await TestSocket.open(other.ws, as(alice));
+        await c.request('dc.Card.subscribe', {});
+        await open.query('COMMIT');
+        const got = await pushes(c, 1);
+        expect(got.map((p) => [p.data.id, p.data.rank])).toEqual([[one.id, 51]]);
+      } finally {
+        c?.close();
+        await other?.app.close();
+        await open.end();
+      }
+    });
+
     it('a listener whose connection was killed reconnects and delivers what it missed', async () => {
       const source = t.app.get(DatabaseCapture).source as PostgresOutbox;
       const card = await seed();

@@ -46,7 +46,7 @@ export class OutboxReader {
   /** Starts after the last row already recorded: changes committed before start-up are not pushed. */
   async start(): Promise<void> {
     const [{ last }] = await records<{ last: unknown }>(this.dataSource, `SELECT COALESCE(MAX(id), 0) AS last FROM nest_bindings_outbox`);
-    this.source.resetCursor(Number(last));
+    await this.source.resetCursor(Number(last));
     await this.source.start(() => this.wake());
     this.timer = setInterval(() => this.wake(), this.options.pollInterval);
     this.timer.unref();
@@ -115,7 +115,7 @@ export class OutboxReader {
       [this.me, now + this.lease, this.me, now],
     );
     const leader = rows.length > 0;
-    if (leader && !this.leader) this.source.resetCursor(Number(rows[0].last_id));
+    if (leader && !this.leader) await this.source.resetCursor(Number(rows[0].last_id));
     this.leader = leader;
     return leader;
   }

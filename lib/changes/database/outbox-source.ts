@@ -5,7 +5,7 @@ export interface OutboxSource {
   /** The id of the last row handed over; reads continue after it. */
   readonly lastId: number;
   /** Continues after `lastId` from now on (start-up, or a cursor taken over from another instance). */
-  resetCursor(lastId: number): void;
+  resetCursor(lastId: number): Promise<void>;
   /** The next rows, at most `limit`, oldest first; each is handed over once. */
   fetch(limit: number): Promise<OutboxRow[]>;
   /** Starts calling `wake` when new rows may be there (a NOTIFY, a write of this process). */

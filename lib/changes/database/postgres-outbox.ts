@@ -17,6 +17,8 @@ interface Gap {
 const GAP_MAX_AGE = 10 * 60_000;
 /** At most this many gaps are tracked; the oldest are given up first (logged). */
 const GAP_MAX = 1000;
+/** Ids before a resumed cursor checked for transactions still open. */
+const RESUME_WINDOW = 1000;
 const RECONNECT_MIN = 100;
 const RECONNECT_MAX = 5000;
 
@@ -62,9 +64,26 @@ export class PostgresOutbox implements OutboxSource {
     return this.gaps.length;
   }
 
-  resetCursor(lastId: number): void {
+  /**
+   * Continues after `lastId`. Ids missing among the RESUME_WINDOW ids up to it may belong to
+   * transactions still open (at start-up, or those a previous lease holder was waiting
+   * for): they become gaps, read until they appear or can no longer appear.
+   */
+  async resetCursor(lastId: number): Promise<void> {
+    const [{ xmax, present }] = await records<{ xmax: string; present: string[] }>(
+      this.dataSource,
+      `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
+              ARRAY(SELECT o.id FROM ${OUTBOX_TABLE} o WHERE o.id > $1 AND o.id <= $2 ORDER BY o.id)::text[] AS present`,
+      [lastId - RESUME_WINDOW, lastId],
+    );
     this.lastId = lastId;
     this.gaps = [];
+    const now = Date.now();
+    let next = Math.max(1, lastId - RESUME_WINDOW + 1);
+    for (const id of [...present.map(Number).sort((x, y) => x - y), lastId + 1]) {
+      if (id > next) this.gaps.push({ from: next, to: id - 1, horizon: BigInt(xmax), since: now });
+      next = id + 1;
+    }
   }
 
   async fetch(limit: number): Promise<OutboxRow[]> {

@@ -20,7 +20,7 @@ export class SqliteOutbox implements OutboxSource {
 
   constructor(private readonly dataSource: DataSource) {}
 
-  resetCursor(lastId: number): void {
+  async resetCursor(lastId: number): Promise<void> {
     this.lastId = lastId;
   }
 
