@@ -57,7 +57,7 @@ class DcCard {
 const execFileAsync = promisify(execFile);
 const pgMode = testDb === 'postgres';
 /** On PostgreSQL the poll is kept out of the way: only NOTIFY (and the reconnection) can deliver in time. */
-const pollInterval = pgMode ? 60_000 : 200;
+const pollInterval = pgMode ? 60_000 : 400;
 const options: BindingsModuleOptions = { capture: { mode: 'database', pollInterval }, authenticate: authenticateFromHeader };
 
 interface App {
@@ -122,7 +122,7 @@ let n = 0;
 const unique = (prefix = 'card') => `${prefix}-${++n}`;
 
 /** The pushes `s` got, once `count` have come and a little longer (so that an extra one would show). */
-async function pushes(s: TestSocket, count: number, wait = pgMode ? 150 : 2 * pollInterval): Promise<any[]> {
+async function pushes(s: TestSocket, count: number, wait = pgMode ? 150 : pollInterval + 150): Promise<any[]> {
   if (count > 0) await s.waitFor(() => s.pushes().length >= count, 5000);
   await settle(wait);
   return s.pushes();
@@ -279,6 +279,11 @@ describe('exactly once', () => {
       const card = await cards().save(cards().create({ title: unique(), tenant: 'acme' }));
       await a.waitFor((f) => f.event === 'dc.Card.created' && f.data.id === card.id, 5000);
       expect(Date.now() - started).toBeLessThan(pollInterval / 2);
+      // A statement outside any transaction (autocommit) too.
+      const again = Date.now();
+      await t.dataSource.query(`UPDATE dc_card SET rank = 61 WHERE id = ?`, [card.id]);
+      await a.waitFor((f) => f.event === 'dc.Card.updated' && f.data.rank === 61, 5000);
+      expect(Date.now() - again).toBeLessThan(pollInterval / 2);
     });
 
   it('a second instance on the same database (no Redis) pushes each change once to its own subscribers', async () => {
@@ -317,7 +322,7 @@ describe('per subscriber, as every push', () => {
     await outside(`DELETE FROM dc_card WHERE title = '${title}'`);
     const deleted = await b.waitFor((f) => f.event === 'dc.Card.deleted', 5000);
     expect(deleted.data).toMatchObject({ title, tenant: 'globex', rank: 1 });
-    await settle(pgMode ? 100 : 2 * pollInterval);
+    await settle(pgMode ? 100 : pollInterval + 150);
     expect(a.pushes()).toHaveLength(0);
   });
 

@@ -3,8 +3,9 @@ import { OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
 import { stateText, type OutboxSource } from './outbox-source.js';
 import { records } from './outbox-query.js';
 
-/** A statement that may have committed a change: a write outside a transaction, or the end of one. */
-const MAY_COMMIT = /^\s*(insert|update|delete|replace|with|commit|end|release)\b/i;
+/** Statements that may write (outside a transaction they commit at once), and the end of a transaction. */
+const WRITES = /^\s*(insert|update|delete|replace|with)\b/i;
+const COMMITS = /^\s*(commit|end)\b/i;
 
 /**
  * The outbox of a SQLite database. SQLite runs one write transaction at a time and
@@ -42,8 +43,9 @@ export class SqliteOutbox implements OutboxSource {
       const query = runner.query;
       runner.query = async function (this: unknown, sql: unknown, ...rest: unknown[]) {
         const result = await query.call(this, sql, ...rest);
-        // Our own reads and cursor updates name the outbox tables: they wake nothing.
-        if (typeof sql === 'string' && MAY_COMMIT.test(sql) && !sql.includes(OUTBOX_TABLE)) wake();
+        // A write inside a transaction wakes the reader at its COMMIT, not before (the read
+        // would only wait for the connection). Our own cursor updates name the outbox: no wake.
+        if (typeof sql === 'string' && !sql.includes(OUTBOX_TABLE) && (COMMITS.test(sql) || (WRITES.test(sql) && !runner.isTransactionActive))) wake();
         return result;
       };
       return runner;
