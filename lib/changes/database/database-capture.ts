@@ -74,7 +74,9 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
     for (const row of rows) {
       const binding = this.byTable.get(row.table);
       if (!binding) continue; // a table another service binds
-      const { before, after } = states.get(row)!;
+      const state = states.get(row);
+      if (!state) continue;
+      const { before, after } = state;
       for (const change of changesOf(binding, before, after)) this.publish(change);
     }
   }
@@ -96,7 +98,15 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
         if (row.before) raw.push(row.before);
         if (row.after) raw.push(row.after);
       }
-      const hydrated = this.store.hydrateAll(binding, await this.columnsToProperties(binding, raw));
+      let hydrated: Row[];
+      try {
+        hydrated = this.store.hydrateAll(binding, await this.columnsToProperties(binding, raw));
+      } catch (error) {
+        // One table's states that cannot be read back (its columns changed under the
+        // running app) must not hold up the other tables' changes.
+        this.logger.error(`Capture in the database: ${list.length} change(s) of ${binding.stream} were not pushed: ${(error as Error)?.message ?? error}`);
+        continue;
+      }
       let i = 0;
       for (const row of list) out.set(row, { before: row.before ? hydrated[i++] : undefined, after: row.after ? hydrated[i++] : undefined });
     }

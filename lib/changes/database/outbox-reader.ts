@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { CURSOR_TABLE, type OutboxRow } from './outbox-names.js';
+import { CURSOR_TABLE, OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
 import { placeholder, records } from './outbox-query.js';
 import type { OutboxSource } from './outbox-source.js';
 
@@ -45,7 +45,7 @@ export class OutboxReader {
 
   /** Starts after the last row already recorded: changes committed before start-up are not pushed. */
   async start(): Promise<void> {
-    const [{ last }] = await records<{ last: unknown }>(this.dataSource, `SELECT COALESCE(MAX(id), 0) AS last FROM nest_bindings_outbox`);
+    const [{ last }] = await records<{ last: unknown }>(this.dataSource, `SELECT COALESCE(MAX(id), 0) AS last FROM ${OUTBOX_TABLE}`);
     await this.source.resetCursor(Number(last));
     await this.source.start(() => this.wake());
     this.timer = setInterval(() => this.wake(), this.options.pollInterval);
