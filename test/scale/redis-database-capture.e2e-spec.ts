@@ -8,8 +8,9 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
 import { Binding, BindingsModule } from '../../lib/index.js';
+import { createTestDatabase, testDb } from '../fixtures/database.js';
 import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { removeTempDirs, startRedis, tempDir } from './instances.js';
 
@@ -17,6 +18,7 @@ import { removeTempDirs, startRedis, tempDir } from './instances.js';
 // database and one Redis. Each change recorded in the outbox is published to Redis by one
 // instance only (the holder of the outbox lease), so every subscriber gets it once, and
 // the seq of a room stays shared; when that instance stops, the other one takes over.
+// SQLite file by default; PostgreSQL with BINDINGS_TEST_DB=postgres.
 jest.setTimeout(30_000);
 
 @Binding<RdNote>({ app: 'rd', name: 'Note' })
@@ -29,7 +31,9 @@ class RdNote {
 
 const execFileAsync = promisify(execFile);
 let redis: Awaited<ReturnType<typeof startRedis>>;
-let file: string;
+let file: string; // the SQLite file, or the PostgreSQL URL with BINDINGS_TEST_DB=postgres
+let database: DataSourceOptions;
+let dropDatabase: () => Promise<void> = async () => undefined;
 let a: TestApp | undefined;
 let b: TestApp;
 let sa: TestSocket;
@@ -38,7 +42,7 @@ let sb: TestSocket;
 async function instance(prefix: string): Promise<TestApp> {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      TypeOrmModule.forRoot({ type: 'better-sqlite3', database: file, entities: [RdNote], synchronize: true, retryAttempts: 0 }),
+      TypeOrmModule.forRoot({ ...database, retryAttempts: 0 }),
       BindingsModule.forRoot({ capture: { mode: 'database', pollInterval: 100 }, adapter: { redis: redis.url, keyPrefix: prefix } }),
     ],
   }).compile();
@@ -51,7 +55,7 @@ async function instance(prefix: string): Promise<TestApp> {
 
 /** Statements run by another Node process on its own connection. */
 async function outside(...statements: string[]): Promise<void> {
-  await execFileAsync(process.execPath, ['test/fixtures/outside-writer.mjs', 'sqlite', file, ...statements]);
+  await execFileAsync(process.execPath, ['test/fixtures/outside-writer.mjs', testDb, file, ...statements]);
 }
 
 async function pushes(s: TestSocket, count: number): Promise<any[]> {
@@ -62,7 +66,15 @@ async function pushes(s: TestSocket, count: number): Promise<any[]> {
 
 beforeAll(async () => {
   redis = await startRedis();
-  file = join(tempDir(), 'shared.sqlite');
+  if (testDb === 'postgres') {
+    const created = await createTestDatabase([RdNote]);
+    database = created.options;
+    dropDatabase = created.drop;
+    file = (created.options as { url: string }).url;
+  } else {
+    file = join(tempDir(), 'shared.sqlite');
+    database = { type: 'better-sqlite3', database: file, entities: [RdNote], synchronize: true };
+  }
   const prefix = `d${randomBytes(3).toString('hex')}:`;
   a = await instance(prefix);
   b = await instance(prefix);
@@ -77,6 +89,7 @@ afterAll(async () => {
   await a?.close();
   await b?.close();
   await redis?.stop();
+  await dropDatabase();
   removeTempDirs();
 });
 beforeEach(() => {
