@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
+import { Logger } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -14,7 +15,8 @@ import { resolveOptions } from '../../lib/bindings.options.js';
 import { DatabaseCapture } from '../../lib/changes/database/database-capture.js';
 import { installDatabaseCapture } from '../../lib/changes/database/outbox-install.js';
 import { OUTBOX_ROWS, TRIM_EVERY } from '../../lib/changes/database/outbox-names.js';
-import type { PostgresOutbox } from '../../lib/changes/database/postgres-outbox.js';
+import { PostgresOutbox } from '../../lib/changes/database/postgres-outbox.js';
+import { SqliteOutbox } from '../../lib/changes/database/sqlite-outbox.js';
 import { createTestDatabase, testDb } from '../fixtures/database.js';
 import { createApp, settle, TestSocket } from '../fixtures/harness.js';
 import { alice, as, authenticateFromHeader, bob } from '../fixtures/tenancy-fixtures.js';
@@ -454,6 +456,29 @@ if (pgMode)
       }
     });
   });
+
+describe('bounds', () => {
+  it('a read holds a bounded number of bytes: large rows come a few at a time, all of them, in order', async () => {
+    const [{ last }] = await t.dataSource.query(`SELECT COALESCE(MAX(id), 0) AS last FROM nest_bindings_outbox`);
+    const big = pgMode ? `repeat('x', 300000)` : `printf('%.*c', 300000, 'x')`;
+    await outside(...[1, 2, 3, 4, 5].map((i) => `INSERT INTO dc_card (title, tenant, rank, secret) VALUES ('big-${i}', 'acme', ${i}, ${big})`));
+    // The app's reader gets every one of them, in order, without the 300 kB secret.
+    const got = await pushes(a, 5);
+    expect(got.map((p) => p.data.title)).toEqual(['big-1', 'big-2', 'big-3', 'big-4', 'big-5']);
+    expect(JSON.stringify(got).length).toBeLessThan(10_000);
+    // A reader of its own, from the same point, with a budget of 500 kB: two rows a read.
+    const probe = pgMode ? new PostgresOutbox(t.dataSource, new Logger('test')) : new SqliteOutbox(t.dataSource);
+    await probe.resetCursor(Number(last));
+    const sizes: number[] = [];
+    const ids: number[] = [];
+    for (let rows = await probe.fetch(500, 500_000); rows.length; rows = await probe.fetch(500, 500_000)) {
+      sizes.push(rows.length);
+      ids.push(...rows.map((r) => r.id));
+    }
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+  });
+});
 
 describe('the option', () => {
   it('accepts orm, database and { mode: database, pollInterval }, and refuses anything else at start-up', () => {

@@ -5,7 +5,9 @@ import { CURSOR_TABLE, OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
 import { placeholder, records } from './outbox-query.js';
 import type { OutboxSource } from './outbox-source.js';
 
+/** One read holds at most this many rows, and this many bytes of states past its first row. */
 const BATCH = 500;
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface OutboxReaderOptions {
   /** Milliseconds between reads besides wake-ups. */
@@ -94,7 +96,7 @@ export class OutboxReader {
   private async readAll(): Promise<void> {
     if (this.options.shared && !(await this.takeLease())) return;
     for (;;) {
-      const rows = await this.source.fetch(BATCH);
+      const rows = await this.source.fetch(BATCH, BATCH_BYTES);
       if (rows.length) await this.options.deliver(rows);
       if (this.options.shared && rows.length) {
         await records(this.dataSource, `UPDATE ${CURSOR_TABLE} SET last_id = ${this.p(1)} WHERE name = 'shared' AND owner = ${this.p(2)}`, [
@@ -102,7 +104,8 @@ export class OutboxReader {
           this.me,
         ]);
       }
-      if (rows.length < BATCH || this.stopped) return;
+      // A batch cut short by its byte budget is not the end: read until nothing is left.
+      if (rows.length === 0 || this.stopped) return;
     }
   }
 

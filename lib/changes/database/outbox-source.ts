@@ -6,8 +6,11 @@ export interface OutboxSource {
   readonly lastId: number;
   /** Continues after `lastId` from now on (start-up, or a cursor taken over from another instance). */
   resetCursor(lastId: number): Promise<void>;
-  /** The next rows, at most `limit`, oldest first; each is handed over once. */
-  fetch(limit: number): Promise<OutboxRow[]>;
+  /**
+   * The next rows, oldest first, each handed over once: at most `limit` of them, and no more
+   * than `bytes` of recorded states once the first row is counted (that one always comes).
+   */
+  fetch(limit: number, bytes: number): Promise<OutboxRow[]>;
   /** Starts calling `wake` when new rows may be there (a NOTIFY, a write of this process). */
   start(wake: () => void): Promise<void>;
   stop(): Promise<void>;

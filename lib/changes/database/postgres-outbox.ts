@@ -86,19 +86,25 @@ export class PostgresOutbox implements OutboxSource {
     }
   }
 
-  async fetch(limit: number): Promise<OutboxRow[]> {
+  async fetch(limit: number, bytes: number): Promise<OutboxRow[]> {
     const params: unknown[] = [this.lastId];
     const gapSql = this.gaps.map((g) => {
       params.push(g.from, g.to);
       return ` OR id BETWEEN $${params.length - 1} AND $${params.length}`;
     });
-    params.push(limit);
+    params.push(limit, bytes);
     // One statement: the snapshot it reports is the one the outbox was read with.
     const raws = await records<{ xmin: string; xmax: string; id: string | null; tbl: string; op: OutboxRow['op']; old_row: unknown; new_row: unknown }>(
       this.dataSource,
-      `SELECT pg_snapshot_xmin(s.snap)::text AS xmin, pg_snapshot_xmax(s.snap)::text AS xmax, o.id::text AS id, o.tbl, o.op, o.old_row::text AS old_row, o.new_row::text AS new_row
+      `SELECT pg_snapshot_xmin(s.snap)::text AS xmin, pg_snapshot_xmax(s.snap)::text AS xmax, o.id::text AS id, o.tbl, o.op, o.old_row, o.new_row
        FROM (SELECT pg_current_snapshot() AS snap) s
-       LEFT JOIN (SELECT * FROM ${OUTBOX_TABLE} WHERE id > $1${gapSql.join('')} ORDER BY id LIMIT $${params.length}) o ON true
+       LEFT JOIN (
+         SELECT * FROM (
+           SELECT *, SUM(size) OVER (ORDER BY id) - size AS earlier FROM (
+             SELECT id, tbl, op, old_row::text AS old_row, new_row::text AS new_row,
+                    COALESCE(octet_length(old_row::text), 0) + COALESCE(octet_length(new_row::text), 0) AS size
+             FROM ${OUTBOX_TABLE} WHERE id > $1${gapSql.join('')} ORDER BY id LIMIT $${params.length - 1}) l) w
+         WHERE earlier < $${params.length}) o ON true
        ORDER BY o.id`,
       params,
     );

@@ -25,11 +25,16 @@ export class SqliteOutbox implements OutboxSource {
     this.lastId = lastId;
   }
 
-  async fetch(limit: number): Promise<OutboxRow[]> {
+  async fetch(limit: number, bytes: number): Promise<OutboxRow[]> {
     const raws = await records<{ id: number; tbl: string; op: OutboxRow['op']; old_row: string | null; new_row: string | null }>(
       this.dataSource,
-      `SELECT id, tbl, op, old_row, new_row FROM ${OUTBOX_TABLE} WHERE id > ? ORDER BY id LIMIT ?`,
-      [this.lastId, limit],
+      // A running total of the states' sizes keeps a batch of large rows within `bytes`.
+      `SELECT id, tbl, op, old_row, new_row FROM (
+         SELECT *, SUM(size) OVER (ORDER BY id) - size AS earlier FROM (
+           SELECT id, tbl, op, old_row, new_row, COALESCE(LENGTH(CAST(old_row AS BLOB)), 0) + COALESCE(LENGTH(CAST(new_row AS BLOB)), 0) AS size
+           FROM ${OUTBOX_TABLE} WHERE id > ? ORDER BY id LIMIT ?))
+       WHERE earlier < ? ORDER BY id`,
+      [this.lastId, limit, bytes],
     );
     if (raws.length) this.lastId = Number(raws[raws.length - 1].id);
     return raws.map((r) => ({ id: Number(r.id), table: r.tbl, op: r.op, before: stateText(r.old_row), after: stateText(r.new_row) }));
