@@ -471,11 +471,16 @@ describe('bounds', () => {
     await probe.resetCursor(Number(last));
     const sizes: number[] = [];
     const ids: number[] = [];
-    for (let rows = await probe.fetch(500, 500_000); rows.length; rows = await probe.fetch(500, 500_000)) {
-      sizes.push(rows.length);
-      ids.push(...rows.map((r) => r.id));
+    const mores: boolean[] = [];
+    for (let more = true; more;) {
+      const batch = await probe.fetch(500, 500_000);
+      sizes.push(batch.rows.length);
+      ids.push(...batch.rows.map((r) => r.id));
+      mores.push(batch.more);
+      more = batch.more;
     }
     expect(sizes).toEqual([2, 2, 1]);
+    expect(mores).toEqual([true, true, false]);
     expect(ids).toEqual([...ids].sort((x, y) => x - y));
   });
 });

@@ -96,7 +96,7 @@ export class OutboxReader {
   private async readAll(): Promise<void> {
     if (this.options.shared && !(await this.takeLease())) return;
     for (;;) {
-      const rows = await this.source.fetch(BATCH, BATCH_BYTES);
+      const { rows, more } = await this.source.fetch(BATCH, BATCH_BYTES);
       if (rows.length) await this.options.deliver(rows);
       if (this.options.shared && rows.length) {
         await records(this.dataSource, `UPDATE ${CURSOR_TABLE} SET last_id = ${this.p(1)} WHERE name = 'shared' AND owner = ${this.p(2)}`, [
@@ -104,8 +104,8 @@ export class OutboxReader {
           this.me,
         ]);
       }
-      // A batch cut short by its byte budget is not the end: read until nothing is left.
-      if (rows.length === 0 || this.stopped) return;
+      // A batch cut short by its limits is not the end: read on.
+      if (!more || this.stopped) return;
     }
   }
 

@@ -1,5 +1,11 @@
 import type { OutboxRow } from './outbox-names.js';
 
+/** Rows read at once, and whether the limits cut the read short (more may be waiting). */
+export interface OutboxBatch {
+  rows: OutboxRow[];
+  more: boolean;
+}
+
 /** How one database hands over its outbox: in commit order per row, each row once. */
 export interface OutboxSource {
   /** The id of the last row handed over; reads continue after it. */
@@ -10,7 +16,7 @@ export interface OutboxSource {
    * The next rows, oldest first, each handed over once: at most `limit` of them, and no more
    * than `bytes` of recorded states once the first row is counted (that one always comes).
    */
-  fetch(limit: number, bytes: number): Promise<OutboxRow[]>;
+  fetch(limit: number, bytes: number): Promise<OutboxBatch>;
   /** Starts calling `wake` when new rows may be there (a NOTIFY, a write of this process). */
   start(wake: () => void): Promise<void>;
   stop(): Promise<void>;

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { NOTIFY_CHANNEL, OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
-import { stateText, type OutboxSource } from './outbox-source.js';
+import { stateText, type OutboxBatch, type OutboxSource } from './outbox-source.js';
 import { records } from './outbox-query.js';
 
 /** Ids below the cursor not seen yet, and the snapshot horizon after which they can no longer appear. */
@@ -86,7 +86,7 @@ export class PostgresOutbox implements OutboxSource {
     }
   }
 
-  async fetch(limit: number, bytes: number): Promise<OutboxRow[]> {
+  async fetch(limit: number, bytes: number): Promise<OutboxBatch> {
     const params: unknown[] = [this.lastId];
     const gapSql = this.gaps.map((g) => {
       params.push(g.from, g.to);
@@ -94,9 +94,18 @@ export class PostgresOutbox implements OutboxSource {
     });
     params.push(limit, bytes);
     // One statement: the snapshot it reports is the one the outbox was read with.
-    const raws = await records<{ xmin: string; xmax: string; id: string | null; tbl: string; op: OutboxRow['op']; old_row: unknown; new_row: unknown }>(
+    const raws = await records<{
+      xmin: string;
+      xmax: string;
+      id: string | null;
+      tbl: string;
+      op: OutboxRow['op'];
+      old_row: unknown;
+      new_row: unknown;
+      reach: string | null;
+    }>(
       this.dataSource,
-      `SELECT pg_snapshot_xmin(s.snap)::text AS xmin, pg_snapshot_xmax(s.snap)::text AS xmax, o.id::text AS id, o.tbl, o.op, o.old_row, o.new_row
+      `SELECT pg_snapshot_xmin(s.snap)::text AS xmin, pg_snapshot_xmax(s.snap)::text AS xmax, o.id::text AS id, o.tbl, o.op, o.old_row, o.new_row, (o.earlier + o.size)::text AS reach
        FROM (SELECT pg_current_snapshot() AS snap) s
        LEFT JOIN (
          SELECT * FROM (
@@ -123,7 +132,8 @@ export class PostgresOutbox implements OutboxSource {
       rows.push({ id, table: raw.tbl, op: raw.op, before: stateText(raw.old_row), after: stateText(raw.new_row) });
     }
     this.forget(xmin, now);
-    return rows;
+    const last = raws[raws.length - 1];
+    return { rows, more: rows.length === limit || (rows.length > 0 && Number(last.reach) >= bytes) };
   }
 
   async start(wake: () => void): Promise<void> {

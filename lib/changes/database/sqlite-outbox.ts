@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
-import { stateText, type OutboxSource } from './outbox-source.js';
+import { stateText, type OutboxBatch, type OutboxSource } from './outbox-source.js';
 import { records } from './outbox-query.js';
 
 /** Statements that may write (outside a transaction they commit at once), and the end of a transaction. */
@@ -25,11 +25,11 @@ export class SqliteOutbox implements OutboxSource {
     this.lastId = lastId;
   }
 
-  async fetch(limit: number, bytes: number): Promise<OutboxRow[]> {
-    const raws = await records<{ id: number; tbl: string; op: OutboxRow['op']; old_row: string | null; new_row: string | null }>(
+  async fetch(limit: number, bytes: number): Promise<OutboxBatch> {
+    const raws = await records<{ id: number; tbl: string; op: OutboxRow['op']; old_row: string | null; new_row: string | null; reach: number }>(
       this.dataSource,
       // A running total of the states' sizes keeps a batch of large rows within `bytes`.
-      `SELECT id, tbl, op, old_row, new_row FROM (
+      `SELECT id, tbl, op, old_row, new_row, earlier + size AS reach FROM (
          SELECT *, SUM(size) OVER (ORDER BY id) - size AS earlier FROM (
            SELECT id, tbl, op, old_row, new_row, COALESCE(LENGTH(CAST(old_row AS BLOB)), 0) + COALESCE(LENGTH(CAST(new_row AS BLOB)), 0) AS size
            FROM ${OUTBOX_TABLE} WHERE id > ? ORDER BY id LIMIT ?))
@@ -37,7 +37,10 @@ export class SqliteOutbox implements OutboxSource {
       [this.lastId, limit, bytes],
     );
     if (raws.length) this.lastId = Number(raws[raws.length - 1].id);
-    return raws.map((r) => ({ id: Number(r.id), table: r.tbl, op: r.op, before: stateText(r.old_row), after: stateText(r.new_row) }));
+    return {
+      rows: raws.map((r) => ({ id: Number(r.id), table: r.tbl, op: r.op, before: stateText(r.old_row), after: stateText(r.new_row) })),
+      more: raws.length === limit || (raws.length > 0 && Number(raws[raws.length - 1].reach) >= bytes),
+    };
   }
 
   async start(wake: () => void): Promise<void> {
