@@ -9,7 +9,7 @@ import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 
-const RAW_WRITES = 2000;
+const RAW_WRITES = 5000;
 
 async function admin(url, sql) {
   const client = new pg.Client({ connectionString: url });
@@ -88,25 +88,36 @@ export async function benchCapture({ startServer, load, report, median, quick, d
   for (const db of databases(dir)) {
     const rest = { orm: [], database: [] };
     const raw = { orm: [], database: [] };
-    for (const order of [
-      ['orm', 'database'],
-      ['database', 'orm'],
-    ]) {
-      for (const mode of order) {
-        const target = await db.fresh();
-        try {
-          const server = await startServer('capture', { CAPTURE: mode, CAPTURE_DB: target });
+    const kept = {}; // one database per mode, as a server left it: with the triggers, or without
+    try {
+      for (const order of quick
+        ? [['orm', 'database']]
+        : [
+            ['orm', 'database'],
+            ['database', 'orm'],
+            ['orm', 'database'],
+          ]) {
+        for (const mode of order) {
+          const target = await db.fresh();
+          const server = await startServer('capture', { CAPTURE: mode, CAPTURE_DB: target }).catch(async (error) => {
+            await db.drop(target);
+            throw error;
+          });
           try {
             rest[mode].push(await restWrites(server.port, ms));
           } finally {
             await server.stop();
           }
-          // The database as the server left it: with the triggers installed, or without.
-          raw[mode].push(await rawWrites(target));
-        } finally {
-          await db.drop(target);
+          if (kept[mode]) await db.drop(target);
+          else kept[mode] = target;
         }
       }
+      // Raw writes alternate between the two databases, no server running.
+      for (let round = 0; round < 5; round++) {
+        for (const mode of round % 2 ? ['database', 'orm'] : ['orm', 'database']) raw[mode].push(await rawWrites(kept[mode]));
+      }
+    } finally {
+      for (const target of Object.values(kept)) await db.drop(target);
     }
     report(`${db.name}: REST writes/s, capture 'database' vs 'orm'`, median(rest.database), median(rest.orm), 'writes/s', 'information');
     report(`${db.name}: raw UPDATE/s from another connection, with the triggers vs without`, median(raw.database), median(raw.orm), 'writes/s', 'information');
