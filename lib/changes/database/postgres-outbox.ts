@@ -31,7 +31,7 @@ const RECONNECT_MAX = 5000;
  * was seen has ended (the id was rolled back, or skipped by the sequence). Rows of one table
  * row are locked by the write that records them, so their ids follow their commit order.
  *
- * One pooled connection LISTENs for the trigger's NOTIFY (sent at commit); when it is lost
+ * One connection of its own LISTENs for the trigger's NOTIFY (sent at commit); when it is lost
  * (server restart, pg_terminate_backend) it is replaced with back-off and the reader catches
  * up from its cursor: the outbox still has every row.
  */
@@ -146,34 +146,29 @@ export class PostgresOutbox implements OutboxSource {
     clearTimeout(this.retry);
     const client = this.client;
     this.client = undefined;
-    if (!client) return;
-    try {
-      await client.query(`UNLISTEN ${NOTIFY_CHANNEL}`);
-      client.release();
-    } catch (error) {
-      client.release(error);
-    }
+    await client?.end().catch(() => undefined);
   }
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const pool = (this.dataSource.driver as any).master;
-    let client: any;
+    // A connection of its own, with the pool's settings: it never takes a slot the application's queries need.
+    const driver = this.dataSource.driver as any;
+    const client = new driver.postgres.Client(driver.master.options);
+    client.on('error', (error: Error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, new Error('connection ended')));
+    client.on('notification', (message: { channel: string }) => {
+      if (message.channel === NOTIFY_CHANNEL) this.wake();
+    });
     try {
-      client = await pool.connect();
-      client.on('error', (error: Error) => this.lost(client, error));
-      client.on('end', () => this.lost(client, new Error('connection ended')));
-      client.on('notification', (message: { channel: string }) => {
-        if (message.channel === NOTIFY_CHANNEL) this.wake();
-      });
+      await client.connect();
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
     } catch (error) {
-      if (client) client.release(error);
+      client.end().catch(() => undefined);
       this.reconnect(error as Error);
       return;
     }
     if (this.stopped) {
-      client.release();
+      await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
@@ -185,7 +180,7 @@ export class PostgresOutbox implements OutboxSource {
   private lost(client: any, error: Error): void {
     if (this.client !== client) return;
     this.client = undefined;
-    client.release(error);
+    client.end().catch(() => undefined);
     this.reconnect(error);
   }
 
