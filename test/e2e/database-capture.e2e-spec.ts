@@ -485,6 +485,51 @@ describe('bounds', () => {
   });
 });
 
+describe('start-up', () => {
+  it('a database user that may not install the triggers fails the start-up with a clear message', async () => {
+    // Tables made by a user who may, then an app whose user may only read and write rows.
+    let database: DataSourceOptions;
+    let cleanup = async () => undefined as unknown;
+    if (pgMode) {
+      const created = await createTestDatabase([DcBoard, DcCard]);
+      const setup = new DataSource(created.options);
+      await setup.initialize();
+      const role = `nb_rw_${Date.now().toString(36)}`;
+      await setup.query(`CREATE ROLE ${role} LOGIN`);
+      await setup.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON dc_board, dc_card TO ${role}`);
+      await setup.destroy();
+      const url = new URL((created.options as { url: string }).url);
+      url.username = role;
+      database = { ...created.options, url: url.toString(), synchronize: false } as DataSourceOptions;
+      cleanup = async () => {
+        await created.drop();
+        const client = new pg.Client({ connectionString: process.env.BINDINGS_PG_URL });
+        await client.connect();
+        await client.query(`DROP ROLE IF EXISTS ${role}`);
+        await client.end();
+      };
+    } else {
+      const file = join(dir, 'read-only.sqlite');
+      const setup = new DataSource({ type: 'better-sqlite3', database: file, entities: [DcBoard, DcCard], synchronize: true });
+      await setup.initialize();
+      await setup.destroy();
+      database = { type: 'better-sqlite3', database: file, entities: [DcBoard, DcCard], readonly: true };
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRoot({ ...database, retryAttempts: 0 }), BindingsModule.forRoot(options)],
+    }).compile();
+    const app = createApp(moduleRef, { logger: false });
+    try {
+      await expect(app.init()).rejects.toThrow(
+        /^capture is 'database', but its triggers and outbox could not be installed \(.+\)\. The database user must own the bound tables/,
+      );
+    } finally {
+      await app.close();
+      await cleanup();
+    }
+  });
+});
+
 describe('the option', () => {
   it('accepts orm, database and { mode: database, pollInterval }, and refuses anything else at start-up', () => {
     expect(resolveOptions({}).capture).toEqual({ mode: 'orm' });

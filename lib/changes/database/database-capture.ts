@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import type { DataSource } from 'typeorm';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
+import { InvalidOptionsException } from '../../exceptions/invalid-options.exception.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import type { BindingDefinition } from '../../registry/binding-definition.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
@@ -51,10 +52,18 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
     if (capture.mode !== 'database') return;
     const bindings = [...this.registry.all()];
     for (const binding of bindings) this.byTable.set(binding.metadata.tablePath, binding);
-    await installDatabaseCapture(
-      this.dataSource,
-      bindings.map((b) => b.metadata),
-    );
+    try {
+      await installDatabaseCapture(
+        this.dataSource,
+        bindings.map((b) => b.metadata),
+      );
+    } catch (error) {
+      throw new InvalidOptionsException(
+        'capture',
+        `is 'database', but its triggers and outbox could not be installed (${(error as Error)?.message ?? error})`,
+        'The database user must own the bound tables (run migrations first) and may create a table and, on PostgreSQL, a function; see the README, "Capture in the database".',
+      );
+    }
     this.source = this.registry.dialect === 'postgres' ? new PostgresOutbox(this.dataSource, this.logger) : new SqliteOutbox(this.dataSource);
     this.reader = new OutboxReader(
       this.dataSource,
