@@ -34,6 +34,8 @@ export class OutboxReader {
   private again = false;
   private stopped = false;
   private leader = false;
+  private leaseUntil = 0;
+  private lastTry = 0;
   private failing = false;
 
   constructor(
@@ -109,9 +111,16 @@ export class OutboxReader {
     }
   }
 
-  /** Takes or renews the lease on the shared cursor; a new leader continues where the last one stopped. */
+  /**
+   * Takes or renews the lease on the shared cursor; a new leader continues where the last one
+   * stopped. Not on every wake-up: the holder renews once half the lease has passed, the
+   * others try once per poll interval, so a NOTIFY costs the instances no write each.
+   */
   private async takeLease(): Promise<boolean> {
     const now = Date.now();
+    if (this.leader && now < this.leaseUntil - this.lease / 2) return true;
+    if (!this.leader && now - this.lastTry < this.options.pollInterval) return false;
+    this.lastTry = now;
     const rows = await records<{ last_id: unknown }>(
       this.dataSource,
       `UPDATE ${CURSOR_TABLE} SET owner = ${this.p(1)}, lease_until = ${this.p(2)} WHERE name = 'shared' AND (owner = ${this.p(3)} OR lease_until < ${this.p(4)}) RETURNING last_id`,
@@ -120,6 +129,7 @@ export class OutboxReader {
     const leader = rows.length > 0;
     if (leader && !this.leader) await this.source.resetCursor(Number(rows[0].last_id));
     this.leader = leader;
+    this.leaseUntil = leader ? now + this.lease : 0;
     return leader;
   }
 
