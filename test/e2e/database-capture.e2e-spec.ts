@@ -288,6 +288,14 @@ describe('exactly once', () => {
       expect(Date.now() - again).toBeLessThan(pollInterval / 2);
     });
 
+  it('a write through the binding itself (the socket that wrote included) pushes once', async () => {
+    const card = await seed();
+    const reply = await a.request('dc.Card.update', { id: card.id, rank: 4 });
+    expect(reply.data).toMatchObject({ id: card.id, rank: 4 });
+    const got = await pushes(a, 1);
+    expect(got.map((p) => [p.event, p.data.rank])).toEqual([['dc.Card.updated', 4]]);
+  });
+
   it('a second instance on the same database (no Redis) pushes each change once to its own subscribers', async () => {
     const other = await start(t.dataSource.options);
     const c = await TestSocket.open(other.ws, as(alice));
