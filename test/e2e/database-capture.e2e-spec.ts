@@ -386,6 +386,27 @@ describe('what is installed', () => {
     expect(Number(count)).toBe(1);
   });
 
+  it('what was changed by hand is put back as wanted at the next installation', async () => {
+    if (pgMode) {
+      await t.dataSource.query(`CREATE OR REPLACE FUNCTION nest_bindings_capture() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`);
+      await t.dataSource.query(`DROP TRIGGER nest_bindings_capture ON dc_board`);
+    } else {
+      await t.dataSource.query(`DROP TRIGGER nest_bindings_dc_card_update`);
+      await t.dataSource.query(`CREATE TRIGGER nest_bindings_dc_card_update AFTER UPDATE ON dc_card BEGIN SELECT 1; END`);
+      await t.dataSource.query(`DROP TRIGGER nest_bindings_dc_board_insert`);
+    }
+    await installDatabaseCapture(
+      t.dataSource,
+      [DcBoard, DcCard].map((e) => t.dataSource.getMetadata(e)),
+    );
+    const card = await seed();
+    await outside(`UPDATE dc_card SET rank = 91 WHERE id = ${card.id}`, `INSERT INTO dc_board (name) VALUES ('put back')`);
+    expect((await pushes(a, 1)).map((p) => p.data.rank)).toEqual([91]);
+    const name = pgMode ? `new_row->>'name'` : `json_extract(new_row, '$.name')`;
+    const [{ count }] = await t.dataSource.query(`SELECT COUNT(*) AS count FROM nest_bindings_outbox WHERE tbl = 'dc_board' AND ${name} = 'put back'`);
+    expect(Number(count)).toBe(1);
+  });
+
   it('the outbox is trimmed by the writes themselves, with no reader involved', async () => {
     // Move the outbox ids close to a trim point far ahead: the next write lands on it.
     const point = Math.ceil((OUTBOX_ROWS + 10_000) / TRIM_EVERY) * TRIM_EVERY;
@@ -427,6 +448,26 @@ if (pgMode)
       } finally {
         await first.end();
         await second.end();
+      }
+    });
+
+    it('three transactions committing last, first, middle: every one pushes, each once', async () => {
+      const cardsOf = [await seed(), await seed(), await seed()];
+      const clients = [await pgClient(), await pgClient(), await pgClient()];
+      try {
+        for (const [i, client] of clients.entries()) {
+          await client.query('BEGIN');
+          await client.query(`UPDATE dc_card SET rank = ${70 + i} WHERE id = $1`, [cardsOf[i].id]); // outbox ids in this order
+        }
+        for (const i of [2, 0, 1]) {
+          await clients[i].query('COMMIT');
+          await a.waitFor((f) => f.data?.id === cardsOf[i].id && f.data.rank === 70 + i, 5000);
+        }
+        const got = await pushes(a, 3);
+        expect(got.map((p) => p.data.rank)).toEqual([72, 70, 71]);
+        expect((t.app.get(DatabaseCapture).source as PostgresOutbox).openGaps).toBe(0);
+      } finally {
+        for (const client of clients) await client.end();
       }
     });
 
