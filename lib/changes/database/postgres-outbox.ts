@@ -3,20 +3,8 @@ import type { DataSource } from 'typeorm';
 import { NOTIFY_CHANNEL, OUTBOX_TABLE, type OutboxRow } from './outbox-names.js';
 import { stateText, type OutboxBatch, type OutboxSource } from './outbox-source.js';
 import { records } from './outbox-query.js';
+import { GAP_MAX_AGE, OutboxGaps } from './outbox-gaps.js';
 
-/** Ids below the cursor not seen yet, and the snapshot horizon after which they can no longer appear. */
-interface Gap {
-  from: number;
-  to: number;
-  /** pg_snapshot_xmax when the gap was seen: once the oldest running transaction is at or past it, every transaction that could hold these ids has ended. */
-  horizon: bigint;
-  since: number;
-}
-
-/** A gap older than this is given up (logged): a transaction open that long keeps its changes from being pushed. */
-const GAP_MAX_AGE = 10 * 60_000;
-/** At most this many gaps are tracked; the oldest are given up first (logged). */
-const GAP_MAX = 1000;
 /** Ids before a resumed cursor checked for transactions still open. */
 const RESUME_WINDOW = 1000;
 const RECONNECT_MIN = 100;
@@ -37,7 +25,7 @@ const RECONNECT_MAX = 5000;
  */
 export class PostgresOutbox implements OutboxSource {
   lastId = 0;
-  private gaps: Gap[] = [];
+  private readonly gaps = new OutboxGaps();
   private client?: any;
   private wake: () => void = () => undefined;
   private stopped = false;
@@ -61,7 +49,7 @@ export class PostgresOutbox implements OutboxSource {
 
   /** Gaps currently tracked (for tests). */
   get openGaps(): number {
-    return this.gaps.length;
+    return this.gaps.ranges.length;
   }
 
   /**
@@ -77,18 +65,18 @@ export class PostgresOutbox implements OutboxSource {
       [lastId - RESUME_WINDOW, lastId],
     );
     this.lastId = lastId;
-    this.gaps = [];
+    this.gaps.clear();
     const now = Date.now();
     let next = Math.max(1, lastId - RESUME_WINDOW + 1);
     for (const id of [...present.map(Number).sort((x, y) => x - y), lastId + 1]) {
-      if (id > next) this.gaps.push({ from: next, to: id - 1, horizon: BigInt(xmax), since: now });
+      this.gaps.add(next, id - 1, BigInt(xmax), now);
       next = id + 1;
     }
   }
 
   async fetch(limit: number, bytes: number): Promise<OutboxBatch> {
     const params: unknown[] = [this.lastId];
-    const gapSql = this.gaps.map((g) => {
+    const gapSql = this.gaps.ranges.map((g) => {
       params.push(g.from, g.to);
       return ` OR id BETWEEN $${params.length - 1} AND $${params.length}`;
     });
@@ -124,14 +112,19 @@ export class PostgresOutbox implements OutboxSource {
     for (const raw of raws) {
       if (raw.id === null) continue;
       const id = Number(raw.id);
-      if (id <= this.lastId) this.fill(id);
+      if (id <= this.lastId) this.gaps.fill(id);
       else {
-        if (id > this.lastId + 1) this.gaps.push({ from: this.lastId + 1, to: id - 1, horizon: xmax, since: now });
+        this.gaps.add(this.lastId + 1, id - 1, xmax, now);
         this.lastId = id;
       }
       rows.push({ id, table: raw.tbl, op: raw.op, before: stateText(raw.old_row), after: stateText(raw.new_row) });
     }
-    this.forget(xmin, now);
+    const lost = this.gaps.forget(xmin, now);
+    if (lost) {
+      this.logger.warn(
+        `Capture in the database: gave up waiting for ${lost} outbox id range(s) of transactions still open after ${GAP_MAX_AGE / 60_000} minutes (or too many); their changes will not be pushed`,
+      );
+    }
     const last = raws[raws.length - 1];
     return { rows, more: rows.length === limit || (rows.length > 0 && Number(last.reach) >= bytes) };
   }
@@ -189,30 +182,5 @@ export class PostgresOutbox implements OutboxSource {
     this.logger.warn(`Capture in the database: the LISTEN connection was lost (${error.message}); reconnecting in ${this.delay} ms`);
     this.retry = setTimeout(() => void this.listen(), this.delay);
     this.delay = Math.min(this.delay * 2, RECONNECT_MAX);
-  }
-
-  /** A row of a gap appeared: the gap shrinks around it. */
-  private fill(id: number): void {
-    const index = this.gaps.findIndex((g) => g.from <= id && id <= g.to);
-    if (index < 0) return;
-    const gap = this.gaps[index];
-    const parts: Gap[] = [];
-    if (gap.from < id) parts.push({ ...gap, to: id - 1 });
-    if (id < gap.to) parts.push({ ...gap, from: id + 1 });
-    this.gaps.splice(index, 1, ...parts);
-  }
-
-  /** Gaps no transaction can fill any more, or held too long, or too many. */
-  private forget(xmin: bigint, now: number): void {
-    this.gaps = this.gaps.filter((g) => g.horizon > xmin);
-    const stale = this.gaps.filter((g) => now - g.since > GAP_MAX_AGE).length;
-    this.gaps = this.gaps.filter((g) => now - g.since <= GAP_MAX_AGE);
-    const over = Math.max(0, this.gaps.length - GAP_MAX);
-    if (over) this.gaps.splice(0, over);
-    if (stale || over) {
-      this.logger.warn(
-        `Capture in the database: gave up waiting for ${stale + over} outbox id range(s) of transactions still open after ${GAP_MAX_AGE / 60_000} minutes (or too many); their changes will not be pushed`,
-      );
-    }
   }
 }
