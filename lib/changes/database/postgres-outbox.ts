@@ -37,11 +37,6 @@ export class PostgresOutbox implements OutboxSource {
     private readonly logger: Logger,
   ) {}
 
-  /** Whether the listening connection is up (for tests and stats). */
-  get listening(): boolean {
-    return this.client !== undefined;
-  }
-
   /** The server process id of the listening connection (tests end it to check the reconnection). */
   get listenerPid(): number | undefined {
     return this.client?.processID;
