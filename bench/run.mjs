@@ -176,7 +176,47 @@ if (process.env.BINDINGS_REDIS_URL) {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
 }
 
-// 6. What each capture mode costs per write, and another process's commit -> socket (bench/capture.mjs).
+// 6. Live lists vs the equivalent filter rooms (bench/load/live-lists.mjs).
+{
+  const [sockets, distinct] = [quick ? 500 : 1000, 100];
+  const runs = { live: [], filter: [], reading: [] };
+  for (const order of [
+    ['live', 'filter', 'reading'],
+    ['reading', 'filter', 'live'],
+  ]) {
+    for (const mode of order) {
+      const result = await withServer('bindings', {}, (s) =>
+        load('live-lists.mjs', [
+          `ws://127.0.0.1:${s.port}/ws`,
+          sockets,
+          distinct,
+          UPDATES,
+          mode === 'filter' ? 'filter' : 'live',
+          `http://127.0.0.1:${s.port}`,
+          mode === 'reading' ? 'name' : 'price',
+        ]),
+      );
+      if (result.missing) throw new Error(`live lists (${mode}): ${result.missing} frames missing`);
+      runs[mode].push(result);
+    }
+  }
+  const p = (mode, key) => median(runs[mode].map((r) => r[key]));
+  report(`live lists, ${sockets} sockets over ${distinct} requests, p50 ms until the last frame`, p('live', 'p50'), p('filter', 'p50'), 'ms', '<= 1.5x');
+  report(`live lists, ${sockets} sockets over ${distinct} requests, p99 ms until the last frame`, p('live', 'p99'), p('filter', 'p99'), 'ms', '<= 1.5x');
+  // Extra queries per change over the filter rooms' own (the write and its capture), per distinct page touched.
+  const extra = (mode, key) => median(runs[mode].map((r) => r.queries[key])) - median(runs.filter.map((r) => r.queries[key]));
+  report(`live lists, extra queries per touched page (in memory)`, (extra('live', 'enter') + extra('live', 'leave')) / 2 / distinct, 1, 'queries', '<= 1');
+  report(`live lists ordered by a string (every change reads), p50 ms until the last frame`, p('reading', 'p50'), p('filter', 'p50'), 'ms', 'information');
+  report(
+    `live lists ordered by a string, extra queries per touched page`,
+    (extra('reading', 'enter') + extra('reading', 'leave')) / 2 / distinct,
+    1,
+    'queries',
+    '<= 1',
+  );
+}
+
+// 7. What each capture mode costs per write, and another process's commit -> socket (bench/capture.mjs).
 await benchCapture({ startServer, load, report, median, quick, dir });
 
 const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;

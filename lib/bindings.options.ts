@@ -16,6 +16,8 @@ export interface ResolvedOptions {
   keys: { event: string; id: string; data: string };
   authenticate: NonNullable<BindingsModuleOptions['authenticate']>;
   anonymous: boolean;
+  /** Allowed browser origins of upgrades and event streams; undefined allows any. */
+  origins?: ReadonlySet<string>;
   identify: (user: any) => string;
   limits: Required<NonNullable<BindingsModuleOptions['limits']>> & { filterLimits: FilterLimits };
   replay: { size: number; maxAge: number };
@@ -30,6 +32,7 @@ export interface ResolvedOptions {
     historyBytesTotal: number;
     can: NonNullable<ChannelsOptions['can']>;
     configure?: ChannelsOptions['configure'];
+    initialState?: ChannelsOptions['initialState'];
   };
   /** Secrets of `POST /publish`; undefined when publishing is off. */
   publish?: { secrets: readonly string[] };
@@ -62,6 +65,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     presenceBytesTotal: 64 * MiB,
     liveListBytesPerUser: 16 * MiB,
     liveListBytesTotal: 128 * MiB,
+    liveLists: 100,
     patternLength: 100,
     filterTerms: 100,
     patternTotal: 100,
@@ -79,6 +83,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     },
     authenticate: options.authenticate ?? (() => null),
     anonymous: options.anonymous ?? true,
+    origins: options.origins ? allowedOrigins(options.origins) : undefined,
     identify: options.identify ?? identifyById,
     limits: {
       ...limits,
@@ -103,6 +108,7 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
       historyBytesTotal: options.channels?.historyBytesTotal ?? 64 * MiB,
       can: options.channels?.can ?? {},
       configure: options.channels?.configure,
+      initialState: options.channels?.initialState,
     },
     publish: options.publish ? { secrets: publishSecrets(options.publish.secret) } : undefined,
     admin: options.admin,
@@ -124,6 +130,17 @@ function captureMode(capture: BindingsModuleOptions['capture']): ResolvedOptions
     );
   }
   return { mode: 'database', pollInterval };
+}
+
+function allowedOrigins(origins: readonly string[]): ReadonlySet<string> {
+  if (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/[^/\s]+$/i.test(o))) {
+    throw new InvalidOptionsException(
+      'origins',
+      'must be a list of origins, each a scheme and host without a path',
+      "List the origins of your pages exactly as browsers send them: origins: ['https://app.example.com', 'http://localhost:3000'].",
+    );
+  }
+  return new Set(origins.map((o) => o.toLowerCase()));
 }
 
 function publishSecrets(secret: string | readonly string[]): readonly string[] {

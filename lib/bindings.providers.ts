@@ -1,6 +1,7 @@
 import type { Provider } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { CrudActions } from './actions/crud.actions.js';
+import { LiveLists } from './live/live-lists.js';
 import { Dispatcher } from './actions/dispatcher.js';
 import { RowSerializer } from './rows/row-serializer.js';
 import { PatternReads } from './actions/pattern-reads.js';
@@ -35,6 +36,7 @@ import { MemoryPresenceStore, PresenceStore } from './adapters/presence-store.js
 import { DocsServer } from './docs/docs-server.js';
 import { BindingsDocs } from './docs/openapi-document.js';
 import { Publisher } from './publish/publisher.js';
+import { SignedRequests } from './publish/signed-requests.js';
 import { MemorySignatureLedger, SignatureLedger } from './adapters/signature-ledger.js';
 import { HttpGateway } from './transports/http/http-gateway.js';
 import { SseTransport } from './transports/http/sse.transport.js';
@@ -119,6 +121,7 @@ export const BINDINGS_PROVIDERS: Provider[] = [
       (options.publish && adapter.signatureLedger?.()) || new MemorySignatureLedger(),
   },
   ChannelActions,
+  LiveLists,
   CrudActions,
   Dispatcher,
   ChangeCapture,
@@ -130,6 +133,7 @@ export const BINDINGS_PROVIDERS: Provider[] = [
   HttpGateway,
   SseTransport,
   BindingsService,
+  SignedRequests,
   Publisher,
   AdminStats,
   Traffic,

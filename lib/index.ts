@@ -40,6 +40,7 @@ export { InvalidAdapterException } from './exceptions/invalid-adapter.exception.
 export { removeDatabaseCapture } from './changes/database/outbox-install.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
-export { signPublish, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';
+export { signPublish, signRequest, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';
+export { signToken, verifyToken, type TokenPayload, type TokenProblem } from './standalone/token.js';
 export { BindingsDocs, type OpenApiDocument } from './docs/openapi-document.js';
 export type { AdminStatsBody } from './admin/admin-stats.js';

@@ -1,16 +1,36 @@
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
+import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { BindingsModule } from '../../lib/index.js';
+import { BindingsModule, OnStream } from '../../lib/index.js';
 import { databaseOptions, seed } from './product.js';
 
-// nest-bindings serving the same table: retrieve over WebSocket and REST, and pushes.
+/** Database queries run so far, for the live-list load (every query passes through the logger). */
+let queries = 0;
+const countingLogger = {
+  logQuery: () => void queries++,
+  logQueryError: () => undefined,
+  logQuerySlow: () => undefined,
+  logSchemaBuild: () => undefined,
+  logMigration: () => undefined,
+  log: () => undefined,
+};
+
+@Injectable()
+class QueryCount {
+  @OnStream('bench.queries')
+  count() {
+    return { queries };
+  }
+}
+
+// nest-bindings serving the same table: retrieve over WebSocket and REST, pushes and live lists.
 @Module({
+  providers: [QueryCount],
   imports: [
-    TypeOrmModule.forRoot(databaseOptions(process.env.BENCH_DB!)),
+    TypeOrmModule.forRoot({ ...databaseOptions(process.env.BENCH_DB!), logger: countingLogger }),
     BindingsModule.forRoot({
       limits: { framesPerSecond: 1e9, burst: 1e9, connectionsPerUser: 1e9, subscriptionsPerSocket: 10 },
       adapter: process.env.REDIS_URL ? { redis: process.env.REDIS_URL, keyPrefix: process.env.REDIS_PREFIX } : undefined,

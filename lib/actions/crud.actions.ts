@@ -6,7 +6,7 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { invalidReference } from '../protocol/to-binding-error.js';
-import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
+import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode, type OrderSpec } from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
@@ -18,6 +18,12 @@ import { PatternReads } from './pattern-reads.js';
 import { RowStore } from '../rows/row-store.js';
 import { WriteGate } from './write-gate.js';
 import { WriteValidator } from './write-validator.js';
+import { LiveLists } from '../live/live-lists.js';
+import { liveRoom } from '../live/live-room.js';
+import { memoryComparator } from '../live/live-order.js';
+import type { LivePageSpec } from '../live/kept-page.js';
+import { approximateSize } from '../rooms/memory-budget.js';
+import { roomScope } from '../rooms/room-scopes.js';
 
 type Input = Record<string, unknown>;
 
@@ -37,6 +43,7 @@ export class CrudActions {
     private readonly rooms: RoomHub,
     private readonly registry: BindingRegistry,
     private readonly patternReads: PatternReads,
+    private readonly live: LiveLists,
   ) {}
 
   /** The handler of `action` on `binding`, as the dispatcher calls it. */
@@ -56,13 +63,13 @@ export class CrudActions {
   }
 
   list(binding: BindingDefinition, data: unknown, ctx: ActionContext): Promise<unknown> {
-    return this.page(binding, readInput(data, ['page', 'limit', 'order', 'filter', 'include'], false), undefined, 'list', ctx);
+    return this.page(binding, readInput(data, ['page', 'limit', 'order', 'filter', 'include', 'live'], false), undefined, 'list', ctx, 'list');
   }
 
   search(binding: BindingDefinition, data: unknown, ctx: ActionContext): Promise<unknown> {
-    const input = readInput(data, ['q', 'page', 'limit', 'order', 'filter', 'include'], false);
+    const input = readInput(data, ['q', 'page', 'limit', 'order', 'filter', 'include', 'live'], false);
     const q = parseSearch(input.q, binding.fields, binding.searchFields, this.options.limits.filterLimits);
-    return this.page(binding, input, q, binding.options.can?.search ? 'search' : 'list', ctx);
+    return this.page(binding, input, q, binding.options.can?.search ? 'search' : 'list', ctx, 'search');
   }
 
   async create(binding: BindingDefinition, data: unknown, ctx: ActionContext): Promise<Row> {
@@ -146,11 +153,21 @@ export class CrudActions {
     if (input.room !== undefined) {
       if (
         typeof input.room !== 'string' ||
-        !(input.room === binding.stream || input.room.startsWith(`${binding.stream}:`) || input.room.startsWith(`${binding.stream}?`))
+        !(
+          input.room === binding.stream ||
+          input.room.startsWith(`${binding.stream}:`) ||
+          input.room.startsWith(`${binding.stream}?`) ||
+          input.room.startsWith(`${binding.stream}#`)
+        )
       ) {
         throw BindingError.badRequest(`room must name a room of ${binding.stream}`);
       }
       room = input.room;
+      if (room.startsWith(`${binding.stream}#`)) {
+        // A live list (section 9).
+        this.live.leave(subscriber, room);
+        return { room };
+      }
     } else if (input.id !== undefined) {
       room = instanceRoom(binding.stream, this.store.parseId(binding, input.id));
     } else {
@@ -172,7 +189,15 @@ export class CrudActions {
     };
   }
 
-  private async page(binding: BindingDefinition, input: Input, search: FilterNode | undefined, action: string, ctx: ActionContext): Promise<unknown> {
+  private async page(
+    binding: BindingDefinition,
+    input: Input,
+    search: FilterNode | undefined,
+    action: string,
+    ctx: ActionContext,
+    kind: 'list' | 'search',
+  ): Promise<unknown> {
+    const live = readLive(input.live);
     const page = readInteger(input.page, 'page', 1, 1);
     const requested = readInteger(input.limit, 'limit', binding.pageSize, 1);
     const limit = Math.min(requested, binding.maxPageSize);
@@ -183,9 +208,74 @@ export class CrudActions {
     const where = andFilters(filter, search, this.policy.scope(binding, ctx.user));
     const offset = (page - 1) * limit;
     if (!Number.isSafeInteger(offset)) throw BindingError.badRequest('page is too large');
-    const read = () => this.store.findPage(binding, where, order, limit, offset);
-    const { rows, count } = holdsPattern(filter) || holdsPattern(search) ? await this.patternReads.run(this.caller(ctx), read) : await read();
-    return { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
+    const patterned = holdsPattern(filter) || holdsPattern(search);
+    const read = (from: number, size: number) => {
+      const find = () => this.store.findPage(binding, where, order, size, from);
+      return patterned ? this.patternReads.run(this.caller(ctx), find) : find();
+    };
+    if (live) {
+      const subscriber = requireSocket(ctx, 'A live list');
+      const request = { kind, page, limit, order, filter, search, include };
+      const caller = this.caller(ctx);
+      const spec = this.liveSpec(binding, request, where, ctx.user, input, async (from, size) => {
+        // Every read of a live page waits its turn in the fair queue, round-robin by the user who
+        // opened the page: however many pages one user holds, a commit never makes the others wait behind all their reads.
+        const find = () => this.store.findPage(binding, where, order, size, from);
+        const { rows, count } = await this.patternReads.run(caller, find);
+        return { count, raw: rows, rows: await this.present(binding, rows, include, ctx.user) };
+      });
+      return this.live.join(subscriber, spec, ctx);
+    }
+    const { rows, count } = await read(offset, limit);
+    const reply = { page, limit, count, rows: await this.present(binding, rows, include, ctx.user) };
+    if (binding.autoSubscribe.has(kind) && ctx.subscriber && (await this.policy.allows(binding, 'subscribe', ctx.user, { filter: input.filter }))) {
+      await this.rooms.subscribe(ctx.subscriber, this.filterSpec(binding, input.filter), { explicit: false });
+    }
+    return reply;
+  }
+
+  /**
+   * What makes a live page: the request (its room name, the same for every user), and what
+   * makes two subscribers' pages equal besides it: the scope of the binding and of each
+   * included binding, and the user when an included binding's `can.retrieve` decides which
+   * related rows are shown (that answer is per user).
+   */
+  private liveSpec(
+    binding: BindingDefinition,
+    request: { kind: 'list' | 'search'; page: number; limit: number; order: OrderSpec; filter?: FilterNode; search?: FilterNode; include: string[] },
+    where: FilterNode | undefined,
+    user: unknown,
+    input: Input,
+    read: LivePageSpec['read'],
+  ): LivePageSpec {
+    const room = liveRoom(binding.stream, request);
+    const scope = this.policy.scope(binding, user);
+    const parts = [room, filterHash(scope)];
+    const includes = new Set<string>();
+    for (const name of [...request.include].sort()) {
+      const target = binding.includes.get(name)!.target;
+      includes.add(target.stream);
+      parts.push(filterHash(this.policy.scope(target, user)));
+      if (target.options.can?.retrieve) parts.push(`user:${this.policy.identify(user) ?? ''}`);
+    }
+    return {
+      binding,
+      kind: request.kind,
+      room,
+      key: parts.join('|'),
+      page: request.page,
+      limit: request.limit,
+      offset: (request.page - 1) * request.limit,
+      matches: compileMatcher(where, binding.allFields, binding.sql.dialect),
+      requires: scope ? roomScope(binding, scope).requires : undefined,
+      comparator: request.include.length ? undefined : memoryComparator(binding, request.order),
+      includes,
+      read,
+      // Rows kept beyond each edge, so that most rows crossing an edge need no read; none with include (always read).
+      reserve: request.include.length ? 0 : request.limit,
+      serialize: (row) => this.serializer.serialize(binding, row),
+      requestBytes: approximateSize(input),
+    };
   }
 
   /**
@@ -393,6 +483,13 @@ function readInput(data: unknown, allowed: readonly string[] | undefined, requir
     }
   }
   return data;
+}
+
+/** `live`: absent or a boolean. */
+function readLive(value: unknown): boolean {
+  if (value === undefined || value === false) return false;
+  if (value === true) return true;
+  throw BindingError.badRequest('live must be true or false', [{ field: 'live', constraint: 'isBoolean', message: 'live must be a boolean' }]);
 }
 
 function readInteger(value: unknown, name: string, fallback: number, min: number): number {

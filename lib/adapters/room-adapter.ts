@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { ChangeSink } from '../changes/change-sink.js';
 import type { EntityChange } from '../rows/entity-change.js';
 import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec, RoomTarget, Scopes } from './room-shapes.js';
@@ -8,6 +9,17 @@ export interface ScopeIndex extends Scopes {
   add(scope: RoomScope): void;
 }
 
+/** A change as one instance hands it to the others (JSON): every column before and after. */
+export interface SharedChange {
+  stream: string;
+  kind: EntityChange['kind'];
+  id: string | number;
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+  changes?: string[];
+  changeId: string;
+}
+
 /**
  * The rooms of this process, as an adapter sees them: the room hub hands itself to
  * `RoomAdapter.attach`, and the adapter calls back only through these methods.
@@ -15,6 +27,12 @@ export interface ScopeIndex extends Scopes {
 export interface RoomHost {
   /** Numbers a change in the local rooms and sends it to their members (one process). */
   publish(change: EntityChange): void;
+  /** The id of a change in pushes, given on first use (kept on the change). */
+  changeId(change: EntityChange): string;
+  /** One commit's changes, after their pushes: `local` when committed by this process (live lists keep pages current with them). */
+  committed(changes: readonly EntityChange[], local: boolean): void;
+  /** A change of a commit shared by another instance, from its JSON form; undefined for an unknown stream. */
+  remoteChange(shared: SharedChange): EntityChange | undefined;
   /** The rooms a change goes through (names and numbering keys), among `filters` and `scopes` known anywhere. */
   roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes?: Scopes): RoomTarget[];
   /** Serializes a change once, with the frame of each room numbered as given. */
@@ -67,6 +85,29 @@ export abstract class RoomAdapter extends ChangeSink {
 
   /** A change was committed here: number it and get it to the rooms (of every instance, for a shared adapter). */
   abstract publish(change: EntityChange): void;
+
+  /**
+   * One commit made here: each change is published (a failing one does not stop the
+   * others), then the commit as a whole goes to the live lists of this process; a shared
+   * adapter hands it to the other instances too (see `shareCommit`).
+   */
+  override commit(changes: readonly EntityChange[]): void {
+    // Ids first: an adapter that publishes asynchronously gives the same ids to pushes and live frames.
+    for (const change of changes) this.host.changeId(change);
+    for (const change of changes) {
+      try {
+        this.publish(change);
+      } catch (error) {
+        // The application's serialize threw (logged with its message where it happened).
+        new Logger('BindingsModule').error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
+      }
+    }
+    this.host.committed(changes, true);
+    this.shareCommit(changes);
+  }
+
+  /** A commit made here, for the live lists of other instances: a shared adapter sends it on (memory: nothing to do). */
+  protected shareCommit(_changes: readonly EntityChange[]): void {}
 
   /**
    * When declared, numbering and replay are kept by the adapter rather than in each room:

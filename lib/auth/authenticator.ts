@@ -17,7 +17,9 @@ export class AuthenticateFailed extends BindingError {
 
 /**
  * Runs the module's `authenticate(req)` on a WebSocket upgrade or an HTTP request, and
- * refuses callers without a user when `anonymous` is false.
+ * refuses callers without a user when `anonymous` is false. A hook that throws
+ * `BindingError('unauthorized', reason)` refuses the caller with that reason (401, on an
+ * upgrade too); any other throw is a failure of the hook (AuthenticateFailed).
  */
 @Injectable()
 export class Authenticator {
@@ -30,6 +32,8 @@ export class Authenticator {
     try {
       user = (await this.options.authenticate(req)) ?? null;
     } catch (error) {
+      // A deliberate refusal with a reason (the standalone server's token check): 401 with that message.
+      if (error instanceof BindingError && error.code === 'unauthorized') throw new BindingError('unauthorized', error.message);
       this.logger.error(`The authenticate hook threw: ${hookMessage(error)}`);
       throw new AuthenticateFailed();
     }

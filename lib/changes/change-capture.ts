@@ -18,6 +18,7 @@ import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { ChangeSink } from './change-sink.js';
 import type { EntityChange, Row } from '../rows/entity-change.js';
+import { Cascades, type CascadeRead } from './cascades.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
 
 interface Held {
@@ -36,13 +37,16 @@ interface Held {
 export class ChangeCapture implements EntitySubscriberInterface, StatementObserver, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('BindingsModule');
   private readonly held = new WeakMap<QueryRunner, Held[]>();
+  private readonly cascading: Cascades;
 
   constructor(
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
     private readonly bus: ChangeSink,
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
-  ) {}
+  ) {
+    this.cascading = new Cascades(registry, store);
+  }
 
   onModuleInit(): void {
     // With capture: 'database' every change comes from the outbox (changes/database), this one included.
@@ -103,7 +107,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     const held = this.held.get(runner);
     if (!held) return;
     this.held.delete(runner);
-    for (const { change } of held) this.publish(change);
+    this.publish(held.map(({ change }) => change));
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
@@ -134,15 +138,17 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     return this.store.hydrateAll(binding, await runner.query(sql, params));
   }
 
-  async after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void> {
+  async after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<EntityChange[]> {
     const binding = this.bindingOf(qb.expressionMap.mainAlias.metadata.target)!;
     const deleteDate = binding.deleteDateColumn?.propertyName;
     const pk = binding.primary.propertyName;
     const visible = (row: Row) => !deleteDate || row[deleteDate] === null || row[deleteDate] === undefined;
     const rows = before as Row[];
+    // The wrapper records a statement's changes (its own and its cascades') together.
+    const changes: EntityChange[] = [];
     if (kind === 'delete' || kind === 'soft-delete') {
-      for (const row of rows) if (visible(row)) this.record(runner, { binding, kind: 'deleted', id: row[pk] as string | number, before: row });
-      return;
+      for (const row of rows) if (visible(row)) changes.push({ binding, kind: 'deleted', id: row[pk] as string | number, before: row });
+      return changes;
     }
     const touched = kind === 'restore' ? rows.filter((row) => !visible(row)) : rows;
     const now = new Map(
@@ -157,9 +163,28 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     for (const row of touched) {
       const after = now.get(row[pk]);
       if (!after) continue;
-      if (kind === 'restore') this.record(runner, { binding, kind: 'created', id: after[pk] as string | number, after });
-      else if (visible(row)) this.recordUpdate(runner, binding, row, after);
+      if (kind === 'restore') changes.push({ binding, kind: 'created', id: after[pk] as string | number, after });
+      else if (visible(row)) changes.push(...this.updateChange(binding, row, after));
     }
+    return changes;
+  }
+
+  // --- rows the database changes through foreign-key actions (cascades.ts) ---
+
+  cascades(kind: StatementKind, qb: any): boolean {
+    return this.cascading.affects(kind, qb);
+  }
+
+  beforeCascades(kind: StatementKind, qb: any, runner: QueryRunner): Promise<CascadeRead> {
+    return this.cascading.before(kind, qb, runner);
+  }
+
+  async afterCascades(runner: QueryRunner, read: unknown): Promise<EntityChange[]> {
+    const { deleted, updated } = await this.cascading.after(read as CascadeRead, runner);
+    const changes: EntityChange[] = [];
+    for (const { binding, before } of deleted) changes.push({ binding, kind: 'deleted', id: before[binding.primary.propertyName] as string | number, before });
+    for (const { binding, before, after } of updated) changes.push(...this.updateChange(binding, before, after));
+    return changes;
   }
 
   // --- shared ---
@@ -177,31 +202,41 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
   }
 
   private recordUpdate(runner: QueryRunner, binding: BindingDefinition, before: Row, after: Row): void {
-    const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
-    // A change of excluded columns only is not pushed: the push itself would reveal it.
-    if (changes.length === 0) return;
-    this.record(runner, { binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes });
+    this.record(runner, ...this.updateChange(binding, before, after));
   }
 
-  private record(runner: QueryRunner, change: EntityChange): void {
+  /** The update of one row, or none when only excluded columns changed (the push itself would reveal it). */
+  private updateChange(binding: BindingDefinition, before: Row, after: Row): EntityChange[] {
+    const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
+    if (changes.length === 0) return [];
+    return [{ binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes }];
+  }
+
+  /** Holds changes until their transaction commits; outside one they are one commit at once. */
+  record(runner: QueryRunner, ...changes: EntityChange[]): void {
+    if (changes.length === 0) return;
+    const now = performance.now();
+    for (const change of changes) change.recordedAt ??= now;
     if (!runner.isTransactionActive) {
-      this.publish(change);
+      this.publish(changes);
       return;
     }
+    const depth = (runner as any).transactionDepth ?? 1;
     const held = this.held.get(runner);
-    const entry = { depth: (runner as any).transactionDepth ?? 1, change };
-    if (held) held.push(entry);
-    else this.held.set(runner, [entry]);
+    const entries = changes.map((change) => ({ depth, change }));
+    if (held) held.push(...entries);
+    else this.held.set(runner, entries);
   }
 
-  private publish(change: EntityChange): void {
+  /** Hands one commit's changes on. */
+  private publish(changes: EntityChange[]): void {
     try {
-      this.bus.publish(change);
+      this.bus.commit(changes);
     } catch (error) {
       // A push that fails must never fail the application's commit.
       // A hook's failure was logged where it happened (with its message); say what it cost.
       const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
-      this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${why}`);
+      this.logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
     }
   }
 

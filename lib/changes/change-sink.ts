@@ -5,6 +5,15 @@ import type { EntityChange } from '../rows/entity-change.js';
  * adapter, so it names only this; the room adapter is the sink (bindings.providers.ts).
  */
 export abstract class ChangeSink {
-  /** A change was committed: hand it on. */
+  /** A change was committed: hand it on (pushes only: capture code calls `commit`, which live lists see too). */
   abstract publish(change: EntityChange): void;
+
+  /**
+   * One commit: the changes of a transaction (or of one statement outside a transaction), in
+   * the order they were made. Live lists need to know them together, so that a client never
+   * shows half a transaction. By default they are published one by one.
+   */
+  commit(changes: readonly EntityChange[]): void {
+    for (const change of changes) this.publish(change);
+  }
 }

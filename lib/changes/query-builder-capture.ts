@@ -1,5 +1,6 @@
 import { DeleteQueryBuilder, UpdateQueryBuilder, type DataSource, type QueryRunner } from 'typeorm';
 import { SoftDeleteQueryBuilder } from 'typeorm/query-builder/SoftDeleteQueryBuilder.js';
+import type { EntityChange } from '../rows/entity-change.js';
 
 /**
  * What the statement wrapper asks of the change capture of a DataSource. QueryBuilder
@@ -11,8 +12,16 @@ export interface StatementObserver {
   captures(target: Function | string): boolean;
   /** Reads the rows the statement is about to touch. */
   before(qb: any, runner: QueryRunner): Promise<unknown>;
-  /** Records the changes once the statement has run. */
-  after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<void>;
+  /** The statement's changes, once it has run. */
+  after(kind: StatementKind, qb: any, runner: QueryRunner, before: unknown): Promise<EntityChange[]>;
+  /** Whether the database will change rows of bound entities through foreign-key actions of this statement (cascades.ts). */
+  cascades(kind: StatementKind, qb: any): boolean;
+  /** Reads the rows those actions are about to change. */
+  beforeCascades(kind: StatementKind, qb: any, runner: QueryRunner): Promise<unknown>;
+  /** Their changes, once the statement has run. */
+  afterCascades(runner: QueryRunner, before: unknown): Promise<EntityChange[]>;
+  /** Records one statement's changes together: outside a transaction they are one commit (one live-list frame). */
+  record(runner: QueryRunner, ...changes: EntityChange[]): void;
 }
 
 export type StatementKind = 'update' | 'delete' | 'soft-delete' | 'restore';
@@ -33,9 +42,10 @@ export function stopObservingStatements(dataSource: DataSource): void {
 }
 
 /**
- * Wraps `execute` once per process. Statements with `callListeners(false)` are left
- * alone: TypeORM's own save/remove use those internally and report through subscribers,
- * and an application may use the flag to opt a statement out of pushes.
+ * Wraps `execute` once per process. The rows of statements with `callListeners(false)` are
+ * left alone: TypeORM's own save/remove use those internally and report through subscribers,
+ * and an application may use the flag to opt a statement out of pushes. Their cascades are
+ * not: no subscriber hears of rows the database changes, whichever statement caused it.
  */
 function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
   if (prototype[WRAPPED]) return;
@@ -44,17 +54,22 @@ function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
   prototype.execute = async function capturedExecute(this: any) {
     const observer = observers.get(this.dataSource);
     const map = this.expressionMap;
-    if (!observer || map.callListeners !== true || !map.mainAlias?.hasMetadata || !observer.captures(map.mainAlias.metadata.target)) {
-      return execute.call(this);
-    }
+    if (!observer || !map.mainAlias?.hasMetadata) return execute.call(this);
+    const kind = kindOf(this);
+    const own = map.callListeners === true && observer.captures(map.mainAlias.metadata.target);
+    const cascades = observer.cascades(kind, this);
+    if (!own && !cascades) return execute.call(this);
     // One connection for the reads around the statement and the statement itself.
     const ownRunner = !this.queryRunner;
     const runner: QueryRunner = this.queryRunner ?? this.dataSource.createQueryRunner();
     this.queryRunner = runner;
     try {
-      const before = await observer.before(this, runner);
+      const before = own ? await observer.before(this, runner) : undefined;
+      const cascaded = cascades ? await observer.beforeCascades(kind, this, runner) : undefined;
       const result = await execute.call(this);
-      await observer.after(kindOf(this), this, runner, before);
+      const changes = own ? await observer.after(kind, this, runner, before) : [];
+      if (cascades) changes.push(...(await observer.afterCascades(runner, cascaded)));
+      observer.record(runner, ...changes);
       return result;
     } finally {
       if (ownRunner) {

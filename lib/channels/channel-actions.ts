@@ -54,7 +54,6 @@ export class ChannelActions {
     presence.changed = (channel, user, action) => this.broadcast(channel, 'channel.presence', { channel, user, action });
   }
 
-  /** Event name -> handler, for the dispatcher's table. */
   /** The settings of `channel`: the module's `channels` defaults, overridden by `configure(channel)`. */
   config(channel: string): ResolvedChannelConfig {
     const defaults = this.options.channels;
@@ -71,23 +70,7 @@ export class ChannelActions {
     const subscriber = requireSocket(ctx, 'channel.join');
     const { channel } = readChannelInput(data, 'channel.join', []);
     await this.mayJoin(ctx.user, channel);
-    if (this.closed.has(subscriber)) return { channel };
-    await this.hub.subscribe(subscriber, { name: channelRoom(channel), kind: 'custom' }, { explicit: true });
-    let channels = this.joined.get(subscriber);
-    if (!channels) this.joined.set(subscriber, (channels = new Map()));
-    if (channels.has(channel)) return { channel };
-    const user = this.policy.identify(ctx.user);
-    const counted = user !== undefined && this.config(channel).presence;
-    channels.set(channel, counted);
-    if (counted) {
-      const first = await this.presence.add(channel, user, this.socketKey(subscriber));
-      // The socket closed while the store answered: its departure already ran, undo the arrival.
-      if (this.closed.has(subscriber) || !channels.has(channel)) {
-        await this.part(channel, user, subscriber);
-      } else if (first) {
-        this.broadcast(channel, 'channel.presence', { channel, user, action: 'joined' });
-      }
-    }
+    await this.enter(subscriber, channel);
     return { channel };
   }
 
@@ -95,12 +78,64 @@ export class ChannelActions {
   async leave(data: unknown, ctx: ActionContext): Promise<{ channel: string }> {
     const subscriber = requireSocket(ctx, 'channel.leave');
     const { channel } = readChannelInput(data, 'channel.leave', []);
+    await this.exit(subscriber, channel);
+    return { channel };
+  }
+
+  /**
+   * Puts a socket (or an event stream) in `channel`, without asking `can.join`: the server's
+   * own decision (the standalone server's `POST /api/subscribe`), or after `channel.join` asked.
+   * The user's first socket there announces it, with its initial state (`channels.initialState`).
+   */
+  async enter(subscriber: Subscriber, channel: string): Promise<void> {
+    if (this.closed.has(subscriber) || subscriber.gone) return;
+    await this.hub.subscribe(subscriber, { name: channelRoom(channel), kind: 'custom' }, { explicit: true });
+    let channels = this.joined.get(subscriber);
+    if (!channels) this.joined.set(subscriber, (channels = new Map()));
+    if (channels.has(channel)) return;
+    const user = this.policy.identify(subscriber.user);
+    const counted = user !== undefined && this.config(channel).presence;
+    channels.set(channel, counted);
+    if (!counted) return;
+    const first = await this.presence.add(channel, user, this.socketKey(subscriber));
+    // The socket closed while the store answered: its departure already ran, undo the arrival.
+    if (this.closed.has(subscriber) || !channels.has(channel)) {
+      await this.part(channel, user, subscriber);
+      return;
+    }
+    if (!first) return;
+    await this.storeInitialState(channel, user, subscriber.user);
+    this.broadcast(channel, 'channel.presence', { channel, user, action: 'joined' });
+  }
+
+  /**
+   * The state `channels.initialState` gives a user who just joined. A state the bounds refuse
+   * (too long, over the user's presence bytes) or a hook that throws leaves it null: the join
+   * itself has happened and stands.
+   */
+  private async storeInitialState(channel: string, user: string, who: unknown): Promise<void> {
+    const hook = this.options.channels.initialState;
+    if (!hook) return;
+    try {
+      const initial = hook(who, channel);
+      if (initial !== undefined && initial !== null) await this.storeState(channel, user, this.readJson(initial, 'state'));
+    } catch {
+      // see above
+    }
+  }
+
+  /** Takes a socket out of `channel`; the user's last socket there announces its departure. */
+  async exit(subscriber: Subscriber, channel: string): Promise<void> {
     const channels = this.joined.get(subscriber);
     const counted = channels?.get(channel);
     channels?.delete(channel);
     this.hub.unsubscribe(subscriber, channelRoom(channel));
-    if (counted) await this.part(channel, this.policy.identify(ctx.user)!, subscriber);
-    return { channel };
+    if (counted) await this.part(channel, this.policy.identify(subscriber.user)!, subscriber);
+  }
+
+  /** The channels `subscriber` is in where it counts in presence. */
+  presentIn(subscriber: Subscriber): string[] {
+    return [...(this.joined.get(subscriber) ?? [])].filter(([, counted]) => counted).map(([channel]) => channel);
   }
 
   @ChannelEvent('channel.message')
@@ -109,16 +144,7 @@ export class ChannelActions {
     const { channel } = input;
     const text = this.readMessage(input.message);
     await this.mayWrite(ctx.user, channel, text);
-    const message: ChannelMessageData = {
-      channel,
-      id: randomUUID(),
-      user: this.policy.identify(ctx.user) ?? null,
-      message: text,
-      date: new Date().toISOString(),
-    };
-    await this.messages.append(message, this.config(channel).history);
-    this.broadcast(channel, 'channel.message', message);
-    return message;
+    return this.post(channel, this.policy.identify(ctx.user) ?? null, text);
   }
 
   @ChannelEvent('channel.edit')
@@ -129,10 +155,7 @@ export class ChannelActions {
     const text = this.readMessage(input.message);
     await this.mayWrite(ctx.user, channel, text);
     await this.ownMessage(channel, id, ctx.user);
-    const edited = await this.messages.edit(channel, id, text);
-    if (!edited) throw messageNotFound(channel, id);
-    this.broadcast(channel, 'channel.message:edit', edited);
-    return edited;
+    return this.change(channel, id, text);
   }
 
   @ChannelEvent('channel.delete')
@@ -144,6 +167,31 @@ export class ChannelActions {
     await this.mayJoin(ctx.user, channel);
     const current = await this.ownMessage(channel, id, ctx.user);
     await this.mayPost(ctx.user, channel, current.message);
+    return this.erase(channel, id);
+  }
+
+  /** Messages posted since start (for the admin page's rates). */
+  posted = 0;
+
+  /** Posts `text` as `user` (null: nobody) without asking `can`; members get `channel.message`. */
+  async post(channel: string, user: string | null, text: unknown): Promise<ChannelMessageData> {
+    const message: ChannelMessageData = { channel, id: randomUUID(), user, message: text, date: new Date().toISOString() };
+    await this.messages.append(message, this.config(channel).history);
+    this.posted++;
+    this.broadcast(channel, 'channel.message', message);
+    return message;
+  }
+
+  /** Replaces the text of a kept message, whoever wrote it; members get `channel.message:edit`. */
+  async change(channel: string, id: string, text: unknown): Promise<ChannelMessageData> {
+    const edited = await this.messages.edit(channel, id, text);
+    if (!edited) throw messageNotFound(channel, id);
+    this.broadcast(channel, 'channel.message:edit', edited);
+    return edited;
+  }
+
+  /** Deletes a kept message, whoever wrote it; members get `channel.message:delete`. */
+  async erase(channel: string, id: string): Promise<ChannelMessageData> {
     const deleted = await this.messages.delete(channel, id);
     if (!deleted) throw messageNotFound(channel, id);
     this.broadcast(channel, 'channel.message:delete', deleted);
@@ -185,6 +233,18 @@ export class ChannelActions {
     const user = this.policy.identify(ctx.user);
     if (user === undefined) throw new BindingError('forbidden', 'Anonymous users have no presence state');
     if (!this.joined.get(subscriber)?.get(channel)) throw notJoined(channel);
+    const stored = await this.storeState(channel, user, state);
+    if (!stored) throw notJoined(channel);
+    const update = { channel, user, state };
+    this.broadcast(channel, 'channel.state', update);
+    return update;
+  }
+
+  /**
+   * Stores the state of `user` in `channel`, charged to the user's presence budget (a state
+   * over it is `bad_request`); false when the user is not present there.
+   */
+  async storeState(channel: string, user: string, state: unknown): Promise<boolean> {
     // Charged before the store answers, so concurrent states cannot together pass the bound.
     const key = `${channel}\0${user}`;
     const held = this.stateBytes.get(key) ?? 0;
@@ -199,10 +259,7 @@ export class ChannelActions {
     } finally {
       if (!stored) this.releaseState(channel, user);
     }
-    if (!stored) throw notJoined(channel);
-    const update = { channel, user, state };
-    this.broadcast(channel, 'channel.state', update);
-    return update;
+    return stored;
   }
 
   /** Sends `{event, data}` to every member of `channel`; answers how many sockets got it. */
@@ -281,7 +338,8 @@ export class ChannelActions {
     return message;
   }
 
-  private readMessage(value: unknown): unknown {
+  /** A message's content as `channel.message` accepts it: non-empty JSON within `limits.stringLength`. */
+  readMessage(value: unknown): unknown {
     if (value === undefined || value === null || value === '') {
       throw BindingError.badRequest('message is required', [{ field: 'message', constraint: 'isNotEmpty', message: 'message must not be empty' }]);
     }
@@ -289,7 +347,7 @@ export class ChannelActions {
   }
 
   /** Any JSON value up to `limits.stringLength` characters once serialized. */
-  private readJson(value: unknown, field: string): unknown {
+  readJson(value: unknown, field: string): unknown {
     const max = this.options.limits.stringLength;
     let json: string | undefined;
     try {

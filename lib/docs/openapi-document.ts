@@ -206,6 +206,27 @@ export class BindingsDocs {
         },
       };
     }
+    if (has('list')) {
+      // Served by the SSE transport through the list (or, with q, search) action with live: true.
+      const text = (name: string, description: string) => ({ name, in: 'query', required: false, schema: { type: 'string' }, description });
+      document.paths[`${path}/live`] = {
+        get: {
+          operationId: `${stream}.live`,
+          tags: [tag],
+          summary: `A live list of ${binding.name} as Server-Sent Events`,
+          description: `Answers as \`${stream}.list\` with \`live: true\` would (\`${stream}.search\` when \`q\` is given): an event \`page\` with the reply, then an event \`changed\` per frame of the list; both with \`id: <seq>\`.`,
+          parameters: [
+            text('filter', 'A JSON filter'),
+            text('order', 'Fields, comma-separated; a leading minus sorts descending'),
+            text('limit', 'Rows per page'),
+            text('page', 'Page number, from 1'),
+            text('q', 'Search text (a live search)'),
+            ...(relations.length ? [text('include', `Relations, comma-separated: ${relations.join(', ')}`)] : []),
+          ],
+          responses: { '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...ERRORS },
+        },
+      };
+    }
     for (const action of custom.sort()) {
       document.paths[`${path}/${action}`] = {
         post: op(action, `${action} (custom action)`, { requestBody: { required: false, content: { [JSON_TYPE]: { schema: ANY } } }, responses: { '200': ok(ANY, 'What the handler returned'), ...ERRORS } }),

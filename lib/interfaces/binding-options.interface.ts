@@ -24,8 +24,11 @@ export interface BindingOptions<T = any> {
   pageSize?: number;
   /** Largest `limit` honoured; larger ones are clamped (default 100). */
   maxPageSize?: number;
-  /** Actions whose success also subscribes the socket to the object's room; default `['retrieve']`. */
-  autoSubscribe?: readonly ('retrieve' | 'create' | 'update' | 'save')[];
+  /**
+   * Actions whose success also subscribes the socket to the object's room; with `'list'` or
+   * `'search'`, a (not live) list/search subscribes to the filter room of its `filter`. Default `['retrieve']`.
+   */
+  autoSubscribe?: readonly ('retrieve' | 'create' | 'update' | 'save' | 'list' | 'search')[];
   /** Relations a read may `include`; anything else is `bad_request`. Each target needs a `@Binding` serving `retrieve`, whose scope, can.retrieve, exclude and serialize its included rows obey. */
   relations?: readonly string[];
   /** Row-level filter ANDed into every read, write and push for this user. */

@@ -45,7 +45,12 @@ export interface BindingsLimits {
   presenceBytesPerUser?: number;
   /** The same for all users (default 64 MiB). */
   presenceBytesTotal?: number;
-  /** Estimated bytes of live lists one user holds (reserved for live lists, PROTOCOL.md section 9; default 16 MiB). */
+  /** Live lists one socket may hold at once (PROTOCOL.md section 9; default 100). They also count toward `subscriptionsPerSocket`. */
+  liveLists?: number;
+  /**
+   * Estimated bytes of the live lists one user holds: each held page charges its request and
+   * room for a full page of rows of the size seen so far (default 16 MiB). Over it a live request is `bad_request`.
+   */
   liveListBytesPerUser?: number;
   /** The same for all users (default 128 MiB). */
   liveListBytesTotal?: number;
@@ -90,6 +95,8 @@ export interface ChannelsOptions extends ChannelConfig {
   historyBytesTotal?: number;
   /** Per-channel overrides of `history` and `presence`. */
   configure?: (channel: string) => ChannelConfig | undefined | null;
+  /** The presence state a user has when its first socket joins a channel, before any `channel.state` (default null). */
+  initialState?: (user: any, channel: string) => unknown;
 }
 
 /** `POST <restPrefix>/publish` for backends; requests are signed with HMAC-SHA256. */
@@ -160,10 +167,20 @@ export interface BindingsModuleOptions {
   dataSource?: string;
   /** Frame member names, for clients of other protocols. */
   protocol?: ProtocolKeys;
-  /** Turns a WebSocket upgrade or HTTP request into a user, or null for anonymous. */
+  /**
+   * Turns a WebSocket upgrade or HTTP request into a user, or null for anonymous. Throwing
+   * `new BindingError('unauthorized', reason)` refuses the caller with 401 and that reason.
+   */
   authenticate?: (req: IncomingMessage) => unknown | Promise<unknown>;
   /** Whether callers without a user are served (default true). */
   anonymous?: boolean;
+  /**
+   * The `Origin`s (`'https://app.example.com'`, compared exactly) whose pages may open a
+   * WebSocket or an event stream; an upgrade or stream from any other origin is refused with
+   * 403. Requests without an `Origin` header (not from a browser) are not affected. Default:
+   * any origin (the application's `authenticate` decides alone).
+   */
+  origins?: readonly string[];
   /**
    * Names a user: in presence lists, for `connectionsPerUser` and for the per-user bounds
    * (default: `String(user.id)`; a user without an `id` is then refused, so give one when

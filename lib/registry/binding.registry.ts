@@ -16,7 +16,7 @@ import { declaredBindings } from './declared-bindings.js';
 import { BindingsMetadataAccessor } from './metadata.accessor.js';
 import { isolateSqliteTransactions } from './sqlite-connection-lock.js';
 
-const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save']);
+const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save', 'list', 'search']);
 
 /** The bindings, discovered once from the DataSource's entity metadata. */
 @Injectable()

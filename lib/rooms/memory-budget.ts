@@ -267,7 +267,7 @@ export class MemoryBudgets<S extends object, R extends AccountedRoom> {
   readonly replay: ReplayMemory;
   /** Presence states, charged per user by the channels. */
   readonly presence: MemoryBudget;
-  /** Reserved for live lists (PROTOCOL.md section 9): what a live list keeps is charged here. */
+  /** Live lists (PROTOCOL.md section 9): each held page charges its user an estimate of its bytes; each kept page counts once in the total (lib/live). */
   readonly liveLists: MemoryBudget;
 
   constructor(

@@ -10,7 +10,7 @@ import { FrameCodec } from '../protocol/frame-codec.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { MemoryRoomAdapter } from '../adapters/memory/memory-room-adapter.js';
-import { RoomAdapter, type RoomHost, type ScopeIndex } from '../adapters/room-adapter.js';
+import { RoomAdapter, type RoomHost, type ScopeIndex, type SharedChange } from '../adapters/room-adapter.js';
 import { compileMatcher, parseFilter } from '../query/index.js';
 import { MemoryBudgets, type PushBody } from './memory-budget.js';
 import { pushFrame } from './replay-buffer.js';
@@ -56,6 +56,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   /** Pushes sent since start, for statistics. */
   pushes = 0;
   private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
+  private readonly commitListeners: Array<(changes: readonly EntityChange[], local: boolean) => void> = [];
   /** The bounds on what clients make the server keep (subscriptions, replay, presence, live lists). */
   readonly memory: MemoryBudgets<Subscriber, Room>;
 
@@ -150,6 +151,44 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     this.closeListeners.push(listener);
   }
 
+  /** Calls `listener` with the changes of every commit, of this instance (`local`) or of another one (live lists). */
+  onCommit(listener: (changes: readonly EntityChange[], local: boolean) => void): void {
+    this.commitListeners.push(listener);
+  }
+
+  /** One commit's changes, after their pushes went out. */
+  committed(changes: readonly EntityChange[], local: boolean): void {
+    for (const listener of this.commitListeners) listener(changes, local);
+  }
+
+  /** The id of a change in pushes and live frames: unique per process, given once. */
+  changeId(change: EntityChange): string {
+    return (change.changeId ??= `${this.instanceId}-${(++this.changeNo).toString(36)}`);
+  }
+
+  /** A change shared by another instance as JSON: dates are dates again, so that filters and order compare them as here. */
+  remoteChange(shared: SharedChange): EntityChange | undefined {
+    const binding = this.registry.get(shared.stream);
+    if (!binding) return undefined;
+    const revive = (row: Row | undefined): Row | undefined => {
+      if (!row) return undefined;
+      const out: Row = { ...row };
+      for (const [name, field] of binding.allFields) {
+        if (field.kind === 'date' && typeof out[name] === 'string') out[name] = new Date(out[name] as string);
+      }
+      return out;
+    };
+    return {
+      binding,
+      kind: shared.kind,
+      id: shared.id,
+      before: revive(shared.before),
+      after: revive(shared.after),
+      changes: shared.changes,
+      changeId: shared.changeId,
+    };
+  }
+
   /** Fans one committed change out to the sockets of every matching local room (one instance). */
   publish(change: EntityChange): void {
     const stream = change.binding.stream;
@@ -205,7 +244,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     const row = change.kind === 'deleted' ? change.before : change.after;
     const data = JSON.stringify(this.serializer.serialize(binding, row!));
     const head = this.codec.pushHead(`${binding.stream}.${change.kind}`);
-    const changeId = `${this.instanceId}-${(++this.changeNo).toString(36)}`;
+    const changeId = this.changeId(change);
     const tail = `,"change":"${changeId}",${this.codec.dataMember(data)}${change.changes ? `,"changes":${JSON.stringify(change.changes)}` : ''}}`;
     return {
       stream: binding.stream,
@@ -370,9 +409,12 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       .finally(() => member.waiting--);
   }
 
-  /** Frees a slot for one more subscription, dropping the least recently used automatic one. */
-  private makeRoom(subscriber: Subscriber): boolean {
-    if (subscriber.rooms.size < this.options.limits.subscriptionsPerSocket) return true;
+  /**
+   * Frees a slot for one more subscription (live lists count too), dropping the least
+   * recently used automatic one; false when every slot is held explicitly.
+   */
+  makeRoom(subscriber: Subscriber): boolean {
+    if (subscriber.rooms.size + subscriber.liveLists < this.options.limits.subscriptionsPerSocket) return true;
     for (const [room, explicit] of subscriber.rooms) {
       if (!explicit) {
         subscriber.rooms.delete(room);

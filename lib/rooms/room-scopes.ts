@@ -39,7 +39,7 @@ export function remoteScope(binding: BindingDefinition, hash: string, filter: un
 }
 
 /** The row value as the matcher compares it, for string and number fields (match-filter.ts); undefined otherwise. */
-function indexValue(kind: string | undefined, v: unknown): unknown {
+export function indexValue(kind: string | undefined, v: unknown): unknown {
   if (kind === 'string') return typeof v === 'string' ? v : undefined;
   if (kind === 'number') return typeof v === 'number' ? v : typeof v === 'bigint' || (typeof v === 'string' && v.trim() !== '') ? Number(v) : undefined;
   return undefined;

@@ -17,6 +17,8 @@ export abstract class Subscriber {
   replayed?: Map<string, number>;
   /** How many pushes wait behind an asynchronous check. */
   waiting = 0;
+  /** Live lists held (PROTOCOL.md section 9): they count toward `subscriptionsPerSocket` with the rooms. */
+  liveLists = 0;
   /** Set once it has closed and left its rooms: a subscribe still in flight must not add it back. */
   gone = false;
 

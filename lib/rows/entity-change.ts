@@ -12,4 +12,11 @@ export interface EntityChange {
   after?: Row;
   /** Exposed properties whose value changed (updates only). */
   changes?: string[];
+  /**
+   * `performance.now()` when the change was captured, before its commit: a read that ended
+   * earlier cannot have seen it (live lists use this to know when a kept page may be updated in memory).
+   */
+  recordedAt?: number;
+  /** The id of the change in pushes (section 4), given once by the rooms; the same on every instance. */
+  changeId?: string;
 }

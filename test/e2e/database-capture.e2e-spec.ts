@@ -364,6 +364,38 @@ describe('per subscriber, as every push', () => {
   });
 });
 
+describe('live lists', () => {
+  it('follow the changes of another process: a transaction read at once is one frame, scoped per user', async () => {
+    const mine = await TestSocket.open(t.ws, as(alice));
+    const theirs = await TestSocket.open(t.ws, as(bob));
+    try {
+      const query = { filter: { rank: 555 }, order: { id: 'ASC' }, live: true };
+      const page = await mine.request('dc.Card.list', query);
+      expect(page.data).toMatchObject({ count: 0, rows: [] });
+      expect((await theirs.request('dc.Card.list', query)).data).toMatchObject({ count: 0 });
+      await outside(
+        `INSERT INTO dc_card (title, tenant, rank) VALUES ('live-1', 'acme', 555)`,
+        `INSERT INTO dc_card (title, tenant, rank) VALUES ('live-2', 'acme', 555)`,
+      );
+      const frame = await mine.waitFor((f) => f.event === 'dc.Card.list.changed', 5000);
+      expect(frame.count).toBe(2);
+      expect(frame.ops.map((op: any[]) => [op[0], op[2]?.title])).toEqual([
+        ['insert', 'live-1'],
+        ['insert', 'live-2'],
+      ]);
+      await outside(`DELETE FROM dc_card WHERE title = 'live-1'`);
+      const next = await mine.waitFor((f) => f.event === 'dc.Card.list.changed' && f.count === 1, 5000);
+      expect(next.ops[0][0]).toBe('remove');
+      await settle(pgMode ? 150 : pollInterval + 150);
+      expect(mine.frames.filter((f) => f.event === 'dc.Card.list.changed')).toHaveLength(2);
+      expect(theirs.frames.filter((f) => f.event === 'dc.Card.list.changed')).toHaveLength(0); // bob is globex
+    } finally {
+      mine.close();
+      theirs.close();
+    }
+  });
+});
+
 describe('what is installed', () => {
   it('installing again changes nothing in the schema, and each write records one outbox row', async () => {
     const schema = () =>

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,10 +17,23 @@ const ROOT = process.cwd();
 const run = promisify(execFile);
 let work: string;
 let server: ChildProcess | undefined;
+/** What `npm pack` made, and where. */
+let packed: { filename: string; files: Array<{ path: string }> };
+let tarball: string;
 
-beforeAll(() => {
+beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'nb-package-'));
-});
+  // `npm pack` builds first (prepack), so a fresh clone never ships an empty package. Here the
+  // build is already done (npm test builds before the suites), and building again while other
+  // suites load dist/ could hand them half-written files: pack without scripts.
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
+    cwd: ROOT,
+    maxBuffer: 20 * 1024 * 1024,
+    timeout: 180_000,
+  });
+  [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
+  tarball = join(work, packed.filename);
+}, 180_000);
 afterAll(() => {
   server?.kill();
   if (!process.env.KEEP_PACKAGE_TEST) rmSync(work, { recursive: true, force: true });
@@ -88,17 +101,9 @@ function freePort(): Promise<number> {
 
 describe('the packed package', () => {
   it('ships the built library, the client, the LICENSE and the docs the README links to, and no source maps', async () => {
-    // `npm pack` builds first (prepack), so a fresh clone never ships an empty package. Here the
-    // build is already done (npm test builds before the suites), and building again while other
-    // suites load dist/ could hand them half-written files: pack without scripts.
+    // The pack (in beforeAll) skipped prepack; a fresh clone relies on it to build.
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepack).toBe('npm run build');
-    const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], {
-      cwd: ROOT,
-      maxBuffer: 20 * 1024 * 1024,
-      timeout: 180_000,
-    });
-    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('[')));
-    const paths: string[] = packed.files.map((file: { path: string }) => file.path);
+    const paths: string[] = packed.files.map((file) => file.path);
     expect(paths).toEqual(
       expect.arrayContaining([
         'package.json',
@@ -110,6 +115,9 @@ describe('the packed package', () => {
         'dist/lib/client-node/index.js',
         'dist/cjs/client/index.js',
         'dist/cjs/client-node/index.js',
+        'dist/lib/standalone/cli.js',
+        'dist/lib/standalone/backend.js',
+        'docs/standalone-admin.png',
       ]),
     );
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
@@ -233,4 +241,91 @@ describe('the packed package', () => {
     });
     expect(refused.trim()).toBe('MissingPackageException: adapter.redis needs the ioredis package, which is not installed. Install it: npm install ioredis');
   }, 300_000);
+
+  it('runs the standalone server from the package with only what `npm install nest-bindings` and the README’s install line bring: no database driver', async () => {
+    const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Standalone server'), readme.indexOf('## Operations'));
+    const install = /^npm install (.+?)(?:\s+#.*)?$/m.exec(section)![1].split(/\s+/);
+    expect(install[0]).toBe('nest-bindings');
+    const dir = join(work, 'standalone');
+    const modules = join(dir, 'node_modules');
+    mkdirSync(join(modules, 'nest-bindings'), { recursive: true });
+    await run('tar', ['xzf', tarball, '-C', join(modules, 'nest-bindings'), '--strip-components=1']);
+    // npm installs the dependencies and the peers that are not optional, and links the bin.
+    const optional = Object.keys(own.peerDependenciesMeta ?? {}).filter((name) => own.peerDependenciesMeta[name].optional);
+    const names = new Set([
+      ...Object.keys(own.dependencies),
+      ...Object.keys(own.peerDependencies).filter((name) => !optional.includes(name)),
+      ...install.slice(1),
+    ]);
+    expect([...names]).not.toContain('better-sqlite3');
+    for (const name of names) {
+      mkdirSync(dirname(join(modules, name)), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', name), join(modules, name));
+    }
+    mkdirSync(join(modules, '.bin'));
+    const bin = join(modules, 'nest-bindings', own.bin['nest-bindings']);
+    chmodSync(bin, 0o755);
+    symlinkSync(bin, join(modules, '.bin/nest-bindings'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'backend', private: true, type: 'module' }));
+    const secret = 'package-test-secret-0123';
+    const port = await freePort();
+    writeFileSync(join(dir, 'bindings.json'), JSON.stringify({ port, secret }));
+    const env = { ...process.env, NODE_OPTIONS: '', npm_config_offline: 'true', npm_config_update_notifier: 'false' };
+
+    const help = await run('npx', ['nest-bindings', '--help'], { cwd: dir, env, timeout: 60_000 });
+    expect(help.stdout).toContain('Usage: nest-bindings serve');
+    server = spawn('npx', ['nest-bindings', 'serve', '--config', 'bindings.json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let log = '';
+    server.stdout!.on('data', (chunk) => (log += chunk));
+    server.stderr!.on('data', (chunk) => (log += chunk));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the standalone server did not start:\n${log}`)), 30_000);
+      server!.stdout!.on('data', () => log.includes('listening on') && (clearTimeout(timer), resolve()));
+      server!.once('exit', (code) => reject(new Error(`the standalone server exited with ${code}:\n${log}`)));
+    });
+    try {
+      // A Node backend of the package's own helpers (nest-bindings/backend) calls it.
+      writeFileSync(
+        join(dir, 'call.js'),
+        `import { signRequest } from 'nest-bindings/backend';
+         const body = JSON.stringify({ channels: ['lobby'] });
+         const res = await fetch('http://127.0.0.1:${port}/api/info', { method: 'POST', body,
+           headers: { 'content-type': 'application/json', 'x-bindings-signature': signRequest('${secret}', 'POST', '/api/info', body) } });
+         console.log(res.status, await res.text());`,
+      );
+      const { stdout } = await run(process.execPath, ['call.js'], { cwd: dir, env, timeout: 20_000 });
+      expect(stdout.trim()).toBe('200 {"channels":[{"channel":"lobby","users":[],"config":{"history":100,"presence":true}}]}');
+      // nest-bindings/backend loads nothing but node: modules (a resolve hook refuses any package).
+      writeFileSync(
+        join(dir, 'hooks.mjs'),
+        `export async function resolve(specifier, context, next) {
+           if (!/^(node:|\\.|file:)/.test(specifier) && specifier !== 'nest-bindings/backend') throw new Error('loaded ' + specifier);
+           return next(specifier, context);
+         }`,
+      );
+      writeFileSync(join(dir, 'register.mjs'), "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);");
+      const { stdout: names } = await run(
+        process.execPath,
+        [
+          '--import',
+          './register.mjs',
+          '--input-type=module',
+          '-e',
+          "const m = await import('nest-bindings/backend'); console.log(Object.keys(m).sort().join(' '))",
+        ],
+        {
+          cwd: dir,
+          env,
+          timeout: 20_000,
+        },
+      );
+      expect(names.trim()).toBe('SIGNATURE_FUTURE SIGNATURE_HEADER SIGNATURE_TOLERANCE TOKEN_MAX_LENGTH signPublish signRequest signToken verifyToken');
+    } finally {
+      process.kill(-server.pid!, 'SIGTERM');
+      await new Promise((resolve) => server!.once('exit', resolve));
+      server = undefined;
+    }
+  }, 120_000);
 });

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { EntityChange } from '../../rows/entity-change.js';
 import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec } from '../room-shapes.js';
-import { RoomAdapter, type ScopeIndex } from '../room-adapter.js';
+import { RoomAdapter, type ScopeIndex, type SharedChange } from '../room-adapter.js';
 import { openConnection, type RedisSource } from './redis-connection.js';
 import { RedisPresenceStore } from './redis-presence-store.js';
 import { RedisSignatureLedger } from './redis-signature-ledger.js';
@@ -88,7 +88,14 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
     this.sub.on('message', (channel, text) => this.receive(channel, text));
     try {
       await Promise.all([this.pub.connect(), this.sub.connect()]);
-      await this.sub.subscribe(this.key('changes'), this.key('filters'), this.key('filters-gone'), this.key('broadcasts'), this.key('scopes'));
+      await this.sub.subscribe(
+        this.key('changes'),
+        this.key('filters'),
+        this.key('filters-gone'),
+        this.key('broadcasts'),
+        this.key('scopes'),
+        this.key('commits'),
+      );
       await this.loadFilters();
     } catch (error) {
       this.degrade(error as Error);
@@ -161,8 +168,34 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
     pipeline.exec().catch((error: Error) => this.degrade(error));
   }
 
+  /**
+   * One message per commit with the raw rows (every column before and after): the live lists
+   * of the other instances match and re-read their pages with it. Pushes stay one message
+   * per change (above); a commit that no live list anywhere cares about costs this one message.
+   */
+  protected override shareCommit(changes: readonly EntityChange[]): void {
+    if (this.pub.status !== 'ready' || changes.length === 0) return;
+    const shared: SharedChange[] = changes.map((change) => ({
+      stream: change.binding.stream,
+      kind: change.kind,
+      id: change.id,
+      ...(change.before ? { before: change.before } : {}),
+      ...(change.after ? { after: change.after } : {}),
+      ...(change.changes ? { changes: change.changes } : {}),
+      changeId: this.host.changeId(change),
+    }));
+    this.pub.publish(this.key('commits'), JSON.stringify({ origin: this.origin, changes: shared })).catch((error: Error) => this.degrade(error));
+  }
+
   private receive(channel: string, text: string): void {
     try {
+      if (channel === this.key('commits')) {
+        const { origin, changes } = JSON.parse(text) as { origin: string; changes: SharedChange[] };
+        if (origin === this.origin) return;
+        const known = changes.map((shared) => this.host.remoteChange(shared)).filter((change) => change !== undefined);
+        if (known.length) this.host.committed(known, false);
+        return;
+      }
       if (channel === this.key('filters')) {
         const { stream, room, filter } = JSON.parse(text);
         this.addFilter(stream, room, filter);

@@ -78,16 +78,21 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
     await this.reader?.stop();
   }
 
+  /**
+   * Publishes the changes of one read as one commit, in outbox order. Transactions read
+   * together form one commit for live lists (they never see half of one, unless a transaction
+   * is larger than a read: 500 rows or 4 MiB of states).
+   */
   private async deliver(rows: OutboxRow[]): Promise<void> {
     const states = await this.hydrate(rows);
+    const changes: EntityChange[] = [];
     for (const row of rows) {
       const binding = this.byTable.get(row.table);
-      if (!binding) continue; // a table another service binds
       const state = states.get(row);
-      if (!state) continue;
-      const { before, after } = state;
-      for (const change of changesOf(binding, before, after)) this.publish(change);
+      if (!binding || !state) continue; // a table another service binds, or states that could not be read
+      changes.push(...changesOf(binding, state.before, state.after));
     }
+    if (changes.length) this.commit(changes);
   }
 
   /** The before and after state of each row, hydrated by the driver exactly as a read of the table would. */
@@ -146,12 +151,12 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
     });
   }
 
-  private publish(change: EntityChange): void {
+  private commit(changes: EntityChange[]): void {
     try {
-      this.sink.publish(change);
+      this.sink.commit(changes);
     } catch (error) {
       const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
-      this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${why}`);
+      this.logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
     }
   }
 }

@@ -41,6 +41,13 @@ export function createRestController(): Type<unknown> {
       return this.sse.open(req, res, app, model, query);
     }
 
+    /** A live list as Server-Sent Events (PROTOCOL.md section 9); declared before `:app/:model/:id` too. */
+    @Get(':app/:model/live')
+    live(@Req() request: unknown, @Res() res: unknown, @Param('app') app: string, @Param('model') model: string, @Query() query: Record<string, unknown>) {
+      const req = nodeRequest(request);
+      return this.sse.openLive(req, res, app, model, query);
+    }
+
     @Get(':app/:model/:id')
     @Header('Content-Type', JSON_TYPE)
     retrieve(

@@ -102,6 +102,11 @@ export class SseStream extends Subscriber {
     else this.res.destroy();
   }
 
+  /** Writes one block as it is (subclasses that send other events). */
+  protected emit(chunk: string): void {
+    this.write(chunk);
+  }
+
   private write(chunk: string): void {
     if (this.closed) return;
     if (!this.started) {
@@ -117,5 +122,22 @@ export class SseStream extends Subscriber {
     this.res.write(chunk);
     // A compression middleware buffers until told to flush.
     (this.res as { flush?: () => void }).flush?.();
+  }
+}
+
+/**
+ * A live list (PROTOCOL.md section 9) as Server-Sent Events: the page once, as event `page`,
+ * then each frame of the list as event `changed`, every one with `id: <seq>`.
+ */
+export class LiveSseStream extends SseStream {
+  /** The reply of the live request: its page and seq. */
+  page(reply: { seq: number }): void {
+    this.emit(`id: ${reply.seq}\nevent: page\ndata: ${JSON.stringify(reply)}\n\n`);
+  }
+
+  override send(frame: string): void {
+    // The frame is built by the live lists: `"seq":N` follows the event and the room, neither of which holds a quote unescaped.
+    const seq = /"seq":(\d+)/.exec(frame)?.[1];
+    this.emit(`${seq === undefined ? '' : `id: ${seq}\n`}event: changed\ndata: ${frame}\n\n`);
   }
 }

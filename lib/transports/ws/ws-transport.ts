@@ -7,11 +7,13 @@ import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { AccessPolicy } from '../../auth/access-policy.js';
 import { AuthenticateFailed, Authenticator } from '../../auth/authenticator.js';
+import { checkOrigin } from '../../auth/origin-check.js';
 import { Traffic } from '../../admin/traffic.js';
 import { UserConnections } from '../../auth/user-connections.js';
 import { BindingError } from '../../protocol/binding-error.js';
 import { FrameCodec, FrameError, UNREADABLE_EVENT } from '../../protocol/frame-codec.js';
 import { RoomHub } from '../../rooms/room-hub.js';
+import type { ActionContext } from '../../rooms/action-context.js';
 import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
 import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
@@ -60,6 +62,11 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
       perMessageDeflate: false,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
+        try {
+          checkOrigin(info.req, this.options.origins);
+        } catch (error) {
+          return done(false, 403, (error as Error).message);
+        }
         // A hook that throws (authenticate, identify) refuses this upgrade with 500; nothing
         // may escape this callback, where it would end the process.
         this.authenticator
@@ -193,9 +200,16 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
-    this.enhancers.run(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection }).then(
-      (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
-      (error: BindingError) => connection.send(this.codec.error(event, id, error)),
+    const ctx: ActionContext = { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection, afterReply: [] };
+    this.enhancers.run(event, data, ctx).then(
+      (reply) => {
+        const sent = this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error'));
+        for (const then of ctx.afterReply!) then(sent);
+      },
+      (error: BindingError) => {
+        connection.send(this.codec.error(event, id, error));
+        for (const then of ctx.afterReply!) then(false);
+      },
     );
   }
 
@@ -204,15 +218,18 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
    * circular, BigInt) gets the error `failure` instead: every request still gets exactly one
    * reply, and a throw here would escape the socket's message handler.
    */
-  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failure: BindingError): void {
+  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failure: BindingError): boolean {
     let frame: string;
+    let sent = true;
     try {
       frame = this.codec.reply(replyEvent, id, data);
     } catch (error) {
       if (failure.code === 'internal') this.logger.error(`The reply to ${event} could not be serialized: ${(error as Error)?.message ?? error}`);
       frame = this.codec.error(event, id, failure);
+      sent = false;
     }
     connection.send(frame);
+    return sent;
   }
 
   /** Whether `user` already holds `connectionsPerUser` sockets; anonymous users are not counted. */
