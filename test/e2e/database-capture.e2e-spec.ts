@@ -635,6 +635,22 @@ describe('the option', () => {
   });
 });
 
+describe('emptying a table', () => {
+  it("TypeORM's clear() (TRUNCATE on PostgreSQL, where row triggers do not fire) pushes each row deleted", async () => {
+    const one = await seed();
+    const two = await seed();
+    const visible: Array<{ id: number }> = await t.dataSource.query(
+      `SELECT id FROM dc_card WHERE tenant = 'acme' AND title NOT LIKE 'hidden%' AND ${pgMode ? '"deletedAt"' : 'deletedAt'} IS NULL`,
+    );
+    await cards().clear();
+    const got = await pushes(a, visible.length);
+    expect(got.every((p) => p.event === 'dc.Card.deleted')).toBe(true);
+    expect(got.map((p) => p.data.id).sort((x, y) => x - y)).toEqual(visible.map((r) => Number(r.id)).sort((x, y) => x - y));
+    expect(got.map((p) => p.data.id)).toEqual(expect.arrayContaining([one.id, two.id]));
+    expect(b.pushes()).toHaveLength(0); // the one globex row left is hidden from bob by can.retrieve
+  });
+});
+
 describe('removal', () => {
   it('removeDatabaseCapture drops every trigger and table it installed; writes go on', async () => {
     await t.app.get(DatabaseCapture).onModuleDestroy(); // stop reading first, as an application would

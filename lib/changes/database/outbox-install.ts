@@ -1,7 +1,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { EntityMetadata } from 'typeorm/metadata/EntityMetadata.js';
-import { CAPTURE_FUNCTION, CURSOR_TABLE, NOTIFY_CHANNEL, OUTBOX_ROWS, OUTBOX_TABLE, TRIGGER_PREFIX, TRIM_EVERY } from './outbox-names.js';
+import { CAPTURE_FUNCTION, TRUNCATE_TRIGGER, CURSOR_TABLE, NOTIFY_CHANNEL, OUTBOX_ROWS, OUTBOX_TABLE, TRIGGER_PREFIX, TRIM_EVERY } from './outbox-names.js';
 
 /**
  * Installs what `capture: 'database'` needs for the given tables, idempotently: the outbox
@@ -41,12 +41,12 @@ export async function removeDatabaseCapture(dataSource: DataSource): Promise<voi
     try {
       if (dataSource.options.type === 'postgres') {
         await runner.query(`SELECT pg_advisory_xact_lock(hashtext('${CAPTURE_FUNCTION}'))`);
-        const triggers: Array<{ schema: string; table: string }> = await runner.query(
-          `SELECT n.nspname AS schema, c.relname AS "table" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = $1`,
-          [CAPTURE_FUNCTION],
+        const triggers: Array<{ name: string; schema: string; table: string }> = await runner.query(
+          `SELECT t.tgname AS name, n.nspname AS schema, c.relname AS "table" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname IN ($1, $2)`,
+          [CAPTURE_FUNCTION, TRUNCATE_TRIGGER],
         );
-        for (const { schema, table } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${CAPTURE_FUNCTION} ON ${ident(schema)}.${ident(table)}`);
+        for (const { name, schema, table } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${ident(name)} ON ${ident(schema)}.${ident(table)}`);
         await runner.query(`DROP FUNCTION IF EXISTS ${CAPTURE_FUNCTION}()`);
       } else {
         const triggers: Array<{ name: string }> = await runner.query(
@@ -85,6 +85,13 @@ async function installPostgres(runner: QueryRunner, tables: readonly EntityMetad
   // The outbox is named with its schema: writers with another search_path reach the same table.
   const body = `
 BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    -- Row triggers do not fire for TRUNCATE (TypeORM's clear()): record each row as deleted, before it goes.
+    EXECUTE format('INSERT INTO ${outbox.replace(/'/g, "''")} (tbl, op, old_row) SELECT $1, ''D'', to_jsonb(r) FROM %s r', TG_RELID::regclass) USING TG_ARGV[0];
+    PERFORM pg_notify('${NOTIFY_CHANNEL}', '');
+    DELETE FROM ${outbox} WHERE id <= (SELECT max(id) FROM ${outbox}) - ${OUTBOX_ROWS};
+    RETURN NULL;
+  END IF;
   INSERT INTO ${outbox} (tbl, op, old_row, new_row)
     VALUES (TG_ARGV[0], left(TG_OP, 1),
       CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
@@ -107,11 +114,14 @@ END`;
   }
   for (const metadata of tables) {
     const table = qualified(metadata);
-    const found = await exists(runner, `SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = $2::regclass`, [CAPTURE_FUNCTION, table]);
-    if (found) continue;
-    await runner.query(
-      `CREATE TRIGGER ${CAPTURE_FUNCTION} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${ident(schema)}.${CAPTURE_FUNCTION}(${literal(metadata.tablePath)})`,
-    );
+    const call = `${ident(schema)}.${CAPTURE_FUNCTION}(${literal(metadata.tablePath)})`;
+    for (const [name, when] of [
+      [CAPTURE_FUNCTION, 'AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW'],
+      [TRUNCATE_TRIGGER, 'BEFORE TRUNCATE ON %s FOR EACH STATEMENT'],
+    ]) {
+      if (await exists(runner, `SELECT 1 FROM pg_trigger WHERE tgname = $1 AND tgrelid = $2::regclass`, [name, table])) continue;
+      await runner.query(`CREATE TRIGGER ${name} ${when.replace('%s', table)} EXECUTE FUNCTION ${call}`);
+    }
   }
 }
 

@@ -5,6 +5,8 @@ export const CURSOR_TABLE = 'nest_bindings_outbox_cursor';
 /** PostgreSQL: the trigger function, the name of the trigger on each table, and the NOTIFY channel. */
 export const CAPTURE_FUNCTION = 'nest_bindings_capture';
 export const NOTIFY_CHANNEL = 'nest_bindings_outbox';
+/** PostgreSQL: the statement trigger recording the rows a TRUNCATE removes (row triggers do not fire for it). */
+export const TRUNCATE_TRIGGER = 'nest_bindings_capture_truncate';
 /** Prefix of the SQLite triggers (one per table and operation). */
 export const TRIGGER_PREFIX = 'nest_bindings_';
 /**
