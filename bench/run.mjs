@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { benchCapture } from './capture.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
@@ -214,6 +215,9 @@ if (process.env.BINDINGS_REDIS_URL) {
     '<= 1',
   );
 }
+
+// 7. What each capture mode costs per write, and another process's commit -> socket (bench/capture.mjs).
+await benchCapture({ startServer, load, report, median, quick, dir });
 
 const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const table = [

@@ -1,6 +1,12 @@
 import { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
 import type { FilterLimits } from './query/index.js';
-import type { AdminOptions, BindingsModuleOptions, ChannelsOptions, DocsOptions } from './interfaces/bindings-module-options.interface.js';
+import type {
+  AdminOptions,
+  BindingsModuleOptions,
+  ChannelsOptions,
+  DatabaseCaptureOptions,
+  DocsOptions,
+} from './interfaces/bindings-module-options.interface.js';
 
 /** The module options with every default filled in, so no code reads `?? default` twice. */
 export interface ResolvedOptions {
@@ -33,6 +39,8 @@ export interface ResolvedOptions {
   admin?: AdminOptions;
   docs: false | DocsOptions;
   shutdownTimeout: number;
+  /** How committed changes are captured: TypeORM calls, or the database's triggers and outbox. */
+  capture: { mode: 'orm' } | { mode: 'database'; pollInterval: number };
 }
 
 const MiB = 1024 * 1024;
@@ -106,7 +114,22 @@ export function resolveOptions(options: BindingsModuleOptions = {}): ResolvedOpt
     admin: options.admin,
     docs: options.docs === false ? false : options.docs === true || options.docs === undefined ? {} : options.docs,
     shutdownTimeout: options.shutdownTimeout ?? 3000,
+    capture: captureMode(options.capture),
   };
+}
+
+function captureMode(capture: BindingsModuleOptions['capture']): ResolvedOptions['capture'] {
+  if (capture === undefined || capture === 'orm') return { mode: 'orm' };
+  if (capture === 'database') return { mode: 'database', pollInterval: 1000 };
+  const pollInterval = (capture as DatabaseCaptureOptions | null)?.pollInterval ?? 1000;
+  if ((capture as DatabaseCaptureOptions | null)?.mode !== 'database' || !Number.isFinite(pollInterval) || pollInterval < 10) {
+    throw new InvalidOptionsException(
+      'capture',
+      "must be 'orm', 'database' or { mode: 'database', pollInterval } with pollInterval >= 10 ms",
+      "Pass capture: 'database', or capture: { mode: 'database', pollInterval: 1000 }.",
+    );
+  }
+  return { mode: 'database', pollInterval };
 }
 
 function allowedOrigins(origins: readonly string[]): ReadonlySet<string> {

@@ -14,6 +14,7 @@ import { BINDINGS_DATA_SOURCE, BINDINGS_DATA_SOURCE_NAME, BINDINGS_OPTIONS } fro
 import { resolveOptions, type ResolvedOptions } from './bindings.options.js';
 import { ChangeCapture } from './changes/change-capture.js';
 import { ChangeSink } from './changes/change-sink.js';
+import { DatabaseCapture, SHARED_CHANGE_SINK } from './changes/database/database-capture.js';
 import { InvalidOptionsException } from './exceptions/invalid-options.exception.js';
 import type { BindingsModuleAsyncOptions, BindingsOptionsFactory } from './interfaces/bindings-module-async-options.interface.js';
 import type { BindingsModuleOptions } from './interfaces/bindings-module-options.interface.js';
@@ -124,6 +125,9 @@ export const BINDINGS_PROVIDERS: Provider[] = [
   CrudActions,
   Dispatcher,
   ChangeCapture,
+  // capture: 'database': with an adapter that reaches every instance, each outbox row is published by one of them.
+  { provide: SHARED_CHANGE_SINK, inject: [RoomAdapter], useFactory: (adapter: RoomAdapter) => !(adapter instanceof MemoryRoomAdapter) },
+  DatabaseCapture,
   WsEnhancers,
   WsTransport,
   HttpGateway,

@@ -17,6 +17,7 @@ export type {
   AdminOptions,
   ChannelConfig,
   ChannelsOptions,
+  DatabaseCaptureOptions,
   DocsOptions,
   PublishOptions,
   ProtocolKeys,
@@ -36,6 +37,7 @@ export { UnboundHandlerException } from './exceptions/unbound-handler.exception.
 export { MissingBindingHandlerException } from './exceptions/missing-binding-handler.exception.js';
 export { UnsupportedDatabaseException } from './exceptions/unsupported-database.exception.js';
 export { InvalidAdapterException } from './exceptions/invalid-adapter.exception.js';
+export { removeDatabaseCapture } from './changes/database/outbox-install.js';
 export { ChannelMessage } from './channels/channel-message.entity.js';
 export type { ChannelMessageData } from './channels/channel-message-store.js';
 export { signPublish, signRequest, verifyPublishSignature, SIGNATURE_HEADER, type SignatureProblem } from './publish/sign.js';

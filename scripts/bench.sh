@@ -11,5 +11,5 @@ if ! bash scripts/services.sh running; then
 fi
 trap '[ "$started" = yes ] && bash scripts/services.sh stop' EXIT
 eval "$(bash scripts/services.sh env)"
-export BINDINGS_REDIS_URL
+export BINDINGS_REDIS_URL BINDINGS_PG_URL
 node bench/run.mjs "$@"

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type {
   EntitySubscriberInterface,
   InsertEvent,
@@ -11,6 +11,8 @@ import type {
   UpdateEvent,
 } from 'typeorm';
 import { RowStore } from '../rows/row-store.js';
+import { BINDINGS_OPTIONS } from '../bindings.constants.js';
+import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
@@ -41,11 +43,14 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     private readonly registry: BindingRegistry,
     private readonly store: RowStore,
     private readonly bus: ChangeSink,
+    @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
   ) {
     this.cascading = new Cascades(registry, store);
   }
 
   onModuleInit(): void {
+    // With capture: 'database' every change comes from the outbox (changes/database), this one included.
+    if (this.options.capture.mode === 'database') return;
     this.registry.dataSource.subscribers.push(this);
     observeStatements(this.registry.dataSource, this);
   }

@@ -215,4 +215,23 @@ export interface BindingsModuleOptions {
   docs?: boolean | DocsOptions;
   /** Milliseconds `app.close()` waits for sockets to finish their close handshake (1001) before dropping them (default 3,000). */
   shutdownTimeout?: number;
+  /**
+   * Where committed changes are captured (PROTOCOL.md sections 4 and 10):
+   * - `'orm'` (default): TypeORM calls of this process (repository, manager, QueryBuilder).
+   * - `'database'`: triggers installed at start-up on every bound table record each committed
+   *   change in an outbox table, whoever made it (raw SQL, cascades, other processes); the
+   *   library pushes from the outbox. See the README, "Capture in the database", for what is
+   *   installed, what it costs per write and how to remove it (`removeDatabaseCapture`).
+   * - `{ mode: 'database', pollInterval }`: the same, reading the outbox every `pollInterval`
+   *   milliseconds besides its wake-ups (default 1,000): on SQLite this is how changes of other
+   *   processes arrive; on PostgreSQL `NOTIFY` wakes every instance at once and the poll is a backstop.
+   */
+  capture?: 'orm' | 'database' | DatabaseCaptureOptions;
+}
+
+/** `capture: { mode: 'database', ... }`: change capture by triggers and an outbox (README, "Capture in the database"). */
+export interface DatabaseCaptureOptions {
+  mode: 'database';
+  /** Milliseconds between two reads of the outbox besides wake-ups (default 1,000; at least 10). */
+  pollInterval?: number;
 }
