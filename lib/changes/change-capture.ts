@@ -37,6 +37,8 @@ interface Held {
 export class ChangeCapture implements EntitySubscriberInterface, StatementObserver, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('BindingsModule');
   private readonly held = new WeakMap<QueryRunner, Held[]>();
+  /** Changes of a statement still running outside a transaction (a multi-row insert), published together at its end. */
+  private readonly statements = new WeakMap<QueryRunner, { depth: number; changes: EntityChange[] }>();
   private readonly cascading: Cascades;
 
   constructor(
@@ -169,6 +171,20 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     return changes;
   }
 
+  beginStatement(runner: QueryRunner): void {
+    const statement = this.statements.get(runner);
+    // An insert made by a subscriber of the application while the first one runs joins it.
+    if (statement) statement.depth++;
+    else if (!runner.isTransactionActive) this.statements.set(runner, { depth: 1, changes: [] });
+  }
+
+  endStatement(runner: QueryRunner): void {
+    const statement = this.statements.get(runner);
+    if (!statement || --statement.depth > 0) return;
+    this.statements.delete(runner);
+    if (statement.changes.length) this.publish(statement.changes);
+  }
+
   // --- rows the database changes through foreign-key actions (cascades.ts) ---
 
   cascades(kind: StatementKind, qb: any): boolean {
@@ -218,7 +234,9 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     const now = performance.now();
     for (const change of changes) change.recordedAt ??= now;
     if (!runner.isTransactionActive) {
-      this.publish(changes);
+      const statement = this.statements.get(runner);
+      if (statement) statement.changes.push(...changes);
+      else this.publish(changes);
       return;
     }
     const depth = (runner as any).transactionDepth ?? 1;

@@ -1,4 +1,4 @@
-import { DeleteQueryBuilder, UpdateQueryBuilder, type DataSource, type QueryRunner } from 'typeorm';
+import { DeleteQueryBuilder, InsertQueryBuilder, UpdateQueryBuilder, type DataSource, type QueryRunner } from 'typeorm';
 import { SoftDeleteQueryBuilder } from 'typeorm/query-builder/SoftDeleteQueryBuilder.js';
 import type { EntityChange } from '../rows/entity-change.js';
 
@@ -22,6 +22,9 @@ export interface StatementObserver {
   afterCascades(runner: QueryRunner, before: unknown): Promise<EntityChange[]>;
   /** Records one statement's changes together: outside a transaction they are one commit (one live-list frame). */
   record(runner: QueryRunner, ...changes: EntityChange[]): void;
+  /** Until `endStatement`, what subscribers record on `runner` outside a transaction is kept back, to be one commit. */
+  beginStatement(runner: QueryRunner): void;
+  endStatement(runner: QueryRunner): void;
 }
 
 export type StatementKind = 'update' | 'delete' | 'soft-delete' | 'restore';
@@ -34,6 +37,7 @@ export function observeStatements(dataSource: DataSource, observer: StatementObs
   wrap(UpdateQueryBuilder.prototype, () => 'update');
   wrap(DeleteQueryBuilder.prototype, () => 'delete');
   wrap(SoftDeleteQueryBuilder.prototype, (qb) => (qb.expressionMap.queryType === 'restore' ? 'restore' : 'soft-delete'));
+  wrapInsert(InsertQueryBuilder.prototype);
   observers.set(dataSource, observer);
 }
 
@@ -72,6 +76,38 @@ function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
       observer.record(runner, ...changes);
       return result;
     } finally {
+      if (ownRunner) {
+        this.queryRunner = undefined;
+        await runner.release();
+      }
+    }
+  };
+}
+
+/**
+ * A multi-row `insert([...])` is one statement, but TypeORM reports its rows to subscribers
+ * one `afterInsert` at a time: outside a transaction each would be a commit of its own, and a
+ * live list would show the statement half done. The wrapper gives the statement a connection
+ * of its own and has the capture publish its rows together once it has returned.
+ */
+function wrapInsert(prototype: any): void {
+  if (prototype[WRAPPED]) return;
+  const execute = prototype.execute;
+  prototype[WRAPPED] = true;
+  prototype.execute = async function capturedInsert(this: any) {
+    const observer = observers.get(this.dataSource);
+    const map = this.expressionMap;
+    if (!observer || map.callListeners !== true || !map.mainAlias?.hasMetadata || !observer.captures(map.mainAlias.metadata.target)) {
+      return execute.call(this);
+    }
+    const ownRunner = !this.queryRunner;
+    const runner: QueryRunner = this.queryRunner ?? this.dataSource.createQueryRunner();
+    this.queryRunner = runner;
+    observer.beginStatement(runner);
+    try {
+      return await execute.call(this);
+    } finally {
+      observer.endStatement(runner);
       if (ownRunner) {
         this.queryRunner = undefined;
         await runner.release();

@@ -103,6 +103,24 @@ describe('a live list over WebSocket', () => {
     expect(copy.rows.map((r) => r.n)).toEqual([3, 2, 1]);
     await expectCurrent(copy, 'live.Tick.list', query);
   });
+
+  it('sends a multi-row insert made outside a transaction as one frame (one statement, one commit)', async () => {
+    const s = await open();
+    const query = { filter: { tag: 'bulk' }, order: { n: 'ASC' } };
+    const copy = await openLive(s, 'live.Tick.list', query);
+    await ticks().insert([
+      { n: 3, tag: 'bulk' },
+      { n: 1, tag: 'bulk' },
+      { n: 2, tag: 'bulk' },
+    ]);
+    await s.waitFor((f) => f.event === 'live.Tick.list.changed');
+    await settle(100);
+    copy.catchUp();
+    expect(copy.frames).toBe(1);
+    expect(copy.count).toBe(3);
+    expect(copy.rows.map((r) => r.n)).toEqual([1, 2, 3]);
+    await expectCurrent(copy, 'live.Tick.list', query);
+  });
 });
 
 describe('a live list over Server-Sent Events', () => {
