@@ -41,6 +41,12 @@ export interface LivePageSpec {
   comparator?: RowComparator;
   /** Streams of the included bindings: any change of theirs re-reads the page. */
   includes: ReadonlySet<string>;
+  /**
+   * Per included stream, its binding's scope for the page's users in memory: a change of a row
+   * outside it (another tenant's) can show in no included row, so it neither reads the page
+   * again nor lends the page's next frame its change id. Absent: every change of the stream counts.
+   */
+  includedScopes?: ReadonlyMap<string, (row: Row) => boolean>;
   /** Reads `limit` rows from `offset` of the request's ordered set, as a fresh `list` by the first subscriber would, and the count. */
   read: (offset: number, limit: number) => Promise<PageRead>;
   /** Rows kept beyond each edge of the page, so that rows crossing an edge need no read (0 with `include`). */
@@ -161,7 +167,10 @@ export class KeptPage {
   /** Whether a change may alter this page or its count: its row was or is in the request's set, or an included binding changed. */
   touches(change: EntityChange): boolean {
     const stream = change.binding.stream;
-    if (this.spec.includes.has(stream)) return true;
+    if (this.spec.includes.has(stream)) {
+      const inScope = this.spec.includedScopes?.get(stream);
+      return !inScope || (!!change.before && inScope(change.before)) || (!!change.after && inScope(change.after));
+    }
     if (stream !== this.spec.binding.stream) return false;
     return (!!change.before && this.inSet(change.before)) || (!!change.after && this.inSet(change.after));
   }

@@ -1,0 +1,95 @@
+import { IsInt, IsOptional, IsString } from 'class-validator';
+import { Column, Entity, ManyToOne, PrimaryGeneratedColumn, type Relation } from 'typeorm';
+import { Binding } from '../../lib/index.js';
+import { LiveLists } from '../../lib/live/live-lists.js';
+import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { openLive, type LiveUser } from '../fixtures/live-fixtures.js';
+
+/**
+ * Live lists (PROTOCOL.md section 9) under attack: what another tenant's writes cost a page,
+ * and rows the page cannot send.
+ */
+
+const tenantScope = (user: LiveUser | null) => ({ tenant: user?.tenant ?? '\u0000none' });
+
+/** A folder of one tenant: included by its tenant's documents. */
+@Binding({ app: 'rv', scope: tenantScope })
+@Entity()
+class Folder {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() tenant: string;
+  @Column() @IsString() name: string;
+}
+
+@Binding<Doc>({ app: 'rv', scope: tenantScope, relations: ['folder'] })
+@Entity()
+class Doc {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() tenant: string;
+  @Column() @IsString() title: string;
+  @Column({ type: 'int', nullable: true }) @IsOptional() @IsInt() folderId?: number | null;
+  @ManyToOne(() => Folder, { nullable: true }) folder?: Relation<Folder>;
+}
+
+const acme: LiveUser = { id: 1, tenant: 'acme' };
+const globex: LiveUser = { id: 2, tenant: 'globex' };
+
+let t: TestApp;
+const sockets: TestSocket[] = [];
+
+beforeAll(async () => {
+  t = await startApp([Folder, Doc], {
+    authenticate: (req) => {
+      const raw = req.headers['x-user'];
+      return typeof raw === 'string' ? JSON.parse(raw) : null;
+    },
+  });
+});
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await t.close();
+});
+
+async function open(user?: LiveUser): Promise<TestSocket> {
+  const s = await TestSocket.open(t.ws, user ? { 'x-user': JSON.stringify(user) } : undefined);
+  sockets.push(s);
+  return s;
+}
+
+async function quiet(): Promise<void> {
+  const live = t.app.get(LiveLists);
+  for (let i = 0; i < 500 && !live.idle(); i++) await settle(5);
+  expect(live.idle()).toBe(true);
+}
+
+describe('a page that includes a scoped binding', () => {
+  it("is not read again for another tenant's changes of the included binding, and its frames carry only its own changes", async () => {
+    const live = t.app.get(LiveLists);
+    const mine = await t.dataSource.getRepository(Folder).save({ tenant: 'acme', name: 'inbox' });
+    await t.dataSource.getRepository(Doc).save({ tenant: 'acme', title: 'a', folderId: mine.id });
+    const a = await open(acme);
+    const copy = await openLive(a, 'rv.Doc.list', { include: ['folder'], order: { title: 'ASC' } });
+    expect(copy.rows).toEqual([
+      { id: expect.any(Number), tenant: 'acme', title: 'a', folderId: mine.id, folder: { id: mine.id, tenant: 'acme', name: 'inbox' } },
+    ]);
+    await quiet();
+    const reads = live.stats().reads;
+
+    // Another tenant writes its own folders: nothing of acme's page can change.
+    const g = await open(globex);
+    const theirs = await g.request('rv.Folder.create', { tenant: 'globex', name: 'x' });
+    expect(theirs.error).toBeUndefined();
+    for (let i = 0; i < 5; i++) await g.request('rv.Folder.update', { id: theirs.data.id, name: `x${i}` });
+    await quiet();
+    expect(live.stats().reads).toBe(reads);
+
+    // A change of acme's own folder is read and sent, with the id of that change.
+    const sub = await a.request('rv.Folder.subscribe', { id: mine.id });
+    expect(sub.error).toBeUndefined();
+    await t.dataSource.getRepository(Folder).update({ id: mine.id }, { name: 'archive' });
+    const push = await a.waitFor((f) => f.event === 'rv.Folder.updated');
+    const frame = await a.waitFor((f) => f.room === copy.room);
+    expect(frame.change).toBe(push.change);
+    expect(live.stats().reads).toBe(reads + 1);
+  });
+});
