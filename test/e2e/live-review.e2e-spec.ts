@@ -31,6 +31,14 @@ class Doc {
   @ManyToOne(() => Folder, { nullable: true }) folder?: Relation<Folder>;
 }
 
+/** A serialize hook that answers what JSON cannot write (a BigInt) for one row. */
+@Binding({ app: 'rv', serialize: (row: any) => ({ ...row, big: row.name === 'big' ? BigInt(1) : null }) })
+@Entity()
+class Gauge {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() name: string;
+}
+
 const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
 
@@ -38,7 +46,7 @@ let t: TestApp;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await startApp([Folder, Doc], {
+  t = await startApp([Folder, Doc, Gauge], {
     authenticate: (req) => {
       const raw = req.headers['x-user'];
       return typeof raw === 'string' ? JSON.parse(raw) : null;
@@ -91,5 +99,36 @@ describe('a page that includes a scoped binding', () => {
     const frame = await a.waitFor((f) => f.room === copy.room);
     expect(frame.change).toBe(push.change);
     expect(live.stats().reads).toBe(reads + 1);
+  });
+});
+
+describe('a page whose rows JSON cannot write', () => {
+  it('never stops the process: the read is logged and tried again, and other requests are answered', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const s = await open();
+      // Ordered by a string: every change reads the page again.
+      const copy = await openLive(s, 'rv.Gauge.list', { order: { name: 'ASC' } });
+      expect(copy.count).toBe(0);
+      await t.dataSource.getRepository(Gauge).save({ name: 'big' });
+      await settle(200);
+      expect(rejections).toEqual([]);
+      const other = await (await open()).request('rv.Folder.list', {});
+      expect(other.error).toBeUndefined();
+      // The page is read again after its back-off (1 s) and becomes current once the row is gone.
+      await t.dataSource.getRepository(Gauge).save({ name: 'ok' });
+      await t.dataSource.getRepository(Gauge).delete({ name: 'big' });
+      await settle(1200);
+      await quiet();
+      copy.catchUp();
+      const fresh = await s.request('rv.Gauge.list', { order: { name: 'ASC' } });
+      expect({ count: copy.count, rows: copy.rows, errors: copy.errors }).toEqual({ count: 1, rows: fresh.data.rows, errors: [] });
+      expect(fresh.data.rows).toEqual([{ id: expect.any(Number), name: 'ok', big: null }]);
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
   });
 });
