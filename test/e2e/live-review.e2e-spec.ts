@@ -39,6 +39,18 @@ class Gauge {
   @Column() @IsString() name: string;
 }
 
+/** Rows whose text any writer may make large after a page holds them. */
+@Binding({ app: 'rv', scope: tenantScope })
+@Entity()
+class Note {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() tenant: string;
+  @Column('text') @IsString() body: string;
+}
+
+/** Bytes one user may hold in live pages in this suite. */
+const PER_USER = 1024 * 1024;
+
 const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
 
@@ -46,7 +58,8 @@ let t: TestApp;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await startApp([Folder, Doc, Gauge], {
+  t = await startApp([Folder, Doc, Gauge, Note], {
+    limits: { liveListBytesPerUser: PER_USER },
     authenticate: (req) => {
       const raw = req.headers['x-user'];
       return typeof raw === 'string' ? JSON.parse(raw) : null;
@@ -130,5 +143,35 @@ describe('a page whose rows JSON cannot write', () => {
     } finally {
       process.off('unhandledRejection', onRejection);
     }
+  });
+});
+
+describe('the bytes of live pages whose rows grow', () => {
+  it("are charged to their users: one a page's growth would put over its bound loses that list, told by an error frame", async () => {
+    const live = t.app.get(LiveLists);
+    const budget = live['rooms'].memory.liveLists;
+    const notes = t.dataSource.getRepository(Note);
+    const note = await notes.save({ tenant: 'acme', body: 'short' });
+    const held = budget.usedBy('1'); // acme's pages of the tests above
+    const a = await open(acme);
+    const copy = await openLive(a, 'rv.Note.list', { order: { id: 'ASC' }, limit: 1 });
+    expect(copy.rows).toEqual([{ id: note.id, tenant: 'acme', body: 'short' }]);
+    const members = live.stats().members;
+    expect(budget.usedBy('1') - held).toBeLessThan(PER_USER / 10);
+
+    // Another writer makes the row large: the page would hold about 4 x 3 copies of it.
+    await notes.update({ id: note.id }, { body: 'x'.repeat(150_000) });
+    const ended = await a.waitFor((f) => f.room === copy.room && f.error);
+    expect(ended).toMatchObject({ event: 'rv.Note.list.changed', room: copy.room, error: { code: 'bad_request' } });
+    expect(ended.error.message).toContain(`${PER_USER} bytes per user`);
+    await quiet();
+    expect(live.stats().members).toBe(members - 1);
+    expect(budget.usedBy('1')).toBe(held);
+    // The list is over: later changes send nothing, and the same request is refused while the row is this large.
+    await notes.update({ id: note.id }, { body: 'y'.repeat(150_000) });
+    await quiet();
+    expect(a.frames.filter((f) => f.room === copy.room && !f.error)).toHaveLength(0);
+    const again = await a.request('rv.Note.list', { order: { id: 'ASC' }, limit: 1, live: true });
+    expect(again.error).toMatchObject({ code: 'bad_request' });
   });
 });
