@@ -48,6 +48,16 @@ class Note {
   @Column('text') @IsString() body: string;
 }
 
+/** The tenant is an excluded column: moving a row to another tenant changes nothing a push could show. */
+@Binding({ app: 'rv', scope: tenantScope, exclude: ['tenant', 'secret'] })
+@Entity()
+class Task {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() tenant: string;
+  @Column('int') @IsInt() rank: number;
+  @Column({ nullable: true }) @IsOptional() @IsString() secret?: string;
+}
+
 /** Bytes one user may hold in live pages in this suite. */
 const PER_USER = 1024 * 1024;
 
@@ -58,7 +68,7 @@ let t: TestApp;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  t = await startApp([Folder, Doc, Gauge, Note], {
+  t = await startApp([Folder, Doc, Gauge, Note, Task], {
     limits: { liveListBytesPerUser: PER_USER },
     authenticate: (req) => {
       const raw = req.headers['x-user'];
@@ -173,5 +183,34 @@ describe('the bytes of live pages whose rows grow', () => {
     expect(a.frames.filter((f) => f.room === copy.room && !f.error)).toHaveLength(0);
     const again = await a.request('rv.Note.list', { order: { id: 'ASC' }, limit: 1, live: true });
     expect(again.error).toMatchObject({ code: 'bad_request' });
+  });
+});
+
+describe('a row moved to another tenant by an excluded column', () => {
+  it("leaves the old tenant's live page and enters the new one's, with no row push to either (model-room subscribers)", async () => {
+    const tasks = t.dataSource.getRepository(Task);
+    const task = await tasks.save({ tenant: 'acme', rank: 1 });
+    const a = await open(acme);
+    const g = await open(globex);
+    const query = { order: { rank: 'ASC' } };
+    const mine = await openLive(a, 'rv.Task.list', query);
+    const theirs = await openLive(g, 'rv.Task.list', query);
+    expect(mine.rows).toEqual([{ id: task.id, rank: 1 }]);
+    expect(theirs.rows).toEqual([]);
+    for (const s of [a, g]) expect((await s.request('rv.Task.subscribe', {})).error).toBeUndefined();
+    // An excluded column that moves nothing: no push, no frame.
+    await tasks.update({ id: task.id }, { secret: 'hush' });
+    await quiet();
+    await settle(50);
+    expect(a.frames.filter((f) => f.room === mine.room)).toHaveLength(0);
+    await tasks.update({ id: task.id }, { tenant: 'globex' });
+    await g.waitFor((f) => f.room === theirs.room);
+    await a.waitFor((f) => f.room === mine.room);
+    await quiet();
+    mine.catchUp();
+    theirs.catchUp();
+    expect({ count: mine.count, rows: mine.rows }).toEqual({ count: 0, rows: [] });
+    expect({ count: theirs.count, rows: theirs.rows }).toEqual({ count: 1, rows: [{ id: task.id, rank: 1 }] });
+    expect([...a.frames, ...g.frames].filter((f) => typeof f.event === 'string' && /^rv\.Task\.(created|updated|deleted)$/.test(f.event))).toEqual([]);
   });
 });
