@@ -10,7 +10,7 @@ import { openLive, type LiveUser } from '../fixtures/live-fixtures.js';
  * and rows the page cannot send.
  */
 
-const tenantScope = (user: LiveUser | null) => ({ tenant: user?.tenant ?? '\u0000none' });
+const tenantScope = (user: LiveUser | null) => ({ tenant: user?.tenant ?? '-none-' });
 
 /** A folder of one tenant: included by its tenant's documents. */
 @Binding({ app: 'rv', scope: tenantScope })
