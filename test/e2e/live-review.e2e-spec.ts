@@ -3,6 +3,7 @@ import { Column, Entity, ManyToOne, PrimaryGeneratedColumn, type Relation } from
 import { Binding } from '../../lib/index.js';
 import { LiveLists } from '../../lib/live/live-lists.js';
 import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { SseReader } from '../fixtures/sse-reader.js';
 import { openLive, type LiveUser } from '../fixtures/live-fixtures.js';
 
 /**
@@ -183,6 +184,25 @@ describe('the bytes of live pages whose rows grow', () => {
     expect(a.frames.filter((f) => f.room === copy.room && !f.error)).toHaveLength(0);
     const again = await a.request('rv.Note.list', { order: { id: 'ASC' }, limit: 1, live: true });
     expect(again.error).toMatchObject({ code: 'bad_request' });
+  });
+});
+
+describe('the bytes of a live list over Server-Sent Events whose rows grow', () => {
+  it('the stream gets the error as its last `changed` event and ends; its page is freed', async () => {
+    const live = t.app.get(LiveLists);
+    const notes = t.dataSource.getRepository(Note);
+    const note = await notes.save({ tenant: 'globex', body: 'short' });
+    const pages = live.stats().pages;
+    const reader = await SseReader.open(`${t.http}/api/rv/Note/live?order=id&limit=1`, { 'x-user': JSON.stringify(globex) });
+    const page = await reader.waitFor(() => reader.events().find((e) => e.event === 'page'));
+    expect(page.frame.rows).toEqual([{ id: note.id, tenant: 'globex', body: 'short' }]);
+    await notes.update({ id: note.id }, { body: 'x'.repeat(150_000) });
+    const ended = await reader.waitFor(() => reader.events().find((e) => e.event === 'changed'));
+    expect(ended.frame).toMatchObject({ room: page.frame.room, error: { code: 'bad_request' } });
+    await reader.waitFor(() => reader.ended);
+    for (let i = 0; i < 100 && live.stats().pages !== pages; i++) await settle(10);
+    expect(live.stats().pages).toBe(pages);
+    await notes.delete({ id: note.id });
   });
 });
 
