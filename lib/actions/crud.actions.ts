@@ -252,10 +252,13 @@ export class CrudActions {
     const scope = this.policy.scope(binding, user);
     const parts = [room, filterHash(scope)];
     const includes = new Set<string>();
+    const includedScopes = new Map<string, (row: Row) => boolean>();
     for (const name of [...request.include].sort()) {
       const target = binding.includes.get(name)!.target;
       includes.add(target.stream);
-      parts.push(filterHash(this.policy.scope(target, user)));
+      const targetScope = this.policy.scope(target, user);
+      if (targetScope) includedScopes.set(target.stream, compileMatcher(targetScope, target.allFields, target.sql.dialect));
+      parts.push(filterHash(targetScope));
       if (target.options.can?.retrieve) parts.push(`user:${this.policy.identify(user) ?? ''}`);
     }
     return {
@@ -270,6 +273,7 @@ export class CrudActions {
       requires: scope ? roomScope(binding, scope).requires : undefined,
       comparator: request.include.length ? undefined : memoryComparator(binding, request.order),
       includes,
+      includedScopes,
       read,
       // Rows kept beyond each edge, so that most rows crossing an edge need no read; none with include (always read).
       reserve: request.include.length ? 0 : request.limit,

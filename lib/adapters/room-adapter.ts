@@ -17,6 +17,7 @@ export interface SharedChange {
   before?: Record<string, unknown>;
   after?: Record<string, unknown>;
   changes?: string[];
+  hidden?: boolean;
   changeId: string;
 }
 
@@ -95,6 +96,7 @@ export abstract class RoomAdapter extends ChangeSink {
     // Ids first: an adapter that publishes asynchronously gives the same ids to pushes and live frames.
     for (const change of changes) this.host.changeId(change);
     for (const change of changes) {
+      if (change.hidden) continue; // for live lists only
       try {
         this.publish(change);
       } catch (error) {

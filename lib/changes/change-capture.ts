@@ -221,11 +221,15 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     this.record(runner, ...this.updateChange(binding, before, after));
   }
 
-  /** The update of one row, or none when only excluded columns changed (the push itself would reveal it). */
+  /** The update of one row, `hidden` when only excluded columns changed (see EntityChange), or none when nothing did. */
   private updateChange(binding: BindingDefinition, before: Row, after: Row): EntityChange[] {
     const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !sameValue(before[name], after[name]));
-    if (changes.length === 0) return [];
-    return [{ binding, kind: 'updated', id: after[binding.primary.propertyName] as string | number, before, after, changes }];
+    const id = after[binding.primary.propertyName] as string | number;
+    if (changes.length === 0) {
+      const hidden = [...binding.allFields.keys()].some((name) => !sameValue(before[name], after[name]));
+      return hidden ? [{ binding, kind: 'updated', id, before, after, changes, hidden: true }] : [];
+    }
+    return [{ binding, kind: 'updated', id, before, after, changes }];
   }
 
   /** Holds changes until their transaction commits; outside one they are one commit at once. */

@@ -14,6 +14,6 @@ export abstract class ChangeSink {
    * shows half a transaction. By default they are published one by one.
    */
   commit(changes: readonly EntityChange[]): void {
-    for (const change of changes) this.publish(change);
+    for (const change of changes) if (!change.hidden) this.publish(change); // hidden: for live lists only
   }
 }

@@ -41,6 +41,12 @@ export interface LivePageSpec {
   comparator?: RowComparator;
   /** Streams of the included bindings: any change of theirs re-reads the page. */
   includes: ReadonlySet<string>;
+  /**
+   * Per included stream, its binding's scope for the page's users in memory: a change of a row
+   * outside it (another tenant's) can show in no included row, so it neither reads the page
+   * again nor lends the page's next frame its change id. Absent: every change of the stream counts.
+   */
+  includedScopes?: ReadonlyMap<string, (row: Row) => boolean>;
   /** Reads `limit` rows from `offset` of the request's ordered set, as a fresh `list` by the first subscriber would, and the count. */
   read: (offset: number, limit: number) => Promise<PageRead>;
   /** Rows kept beyond each edge of the page, so that rows crossing an edge need no read (0 with `include`). */
@@ -153,7 +159,7 @@ export class KeptPage {
       } catch {
         next = 'read'; // the serialize hook threw (logged): the read answers as a fresh list would
       }
-      if (next !== 'read') return this.replace(next);
+      if (next !== 'read' && this.replaced(next)) return;
     }
     this.reread();
   }
@@ -161,16 +167,19 @@ export class KeptPage {
   /** Whether a change may alter this page or its count: its row was or is in the request's set, or an included binding changed. */
   touches(change: EntityChange): boolean {
     const stream = change.binding.stream;
-    if (this.spec.includes.has(stream)) return true;
+    if (this.spec.includes.has(stream)) {
+      const inScope = this.spec.includedScopes?.get(stream);
+      return !inScope || (!!change.before && inScope(change.before)) || (!!change.after && inScope(change.after));
+    }
     if (stream !== this.spec.binding.stream) return false;
     return (!!change.before && this.inSet(change.before)) || (!!change.after && this.inSet(change.after));
   }
 
   /** Estimated bytes: the request, and the kept rows twice (as sent and hydrated), counted as a full range of rows this size. */
-  estimate(): number {
+  estimate(kept: readonly Row[] = this.kept): number {
     let largest = 256;
-    for (const row of this.kept) largest = Math.max(largest, JSON.stringify(row).length);
-    const rows = Math.max(this.spec.limit + 2 * this.spec.reserve, this.kept.length);
+    for (const row of kept) largest = Math.max(largest, JSON.stringify(row).length);
+    const rows = Math.max(this.spec.limit + 2 * this.spec.reserve, kept.length);
     return 1024 + this.spec.requestBytes + 2 * this.spec.room.length + 2 * 2 * largest * rows;
   }
 
@@ -202,20 +211,43 @@ export class KeptPage {
         range = await this.readRange();
       } catch (error) {
         this.host.failed(this, error);
-        this.retryMs = Math.min(MAX_RETRY_MS, Math.max(1000, this.retryMs * 2));
-        await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
-        this.again = true;
+        await this.backOff();
+        continue;
+      }
+      if (!this.closed && !this.replaced(range)) {
+        await this.backOff();
         continue;
       }
       this.retryMs = 0;
-      if (!this.closed) this.replace(range);
     }
+  }
+
+  /** Waits longer after each failure in a row (1 s doubling, at most MAX_RETRY_MS), then reads again. */
+  private async backOff(): Promise<void> {
+    this.retryMs = Math.min(MAX_RETRY_MS, Math.max(1000, this.retryMs * 2));
+    await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
+    this.again = true;
   }
 
   /** After the first read: commits that arrived meanwhile are read again. */
   private async settle(): Promise<void> {
     await this.readUntilCurrent();
     this.reading = undefined;
+  }
+
+  /**
+   * {@link replace}, or false when the rows cannot be sent (a serialize hook answered what
+   * JSON cannot write): logged, the page unchanged, read again later. A throw here would
+   * otherwise reject a promise nobody awaits and stop the process.
+   */
+  private replaced(next: Range): boolean {
+    try {
+      this.replace(next);
+      return true;
+    } catch (error) {
+      this.host.failed(this, error);
+      return false;
+    }
   }
 
   /** Takes a new range, and sends the ops from the old page to the new one when anything changed. */
@@ -228,11 +260,13 @@ export class KeptPage {
   }
 
   private set(range: Range): void {
+    // First, as it throws for rows JSON cannot write: the page is then left as it was.
+    const bytes = this.estimate(range.rows);
     this.start = range.start;
     this.kept = range.rows;
     this.raw = range.raw;
     this.count = range.count;
-    this.host.resized(this, this.estimate());
+    this.host.resized(this, bytes);
   }
 
   private send(ops: LiveOp[]): void {

@@ -136,6 +136,29 @@ export class LiveLists implements PageHost {
     if (bytes > page.bytes) this.budget.add(undefined, 0, bytes - page.bytes);
     else this.budget.release(undefined, 0, page.bytes - bytes);
     page.bytes = bytes;
+    // Each member was charged the page's estimate when it joined: rows that grew since (any
+    // writer may make them larger) are charged to its user too, and a user they would put over
+    // its bound loses this list, told by an error frame naming the room.
+    for (const [subscriber, member] of [...page.members]) {
+      const entry = this.held.get(subscriber)?.get(page.spec.room);
+      if (!entry || entry.page !== page || bytes <= entry.charged) continue;
+      const key = this.userKey(subscriber);
+      if (this.budget.fitsUser(key, bytes - entry.charged)) {
+        this.budget.add(key, bytes - entry.charged, 0);
+        entry.charged = bytes;
+        continue;
+      }
+      const frame = this.ended(page, this.budget.refusal(`at most ${this.budget.perUser} bytes per user`));
+      if (member.held) member.held.push(frame);
+      else subscriber.send(frame);
+      this.leave(subscriber, page.spec.room);
+    }
+  }
+
+  /** The frame that ends a live list: its event and room, and the error why. */
+  private ended(page: KeptPage, error: BindingError): string {
+    const { binding, kind, room } = page.spec;
+    return `${this.codec.pushHead(`${binding.stream}.${kind}.changed`)},"room":${JSON.stringify(room)},"error":${JSON.stringify(error)}}`;
   }
 
   failed(page: KeptPage, error: unknown): void {

@@ -185,6 +185,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       before: revive(shared.before),
       after: revive(shared.after),
       changes: shared.changes,
+      ...(shared.hidden ? { hidden: true } : {}),
       changeId: shared.changeId,
     };
   }

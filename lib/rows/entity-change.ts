@@ -13,6 +13,11 @@ export interface EntityChange {
   /** Exposed properties whose value changed (updates only). */
   changes?: string[];
   /**
+   * Only excluded columns changed: no push (it would reveal them), but the live lists see it,
+   * since such a column (a tenant) may take the row out of a scope or into one.
+   */
+  hidden?: boolean;
+  /**
    * `performance.now()` when the change was captured, before its commit: a read that ended
    * earlier cannot have seen it (live lists use this to know when a kept page may be updated in memory).
    */

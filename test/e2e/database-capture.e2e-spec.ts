@@ -457,6 +457,46 @@ describe('what is installed', () => {
 });
 
 if (pgMode)
+  describe('PostgreSQL: a writer of another role', () => {
+    it('may write a bound table with no privilege on the outbox, and may neither read nor forge it', async () => {
+      const role = `nb_writer_${Date.now().toString(36)}`;
+      await t.dataSource.query(`CREATE ROLE ${role} NOLOGIN`);
+      const client = await pgClient();
+      try {
+        await t.dataSource.query(`GRANT SELECT, INSERT, UPDATE ON dc_card TO ${role}`);
+        await t.dataSource.query(`GRANT USAGE ON SEQUENCE dc_card_id_seq TO ${role}`);
+        const title = unique('role');
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL ROLE ${role}`);
+        await client.query(`INSERT INTO dc_card (title, tenant, rank) VALUES ($1, 'acme', 3)`, [title]);
+        await client.query('COMMIT');
+        const push = await a.waitFor((f) => f.event === 'dc.Card.created' && f.data.title === title, 5000);
+        expect(push.data).toMatchObject({ tenant: 'acme', rank: 3 });
+        // The outbox holds every table's whole rows (excluded columns too): not for this role.
+        for (const sql of [`SELECT count(*) FROM nest_bindings_outbox`, `INSERT INTO nest_bindings_outbox (tbl, op, new_row) VALUES ('dc_card', 'I', '{}')`]) {
+          await client.query('BEGIN');
+          await client.query(`SET LOCAL ROLE ${role}`);
+          await expect(client.query(sql)).rejects.toThrow(/permission denied/);
+          await client.query('ROLLBACK');
+        }
+        // Nor can it attach the trigger function to a table of its own, to record rows under a bound table's name.
+        await t.dataSource.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL ROLE ${role}`);
+        await client.query(`CREATE TABLE ${role}_own (id int)`);
+        await expect(
+          client.query(`CREATE TRIGGER forge AFTER INSERT ON ${role}_own FOR EACH ROW EXECUTE FUNCTION nest_bindings_capture('dc_card')`),
+        ).rejects.toThrow(/permission denied for function/);
+        await client.query('ROLLBACK');
+      } finally {
+        await client.end();
+        await t.dataSource.query(`DROP OWNED BY ${role}`);
+        await t.dataSource.query(`DROP ROLE ${role}`);
+      }
+    });
+  });
+
+if (pgMode)
   describe('PostgreSQL: commit order and the listening connection', () => {
     it('two transactions committed in the reverse order of their outbox ids both push', async () => {
       const one = await seed();

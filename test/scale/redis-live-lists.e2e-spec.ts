@@ -7,8 +7,9 @@ import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
-import { BindingsModule } from '../../lib/index.js';
+import { IsInt, IsString } from 'class-validator';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Binding, BindingsModule } from '../../lib/index.js';
 import { LiveLists } from '../../lib/live/live-lists.js';
 import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { Card, LiveCopy, openLive, Shelf, type LiveUser } from '../fixtures/live-fixtures.js';
@@ -27,10 +28,19 @@ const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
 const header = (user: LiveUser) => ({ 'x-user': JSON.stringify(user) });
 
+/** The tenant is excluded: moving a row to another tenant changes nothing a push could show. */
+@Binding({ app: 'live', scope: (user: LiveUser | null) => ({ tenant: user?.tenant ?? '-none-' }), exclude: ['tenant'] })
+@Entity()
+class Job {
+  @PrimaryGeneratedColumn() id: number;
+  @Column() @IsString() tenant: string;
+  @Column('int') @IsInt() rank: number;
+}
+
 async function instance(file: string, prefix: string): Promise<TestApp> {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      TypeOrmModule.forRoot({ type: 'better-sqlite3', database: file, entities: [Card, Shelf], synchronize: true, retryAttempts: 0 }),
+      TypeOrmModule.forRoot({ type: 'better-sqlite3', database: file, entities: [Card, Shelf, Job], synchronize: true, retryAttempts: 0 }),
       BindingsModule.forRoot({
         authenticate: (req) => (typeof req.headers['x-user'] === 'string' ? JSON.parse(req.headers['x-user']) : null),
         limits: { framesPerSecond: 100_000, burst: 100_000 },
@@ -130,4 +140,19 @@ it('a commit on either instance reaches the live lists of both, and their copies
     for (const [k, copy] of copies.entries()) await converges(copy, lists[k].event, lists[k].data, `seed ${seed} step ${i} ${JSON.stringify(step)}`);
   }
   for (const app of apps) expect(app.app.get(LiveLists).idle()).toBe(true);
+});
+
+it("a row moved to another tenant by an excluded column on one instance leaves the old tenant's page on the other", async () => {
+  const job = await a.dataSource.getRepository(Job).save({ tenant: 'acme', rank: 1 });
+  const query = { order: { rank: 'ASC' } };
+  const mine = await openLive(await open(b, acme), 'live.Job.list', query);
+  const theirs = await openLive(await open(b, globex), 'live.Job.list', query);
+  expect(mine.rows).toEqual([{ id: job.id, rank: 1 }]);
+  await a.dataSource.getRepository(Job).update({ id: job.id }, { tenant: 'globex' });
+  await mine.socket.waitFor((f) => f.room === mine.room);
+  await theirs.socket.waitFor((f) => f.room === theirs.room);
+  await converges(mine, 'live.Job.list', query, 'old tenant');
+  await converges(theirs, 'live.Job.list', query, 'new tenant');
+  expect(mine.rows).toEqual([]);
+  expect(theirs.rows).toEqual([{ id: job.id, rank: 1 }]);
 });

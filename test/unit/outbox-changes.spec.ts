@@ -6,6 +6,7 @@ const column = (propertyName: string) => ({ propertyName });
 const binding = {
   primary: column('id'),
   exposed: ['id', 'title', 'rank', 'deletedAt'].map(column),
+  allFields: new Map(['id', 'title', 'rank', 'secret', 'deletedAt', 'updated'].map((name) => [name, column(name)])),
   deleteDateColumn: column('deletedAt'),
 } as unknown as BindingDefinition;
 const row = (fields: Record<string, unknown> = {}) => ({ id: 1, title: 'a', rank: 0, secret: 's', deletedAt: null, ...fields });
@@ -31,8 +32,8 @@ describe('changesOf', () => {
     ).toEqual([]);
   });
 
-  it('an update of excluded columns only, or of nothing, pushes nothing', () => {
-    expect(kinds(row(), row({ secret: 'other' }))).toEqual([]);
+  it('an update of excluded columns only is hidden (live lists only, no push); of nothing, nothing', () => {
+    expect(changesOf(binding, row(), row({ secret: 'other' }))).toMatchObject([{ kind: 'updated', id: 1, changes: [], hidden: true }]);
     expect(kinds(row(), row())).toEqual([]);
   });
 

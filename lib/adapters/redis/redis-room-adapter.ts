@@ -182,6 +182,7 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
       ...(change.before ? { before: change.before } : {}),
       ...(change.after ? { after: change.after } : {}),
       ...(change.changes ? { changes: change.changes } : {}),
+      ...(change.hidden ? { hidden: true } : {}),
       changeId: this.host.changeId(change),
     }));
     this.pub.publish(this.key('commits'), JSON.stringify({ origin: this.origin, changes: shared })).catch((error: Error) => this.degrade(error));

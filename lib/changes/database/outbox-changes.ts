@@ -4,7 +4,7 @@ import type { EntityChange, Row } from '../../rows/entity-change.js';
 /**
  * The changes one recorded row makes, as the ORM capture would report them: an update
  * without a change of an exposed column pushes nothing (the push itself would reveal the
- * hidden one); with a delete-date column, soft-deleting is a delete, restoring a create, and
+ * hidden one; it is `hidden`, for live lists); with a delete-date column, soft-deleting is a delete, restoring a create, and
  * writes of soft-deleted rows push nothing; a primary key update is a delete and a create.
  */
 export function changesOf(binding: BindingDefinition, before: Row | undefined, after: Row | undefined): EntityChange[] {
@@ -18,7 +18,10 @@ export function changesOf(binding: BindingDefinition, before: Row | undefined, a
   if (was && is) {
     if (!equal(before[pk], after[pk])) return [deleted(before), created(after)];
     const changes = binding.exposed.map((c) => c.propertyName).filter((name) => !equal(before[name], after[name]));
-    return changes.length ? [{ binding, kind: 'updated', id: after[pk] as string | number, before, after, changes }] : [];
+    if (changes.length) return [{ binding, kind: 'updated', id: after[pk] as string | number, before, after, changes }];
+    // Only excluded columns: no push, but live lists see it (see EntityChange.hidden).
+    const hidden = [...binding.allFields.keys()].some((name) => !equal(before[name], after[name]));
+    return hidden ? [{ binding, kind: 'updated', id: after[pk] as string | number, before, after, changes, hidden: true }] : [];
   }
   if (was) return [deleted(before)];
   if (is) return [created(after)];

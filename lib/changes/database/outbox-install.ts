@@ -105,12 +105,22 @@ BEGIN
   RETURN NULL;
 END`;
   const source = `\nDECLARE new_id bigint;${body}\n`;
-  const current: Array<{ src: string }> = await runner.query(
-    `SELECT p.prosrc AS src FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1 AND n.nspname = $2`,
+  // SECURITY DEFINER: the trigger writes the outbox as its owner, so other writers of the bound
+  // tables need no privilege on it, and none may read it (whole rows of every table, excluded
+  // columns included) or forge rows in it. EXECUTE is revoked from PUBLIC, so nobody else can
+  // attach the function to a table of their own to record rows as this owner.
+  const current: Array<{ src: string; definer: boolean; config: string[] | null; acl: unknown }> = await runner.query(
+    `SELECT p.prosrc AS src, p.prosecdef AS definer, p.proconfig AS config, p.proacl AS acl FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.proname = $1 AND n.nspname = $2`,
     [CAPTURE_FUNCTION, schema],
   );
-  if (current[0]?.src !== source) {
-    await runner.query(`CREATE OR REPLACE FUNCTION ${ident(schema)}.${CAPTURE_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $nb$${source}$nb$`);
+  const wanted = current[0]?.src === source && current[0].definer && current[0].config?.join() === 'search_path=pg_catalog, pg_temp' && current[0].acl !== null;
+  if (!wanted) {
+    const fn = `${ident(schema)}.${CAPTURE_FUNCTION}()`;
+    await runner.query(
+      `CREATE OR REPLACE FUNCTION ${fn} RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $nb$${source}$nb$`,
+    );
+    await runner.query(`REVOKE EXECUTE ON FUNCTION ${fn} FROM PUBLIC`);
   }
   for (const metadata of tables) {
     const table = qualified(metadata);

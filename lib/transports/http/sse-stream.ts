@@ -139,5 +139,7 @@ export class LiveSseStream extends SseStream {
     // The frame is built by the live lists: `"seq":N` follows the event and the room, neither of which holds a quote unescaped.
     const seq = /"seq":(\d+)/.exec(frame)?.[1];
     this.emit(`${seq === undefined ? '' : `id: ${seq}\n`}event: changed\ndata: ${frame}\n\n`);
+    // A frame without seq ends the list (its error says why): the stream has nothing more to carry.
+    if (seq === undefined) this.end();
   }
 }
