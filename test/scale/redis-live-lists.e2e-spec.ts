@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { BindingsModuleOptions } from '../../lib/index.js';
 import { LiveLists } from '../../lib/live/live-lists.js';
-import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { readUserHeader, settle, TestSocket, userHeader, type TestApp } from '../fixtures/harness.js';
 import { Card, LiveCopy, openLive, Shelf, type LiveUser } from '../fixtures/live-fixtures.js';
 import { keyPrefix, removeTempDirs, startRedis, startSharing, tempDir } from './instances.js';
 
@@ -20,13 +20,12 @@ let b: TestApp;
 const sockets: TestSocket[] = [];
 const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
-const header = (user: LiveUser) => ({ 'x-user': JSON.stringify(user) });
 
 beforeAll(async () => {
   redis = await startRedis();
   const database: DataSourceOptions = { type: 'better-sqlite3', database: join(tempDir(), 'live.sqlite'), entities: [Card, Shelf], synchronize: true };
   const options: BindingsModuleOptions = {
-    authenticate: (req) => (typeof req.headers['x-user'] === 'string' ? JSON.parse(req.headers['x-user']) : null),
+    authenticate: readUserHeader,
     limits: { framesPerSecond: 100_000, burst: 100_000 },
     adapter: { redis: redis.url, keyPrefix: keyPrefix('l') },
   };
@@ -43,7 +42,7 @@ afterAll(async () => {
 });
 
 async function open(app: TestApp, user: LiveUser): Promise<TestSocket> {
-  const socket = await TestSocket.open(app.ws, header(user));
+  const socket = await TestSocket.open(app.ws, userHeader(user));
   sockets.push(socket);
   return socket;
 }

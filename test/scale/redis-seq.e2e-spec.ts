@@ -4,9 +4,9 @@ import { Redis } from 'ioredis';
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { BindingsModuleOptions } from '../../lib/index.js';
-import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { ok, settle, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
-import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, type TestUser } from '../fixtures/tenancy-fixtures.js';
+import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, subscribeDocs, type TestUser } from '../fixtures/tenancy-fixtures.js';
 import { keyPrefix, removeTempDirs, startRedis, startSharing, tempDir } from './instances.js';
 
 // PROTOCOL.md sections 4 and 8 with two instances sharing one database and one Redis: a
@@ -52,16 +52,7 @@ async function open(app: TestApp, user: TestUser): Promise<TestSocket> {
   sockets.push(socket);
   return socket;
 }
-async function ok(socket: TestSocket, event: string, data: unknown): Promise<any> {
-  const reply = await socket.request(event, data);
-  if (reply.error) throw new Error(`${event}: ${JSON.stringify(reply.error)}`);
-  return reply.data;
-}
-async function probe(app: TestApp, user: TestUser, data: object): Promise<{ reply: any; replayed: any[] }> {
-  const socket = await open(app, user);
-  const reply = await ok(socket, 't.Doc.subscribe', data);
-  return { reply, replayed: socket.pushes() };
-}
+const probe = async (app: TestApp, user: TestUser, data: object) => subscribeDocs(await open(app, user), data);
 async function firstId(app: TestApp, user: TestUser, query: string): Promise<string | undefined> {
   const reader = await SseReader.open(`${app.http}/api/t/Doc/events${query}`, as(user));
   readers.push(reader);
