@@ -2,24 +2,14 @@
 // BINDINGS_PG_URL is set, PostgreSQL: writes/s through REST with capture 'database' vs
 // 'orm', raw UPDATE/s from another connection with the triggers vs without, and the latency
 // from another process's commit to a socket. Each server run gets a fresh database.
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { createPgDatabase, dropPgDatabase } from '../scripts/pg-databases.mjs';
 
 const RAW_WRITES = 5000;
-
-async function admin(url, sql) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
 
 function databases(dir) {
   let n = 0;
@@ -28,14 +18,8 @@ function databases(dir) {
   if (url) {
     list.push({
       name: 'PostgreSQL',
-      fresh: async () => {
-        const name = `nb_bench_${randomBytes(4).toString('hex')}`;
-        await admin(url, `CREATE DATABASE ${name}`);
-        const target = new URL(url);
-        target.pathname = `/${name}`;
-        return target.toString();
-      },
-      drop: (target) => admin(url, `DROP DATABASE IF EXISTS ${new URL(target).pathname.slice(1)} WITH (FORCE)`),
+      fresh: () => createPgDatabase(url, 'nb_bench'),
+      drop: (target) => dropPgDatabase(url, target),
     });
   } else console.log('capture on PostgreSQL: skipped (set BINDINGS_PG_URL, e.g. via scripts/services.sh env)');
   return list;
@@ -128,20 +112,18 @@ export async function benchCapture({ startServer, load, report, median, quick, d
       try {
         const { p50, p99 } = await load('capture-latency.mjs', [`ws://127.0.0.1:${server.port}/ws`, target, quick ? 10 : 30]);
         // PostgreSQL: within a second (NOTIFY); SQLite: the poll (pollInterval, default 1,000 ms).
-        report(
-          `${db.name}: another process's commit -> socket, p50 ms`,
-          p50,
-          1000,
-          'ms',
-          db.name === 'PostgreSQL' ? '<= 1.0x (within 1 s)' : 'information (poll 1 s)',
-        );
-        report(
-          `${db.name}: another process's commit -> socket, p99 ms`,
-          p99,
-          1000,
-          'ms',
-          db.name === 'PostgreSQL' ? '<= 1.0x (within 1 s)' : 'information (poll 1 s)',
-        );
+        for (const [name, value] of [
+          ['p50', p50],
+          ['p99', p99],
+        ]) {
+          report(
+            `${db.name}: another process's commit -> socket, ${name} ms`,
+            value,
+            1000,
+            'ms',
+            db.name === 'PostgreSQL' ? '<= 1.0x (within 1 s)' : 'information (poll 1 s)',
+          );
+        }
       } finally {
         await server.stop();
       }

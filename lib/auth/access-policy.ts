@@ -5,8 +5,7 @@ import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
 import { APPLICATION_FILTER_LIMITS, compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-
-type Row = Record<string, unknown>;
+import type { Row } from '../rows/entity-change.js';
 
 /**
  * `can` and `scope` of the bindings, applied the same way to requests of both transports

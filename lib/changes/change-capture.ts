@@ -13,10 +13,9 @@ import type {
 import { RowStore } from '../rows/row-store.js';
 import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
-import { BindingError } from '../protocol/binding-error.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-import { ChangeSink } from './change-sink.js';
+import { ChangeSink, commitOrLog } from './change-sink.js';
 import type { EntityChange, Row } from '../rows/entity-change.js';
 import { Cascades, type CascadeRead } from './cascades.js';
 import { observeStatements, stopObservingStatements, type StatementKind, type StatementObserver } from './query-builder-capture.js';
@@ -252,14 +251,7 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
 
   /** Hands one commit's changes on. */
   private publish(changes: EntityChange[]): void {
-    try {
-      this.bus.commit(changes);
-    } catch (error) {
-      // A push that fails must never fail the application's commit.
-      // A hook's failure was logged where it happened (with its message); say what it cost.
-      const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
-      this.logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
-    }
+    commitOrLog(this.bus, changes, this.logger);
   }
 
   /** The row with every column: the entity itself when it has them all, else read back. */

@@ -1,3 +1,5 @@
+import type { Logger } from '@nestjs/common';
+import { BindingError } from '../protocol/binding-error.js';
 import type { EntityChange } from '../rows/entity-change.js';
 
 /**
@@ -15,5 +17,19 @@ export abstract class ChangeSink {
    */
   commit(changes: readonly EntityChange[]): void {
     for (const change of changes) if (!change.hidden) this.publish(change); // hidden: for live lists only
+  }
+}
+
+/**
+ * Hands one commit's changes to `sink`. A push that fails must never fail the application's
+ * commit: the failure is logged, not thrown (a hook's failure was logged where it happened,
+ * with its message; this says what it cost).
+ */
+export function commitOrLog(sink: ChangeSink, changes: readonly EntityChange[], logger: Logger): void {
+  try {
+    sink.commit(changes);
+  } catch (error) {
+    const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
+    logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
   }
 }

@@ -52,36 +52,29 @@ export function stopObservingStatements(dataSource: DataSource): void {
  * not: no subscriber hears of rows the database changes, whichever statement caused it.
  */
 function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
-  if (prototype[WRAPPED]) return;
-  const execute = prototype.execute;
-  prototype[WRAPPED] = true;
-  prototype.execute = async function capturedExecute(this: any) {
-    const observer = observers.get(this.dataSource);
-    const map = this.expressionMap;
-    if (!observer || !map.mainAlias?.hasMetadata) return execute.call(this);
-    const kind = kindOf(this);
-    const own = map.callListeners === true && observer.captures(map.mainAlias.metadata.target);
-    const cascades = observer.cascades(kind, this);
-    if (!own && !cascades) return execute.call(this);
-    // One connection for the reads around the statement and the statement itself.
-    const ownRunner = !this.queryRunner;
-    const runner: QueryRunner = this.queryRunner ?? this.dataSource.createQueryRunner();
-    this.queryRunner = runner;
-    try {
-      const before = own ? await observer.before(this, runner) : undefined;
-      const cascaded = cascades ? await observer.beforeCascades(kind, this, runner) : undefined;
-      const result = await execute.call(this);
-      const changes = own ? await observer.after(kind, this, runner, before) : [];
-      if (cascades) changes.push(...(await observer.afterCascades(runner, cascaded)));
-      observer.record(runner, ...changes);
-      return result;
-    } finally {
-      if (ownRunner) {
-        this.queryRunner = undefined;
-        await runner.release();
-      }
-    }
-  };
+  replaceExecute(
+    prototype,
+    (execute) =>
+      async function capturedExecute(this: any) {
+        const observer = observers.get(this.dataSource);
+        const map = this.expressionMap;
+        if (!observer || !map.mainAlias?.hasMetadata) return execute.call(this);
+        const kind = kindOf(this);
+        const own = map.callListeners === true && observer.captures(map.mainAlias.metadata.target);
+        const cascades = observer.cascades(kind, this);
+        if (!own && !cascades) return execute.call(this);
+        // One connection for the reads around the statement and the statement itself.
+        return onOneConnection(this, async (runner) => {
+          const before = own ? await observer.before(this, runner) : undefined;
+          const cascaded = cascades ? await observer.beforeCascades(kind, this, runner) : undefined;
+          const result = await execute.call(this);
+          const changes = own ? await observer.after(kind, this, runner, before) : [];
+          if (cascades) changes.push(...(await observer.afterCascades(runner, cascaded)));
+          observer.record(runner, ...changes);
+          return result;
+        });
+      },
+  );
 }
 
 /**
@@ -91,27 +84,46 @@ function wrap(prototype: any, kindOf: (qb: any) => StatementKind): void {
  * of its own and has the capture publish its rows together once it has returned.
  */
 function wrapInsert(prototype: any): void {
+  replaceExecute(
+    prototype,
+    (execute) =>
+      async function capturedInsert(this: any) {
+        const observer = observers.get(this.dataSource);
+        const map = this.expressionMap;
+        if (!observer || map.callListeners !== true || !map.mainAlias?.hasMetadata || !observer.captures(map.mainAlias.metadata.target)) {
+          return execute.call(this);
+        }
+        return onOneConnection(this, async (runner) => {
+          observer.beginStatement(runner);
+          try {
+            return await execute.call(this);
+          } finally {
+            observer.endStatement(runner);
+          }
+        });
+      },
+  );
+}
+
+/** Replaces `execute` of a QueryBuilder prototype, once (`wrapped` gets the original). */
+function replaceExecute(prototype: any, wrapped: (execute: (this: any) => Promise<any>) => (this: any) => Promise<any>): void {
   if (prototype[WRAPPED]) return;
   const execute = prototype.execute;
   prototype[WRAPPED] = true;
-  prototype.execute = async function capturedInsert(this: any) {
-    const observer = observers.get(this.dataSource);
-    const map = this.expressionMap;
-    if (!observer || map.callListeners !== true || !map.mainAlias?.hasMetadata || !observer.captures(map.mainAlias.metadata.target)) {
-      return execute.call(this);
+  prototype.execute = wrapped(execute);
+}
+
+/** Runs `work` on the statement's connection; when it has none, on one of its own, released afterwards. */
+async function onOneConnection<T>(qb: any, work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  const ownRunner = !qb.queryRunner;
+  const runner: QueryRunner = qb.queryRunner ?? qb.dataSource.createQueryRunner();
+  qb.queryRunner = runner;
+  try {
+    return await work(runner);
+  } finally {
+    if (ownRunner) {
+      qb.queryRunner = undefined;
+      await runner.release();
     }
-    const ownRunner = !this.queryRunner;
-    const runner: QueryRunner = this.queryRunner ?? this.dataSource.createQueryRunner();
-    this.queryRunner = runner;
-    observer.beginStatement(runner);
-    try {
-      return await execute.call(this);
-    } finally {
-      observer.endStatement(runner);
-      if (ownRunner) {
-        this.queryRunner = undefined;
-        await runner.release();
-      }
-    }
-  };
+  }
 }

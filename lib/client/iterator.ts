@@ -57,3 +57,29 @@ export class BufferedIterator<P> implements AsyncIterableIterator<P> {
     return this;
   }
 }
+
+/**
+ * The async iterators of one owner (a subscription, a live list): each gets every value put
+ * from its start on; `finish(error)` ends them all, and an iterator started later is already over.
+ */
+export class IteratorGroup<P> {
+  private readonly open = new Set<BufferedIterator<P>>();
+  private finished = false;
+
+  start(): BufferedIterator<P> {
+    const iterator = new BufferedIterator<P>((it) => this.open.delete(it));
+    if (this.finished) iterator.finish();
+    else this.open.add(iterator);
+    return iterator;
+  }
+
+  put(value: P): void {
+    for (const iterator of this.open) iterator.put(value);
+  }
+
+  finish(error?: BindingClientError): void {
+    this.finished = true;
+    for (const iterator of this.open) iterator.finish(error);
+    this.open.clear();
+  }
+}

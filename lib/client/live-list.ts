@@ -1,6 +1,6 @@
 import { Listeners } from './emitter.js';
 import type { BindingClientError } from './errors.js';
-import { BufferedIterator } from './iterator.js';
+import { IteratorGroup } from './iterator.js';
 import { applyLiveOps, pageLength, type LiveOp } from './live-ops.js';
 import type { Row, SearchQuery } from './types.js';
 
@@ -73,7 +73,7 @@ export function readLivePage<T>(reply: unknown): LivePage<T> | undefined {
  */
 export class LiveList<T = Row> implements AsyncIterable<LiveChange<T>> {
   private readonly listeners = new Listeners();
-  private readonly iterators = new Set<BufferedIterator<LiveChange<any>>>();
+  private readonly iterators = new IteratorGroup<LiveChange<any>>();
   private currentRows: readonly T[] = [];
   private currentCount = 0;
   private currentPage = 1;
@@ -148,10 +148,7 @@ export class LiveList<T = Row> implements AsyncIterable<LiveChange<T>> {
 
   /** Every change from the moment iteration starts, until the list is closed; a refused reload throws. */
   [Symbol.asyncIterator](): AsyncIterableIterator<LiveChange<T>> {
-    const iterator = new BufferedIterator<LiveChange<T>>((it) => this.iterators.delete(it));
-    if (this.over) iterator.finish();
-    else this.iterators.add(iterator);
-    return iterator;
+    return this.iterators.start();
   }
 
   /** Stops following the page (`unsubscribe {room}` unless another list of this client holds the room). */
@@ -232,13 +229,12 @@ export class LiveList<T = Row> implements AsyncIterable<LiveChange<T>> {
 
   private emit(change: LiveChange<T>): void {
     this.listeners.emit('change', change);
-    for (const iterator of this.iterators) iterator.put(change);
+    this.iterators.put(change);
   }
 
   private end(error?: BindingClientError): void {
     this.over = true;
     this._forgetHeld(); // but still `awaiting`: the client leaves the room its reply names
-    for (const iterator of this.iterators) iterator.finish(error);
-    this.iterators.clear();
+    this.iterators.finish(error);
   }
 }

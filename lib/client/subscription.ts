@@ -1,5 +1,5 @@
 import { Listeners } from './emitter.js';
-import { BufferedIterator } from './iterator.js';
+import { IteratorGroup } from './iterator.js';
 import type { BindingClientError } from './errors.js';
 import type { ChangeKindOf, ModelPush, Push, PushEventName, Row, SubscribeTarget } from './types.js';
 
@@ -22,7 +22,7 @@ export interface SubscriptionHost {
 export class Subscription<T = Row, S extends string = string> implements AsyncIterable<ModelPush<T, S>> {
   private readonly listeners = new Listeners();
   // Untyped inside, so that a Subscription<Row, 'shop.Product'> is still a Subscription<any> to the client.
-  private readonly iterators = new Set<BufferedIterator<any>>();
+  private readonly iterators = new IteratorGroup<any>();
   private held: Push<any>[] | undefined = [];
   /** Pushes for this subscription that wait until the code awaiting `subscribe()` has attached its listeners. */
   private deferred: Push<any>[] | undefined;
@@ -62,10 +62,7 @@ export class Subscription<T = Row, S extends string = string> implements AsyncIt
 
   /** Every push of this subscription, in order, until it ends; a refused renewal throws. */
   [Symbol.asyncIterator](): AsyncIterableIterator<ModelPush<T, S>> {
-    const iterator = new BufferedIterator<ModelPush<T, S>>((it) => this.iterators.delete(it));
-    if (this.over) iterator.finish();
-    else this.iterators.add(iterator);
-    return iterator;
+    return this.iterators.start();
   }
 
   /** Leaves the room (on the server too, unless another subscription of this client holds it). */
@@ -126,7 +123,7 @@ export class Subscription<T = Row, S extends string = string> implements AsyncIt
     this.listeners.emit(event, push);
     if (last !== event) this.listeners.emit(last, push);
     this.listeners.emit('*', push);
-    for (const iterator of this.iterators) iterator.put(push as ModelPush<T, S>);
+    this.iterators.put(push as ModelPush<T, S>);
   }
 
   /** @internal The server could not replay what was missed. */
@@ -150,7 +147,6 @@ export class Subscription<T = Row, S extends string = string> implements AsyncIt
     this.over = true;
     this.held = undefined;
     this.deferred = undefined;
-    for (const iterator of this.iterators) iterator.finish(error);
-    this.iterators.clear();
+    this.iterators.finish(error);
   }
 }

@@ -1,10 +1,8 @@
-import type { EntityChange } from '../rows/entity-change.js';
+import type { EntityChange, Row } from '../rows/entity-change.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Subscriber } from '../rooms/subscriber.js';
 import { diffPage, type LiveOp } from './live-diff.js';
 import { hasStoredTypes, type RowComparator } from './live-order.js';
-
-type Row = Record<string, unknown>;
 
 /** Rows as read from the database: as clients get them, the same rows hydrated (exposed columns), and the count of the whole set. */
 export interface PageRead {

@@ -1,4 +1,4 @@
-type Row = Record<string, unknown>;
+import type { Row } from '../rows/entity-change.js';
 
 /**
  * One operation on a client's `rows` (PROTOCOL.md section 9), applied in order:

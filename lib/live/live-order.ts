@@ -1,7 +1,6 @@
 import type { OrderSpec } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-
-type Row = Record<string, unknown>;
+import type { Row } from '../rows/entity-change.js';
 
 /** Compares two rows as the page's `ORDER BY` does; `undefined` when this pair cannot be compared in memory. */
 export type RowComparator = (a: Row, b: Row) => number | undefined;

@@ -2,8 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-
-export type Row = Record<string, unknown>;
+import type { Row } from './entity-change.js';
 
 /**
  * Turns a row into what leaves the server: exposed columns only (excluded ones never),

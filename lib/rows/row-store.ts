@@ -5,8 +5,7 @@ import { BindingError } from '../protocol/binding-error.js';
 import { compileOrder, compileWhere, type FilterNode, type OrderSpec, type SqlContext } from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
-
-export type Row = Record<string, unknown>;
+import type { Row } from './entity-change.js';
 
 /**
  * Reads rows with SQL text prepared at start-up and filters compiled to parameters, and

@@ -44,13 +44,7 @@ export class BackendApiController {
   @Header('Content-Type', JSON_TYPE)
   @HttpCode(200)
   subscribe(@Req() req: unknown) {
-    return this.call(req, '{user, channels}', ['user', 'channels'], [], async (input) => {
-      const command = { kind: 'subscribe' as const, user: readUser(input.user), channels: readChannels(input.channels) };
-      return async () => {
-        await this.users.send(command);
-        return { user: command.user, channels: command.channels };
-      };
-    });
+    return this.membership(req, 'subscribe');
   }
 
   /** The user's connections leave `channels`, and may not join them again unless a channel is open to anyone. */
@@ -58,13 +52,7 @@ export class BackendApiController {
   @Header('Content-Type', JSON_TYPE)
   @HttpCode(200)
   unsubscribe(@Req() req: unknown) {
-    return this.call(req, '{user, channels}', ['user', 'channels'], [], async (input) => {
-      const command = { kind: 'unsubscribe' as const, user: readUser(input.user), channels: readChannels(input.channels) };
-      return async () => {
-        await this.users.send(command);
-        return { user: command.user, channels: command.channels };
-      };
-    });
+    return this.membership(req, 'unsubscribe');
   }
 
   /** The user's presence state in every channel it is in; members get `channel.state`. */
@@ -189,6 +177,17 @@ export class BackendApiController {
   @Get('events')
   events(@Req() req: unknown, @Res() res: unknown) {
     return this.streams.open(nodeRequest(req), res);
+  }
+
+  /** `subscribe` and `unsubscribe`: one command to the user's connections on every instance. */
+  private membership(req: unknown, kind: 'subscribe' | 'unsubscribe') {
+    return this.call(req, '{user, channels}', ['user', 'channels'], [], async (input) => {
+      const command = { kind, user: readUser(input.user), channels: readChannels(input.channels) };
+      return async () => {
+        await this.users.send(command);
+        return { user: command.user, channels: command.channels };
+      };
+    });
   }
 
   /**

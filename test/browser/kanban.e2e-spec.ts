@@ -1,11 +1,11 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
-import { buildClientEsm, ROOT, tempDir } from '../fixtures/client-build.js';
+import { keepScreenshot, launchChromium } from '../fixtures/chromium.js';
+import { buildClientEsm, tempDir } from '../fixtures/client-build.js';
 
 /**
  * The kanban sample in Debian's Chromium (playwright-core): two windows of the page, two
@@ -16,9 +16,6 @@ import { buildClientEsm, ROOT, tempDir } from '../fixtures/client-build.js';
  * scripts/ensure-chromium.sh when missing; if it still is, this test fails (never skips).
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SCREENSHOT = join(ROOT, 'docs', 'kanban.png');
 const COLUMNS = ['todo', 'doing', 'done'];
 
 let app: NestExpressApplication;
@@ -27,13 +24,6 @@ let base: string;
 let work: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    try {
-      execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], { stdio: 'inherit' });
-    } catch {
-      throw new Error(`No Chromium at ${CHROMIUM} and scripts/ensure-chromium.sh could not install it: the browser test cannot run`);
-    }
-  }
   work = tempDir('nb-kanban-');
   process.env.SAMPLE_DB = join(work, 'kanban.sqlite'); // read when the sample's module is loaded
   const clientDir = await buildClientEsm(join(work, 'client'));
@@ -41,7 +31,7 @@ beforeAll(async () => {
   app = await createSampleApp({ clientDir, logger: ['error'] });
   await app.listen(0, '127.0.0.1');
   base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 });
+  browser = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
@@ -173,10 +163,7 @@ it('two users on one board: live columns, presence, chat, and a dropped connecti
   const shot = join(work, 'kanban.png');
   await a.screenshot({ path: shot });
   expect(statSync(shot).size).toBeGreaterThan(10_000);
-  if (!existsSync(SCREENSHOT) || process.env.UPDATE_SCREENSHOT === '1') {
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    copyFileSync(shot, SCREENSHOT);
-  }
+  keepScreenshot(shot, 'kanban.png');
 
   // Ada deletes the new card; it leaves Grace's window. Grace leaves; Ada sees her go.
   await card(a, 'Ship the client').locator('button.remove').click();

@@ -2,17 +2,14 @@
 // the README's command, the page shows its connections, channels and rates and follows them
 // live through the server's WebSocket. Chromium is installed by scripts/ensure-chromium.sh
 // when missing; if it still is, this test fails (never skips).
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { keepScreenshot, launchChromium } from '../fixtures/chromium.js';
 import { signRequest, signToken } from '../../lib/standalone/backend.js';
 import { settle, TestSocket } from '../fixtures/harness.js';
-import { projectDir, removeDir, ROOT, startServer, type ServerProcess } from '../standalone/server-process.js';
+import { projectDir, removeDir, startServer, type ServerProcess } from '../standalone/server-process.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const SCREENSHOT = join(ROOT, 'docs', 'standalone-admin.png');
 const SECRET = 'standalone-admin-secret-0123';
 
 let dir: string;
@@ -21,17 +18,10 @@ let browser: Browser;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    try {
-      execFileSync('bash', [join(ROOT, 'scripts/ensure-chromium.sh')], { stdio: 'inherit' });
-    } catch {
-      throw new Error(`No Chromium at ${CHROMIUM} and scripts/ensure-chromium.sh could not install it: the browser test cannot run`);
-    }
-  }
   dir = projectDir();
   writeFileSync(join(dir, 'bindings.json'), JSON.stringify({ admin: { users: ['ops'] }, channels: { overrides: { 'alerts:*': { presence: false } } } }));
   server = await startServer(dir, { BINDINGS_SECRET: SECRET });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 });
+  browser = await launchChromium();
 }, 120_000);
 afterAll(async () => {
   for (const socket of sockets) socket.close();
@@ -102,7 +92,7 @@ it('shows connections, channels with their members and message rates, refreshed 
   const shot = join(dir, 'admin.png');
   await page.screenshot({ path: shot, fullPage: true });
   expect(statSync(shot).size).toBeGreaterThan(20_000);
-  if (!existsSync(SCREENSHOT) || process.env.UPDATE_SCREENSHOT === '1') copyFileSync(shot, SCREENSHOT);
+  keepScreenshot(shot, 'standalone-admin.png');
 
   // The page follows the server: a connection that closes leaves the figures.
   late.close();

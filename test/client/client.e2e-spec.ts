@@ -67,6 +67,17 @@ function drop(t: TestApp, how: 'close' | 'terminate'): void {
   }
 }
 
+/** Reads `fresh` every `ms` (up to 5 s) until it equals the list's count and rows; answers the last page read. */
+async function caughtUp(list: { count: number; rows: unknown }, fresh: () => Promise<{ count: number; rows: unknown }>, ms: number) {
+  const end = Date.now() + 5000;
+  let page = await fresh();
+  while (JSON.stringify([list.count, list.rows]) !== JSON.stringify([page.count, page.rows]) && Date.now() < end) {
+    await tick(ms);
+    page = await fresh();
+  }
+  return page;
+}
+
 describe('against a real app', () => {
   let t: TestApp;
   let n = 0;
@@ -212,13 +223,7 @@ describe('against a real app', () => {
     /** Once the changes have arrived (polled, up to 5 s), each list equals a fresh list of its request. */
     const current = async () => {
       for (const [i, list] of lists.entries()) {
-        const fresh = () => ('q' in queries[i] ? writer.search(queries[i]) : writer.list(queries[i]));
-        const end = Date.now() + 5000;
-        let page = await fresh();
-        while (JSON.stringify([list.count, list.rows]) !== JSON.stringify([page.count, page.rows]) && Date.now() < end) {
-          await tick(25);
-          page = await fresh();
-        }
+        const page = await caughtUp(list, () => ('q' in queries[i] ? writer.search(queries[i]) : writer.list(queries[i])), 25);
         expect([i, list.count, list.rows]).toEqual([i, page.count, page.rows]);
       }
     };
@@ -414,13 +419,7 @@ describe('live lists under random changes', () => {
         else await done;
       }
       for (const [k, list] of lists.entries()) {
-        const fresh = () => ('q' in queries[k] ? writer.search(queries[k]) : writer.list(queries[k]));
-        const end = Date.now() + 5000;
-        let page = await fresh();
-        while (JSON.stringify([list.count, list.rows]) !== JSON.stringify([page.count, page.rows]) && Date.now() < end) {
-          await tick(20);
-          page = await fresh();
-        }
+        const page = await caughtUp(list, () => ('q' in queries[k] ? writer.search(queries[k]) : writer.list(queries[k])), 20);
         expect([`seed ${seed} step ${i} ${JSON.stringify(s)} list ${k}`, list.count, list.rows]).toEqual([
           `seed ${seed} step ${i} ${JSON.stringify(s)} list ${k}`,
           page.count,

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { delay, type Observable } from 'rxjs';
 import { In, LessThan } from 'typeorm';
 import { LiveLists } from '../../lib/live/live-lists.js';
-import { http, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { http, readUserHeader, settle, startApp, TestSocket, userHeader, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
 import { Card, Coin, LiveCopy, Memo, openLive, Shelf, Tick, Vault, type LiveUser } from '../fixtures/live-fixtures.js';
 
@@ -15,7 +15,6 @@ import { Card, Coin, LiveCopy, Memo, openLive, Shelf, Tick, Vault, type LiveUser
 
 const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
-const header = (user: LiveUser) => ({ 'x-user': JSON.stringify(user) });
 
 let t: TestApp;
 const sockets: TestSocket[] = [];
@@ -24,10 +23,7 @@ beforeAll(async () => {
   t = await startApp([Card, Shelf, Tick, Memo, Vault, Coin], {
     // The property test compares every page after each step: many requests per second.
     limits: { framesPerSecond: 100_000, burst: 100_000 },
-    authenticate: (req) => {
-      const raw = req.headers['x-user'];
-      return typeof raw === 'string' ? JSON.parse(raw) : null;
-    },
+    authenticate: readUserHeader,
   });
 });
 afterAll(async () => {
@@ -36,7 +32,7 @@ afterAll(async () => {
 });
 
 async function open(user?: LiveUser): Promise<TestSocket> {
-  const s = await TestSocket.open(t.ws, user ? header(user) : undefined);
+  const s = await TestSocket.open(t.ws, user ? userHeader(user) : undefined);
   sockets.push(s);
   return s;
 }
@@ -130,7 +126,7 @@ describe('a live list over Server-Sent Events', () => {
       { tenant: 'globex', rank: 102, price: 1, label: 'sse' },
     ]);
     const filter = encodeURIComponent(JSON.stringify({ label: 'sse' }));
-    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${filter}&order=-rank&limit=5`, header(acme));
+    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${filter}&order=-rank&limit=5`, userHeader(acme));
     const page = await reader.waitFor(() => reader.events().find((e) => e.event === 'page'));
     expect(page.id).toBe('0');
     expect(page.frame).toMatchObject({ page: 1, limit: 5, count: 1, seq: 0, rows: [expect.objectContaining({ rank: 101 })] });
@@ -168,7 +164,7 @@ describe('a live list over Server-Sent Events', () => {
   it('a closed stream frees its page', async () => {
     const live = t.app.get(LiveLists);
     const before = live.stats().pages;
-    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${encodeURIComponent(JSON.stringify({ label: 'sse-free' }))}`, header(acme));
+    const reader = await SseReader.open(`${t.http}/api/live/Card/live?filter=${encodeURIComponent(JSON.stringify({ label: 'sse-free' }))}`, userHeader(acme));
     await reader.waitFor(() => reader.events().find((e) => e.event === 'page'));
     expect(live.stats().pages).toBe(before + 1);
     reader.close();
@@ -273,7 +269,7 @@ describe('who sees what, and what a socket may hold', () => {
   });
 
   it('refuses live over plain HTTP and a live that is not a boolean', async () => {
-    const res = await http(t.http, 'POST', '/api/events', { event: 'live.Card.list', data: { live: true } }, header(acme));
+    const res = await http(t.http, 'POST', '/api/events', { event: 'live.Card.list', data: { live: true } }, userHeader(acme));
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(/WebSocket/);
     const s = await open(acme);
@@ -418,10 +414,7 @@ describe('limits', () => {
   beforeAll(async () => {
     small = await startApp([Card, Shelf, Tick, Memo], {
       limits: { liveLists: 2, subscriptionsPerSocket: 3, liveListBytesPerUser: 80_000 },
-      authenticate: (req) => {
-        const raw = req.headers['x-user'];
-        return typeof raw === 'string' ? JSON.parse(raw) : null;
-      },
+      authenticate: readUserHeader,
     });
   });
   afterAll(async () => {
@@ -429,7 +422,7 @@ describe('limits', () => {
     await small.close();
   });
   const openSmall = async (user: LiveUser) => {
-    const s = await TestSocket.open(small.ws, header(user));
+    const s = await TestSocket.open(small.ws, userHeader(user));
     smallSockets.push(s);
     return s;
   };

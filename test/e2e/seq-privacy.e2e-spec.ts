@@ -1,6 +1,6 @@
 import { BindingsService } from '../../lib/index.js';
-import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, type TestUser } from '../fixtures/tenancy-fixtures.js';
-import { settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, subscribeDocs, type TestUser } from '../fixtures/tenancy-fixtures.js';
+import { ok, settle, startApp, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
 
 /**
@@ -30,17 +30,8 @@ async function open(user: TestUser): Promise<TestSocket> {
   sockets.push(socket);
   return socket;
 }
-async function ok(socket: TestSocket, event: string, data: unknown): Promise<any> {
-  const reply = await socket.request(event, data);
-  if (reply.error) throw new Error(`${event}: ${JSON.stringify(reply.error)}`);
-  return reply.data;
-}
 /** A fresh socket of `user` that subscribes with `data` and answers the reply and the pushes that came before it. */
-async function probe(user: TestUser, data: object): Promise<{ reply: any; replayed: any[] }> {
-  const socket = await open(user);
-  const reply = await ok(socket, 't.Doc.subscribe', data);
-  return { reply, replayed: socket.pushes() };
-}
+const probe = async (user: TestUser, data: object) => subscribeDocs(await open(user), data);
 async function sse(user: TestUser, query: string): Promise<SseReader> {
   const reader = await SseReader.open(`${t.http}/api/t/Doc/events${query}`, as(user));
   readers.push(reader);

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { ModuleMetadata } from '@nestjs/common';
+import type { DataSourceOptions } from 'typeorm';
 import type { BindingsModuleOptions } from '../../lib/index.js';
-import { settle, startApp, type TestApp } from '../fixtures/harness.js';
+import { settle, startApp, startAppOn, type TestApp } from '../fixtures/harness.js';
 
 /** A sample app process (dist/sample/main.js, built by `npm run build`). */
 export interface Instance {
@@ -123,9 +125,20 @@ export async function startPair(
   adapter: { presenceTtl?: number } = {},
 ): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>; a: TestApp; b: TestApp }> {
   const redis = await startRedis();
-  const shared: BindingsModuleOptions = { ...options, adapter: { ...adapter, redis: redis.url, keyPrefix: `t${randomBytes(3).toString('hex')}:` } };
+  const shared: BindingsModuleOptions = { ...options, adapter: { ...adapter, redis: redis.url, keyPrefix: keyPrefix('t') } };
   const a = await startApp(entities, shared);
   const b = await startApp(entities, shared);
   await settle(200); // both subscribed to Redis
   return { redis, a, b };
 }
+
+/**
+ * One app of the module options `options` (with `extra` providers) over `database`, which the
+ * other apps of the suite use too: closing the app leaves the database to the suite.
+ */
+export function startSharing(database: DataSourceOptions, options: BindingsModuleOptions, extra: ModuleMetadata = {}): Promise<TestApp> {
+  return startAppOn({ options: database, drop: async () => undefined }, options, extra);
+}
+
+/** A key prefix of the suite's own in the shared Redis. */
+export const keyPrefix = (letter: string) => `${letter}${randomBytes(3).toString('hex')}:`;

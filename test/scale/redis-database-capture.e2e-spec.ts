@@ -1,18 +1,13 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
-import { WsAdapter } from '@nestjs/platform-ws';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
-import { Binding, BindingsModule } from '../../lib/index.js';
+import { Column, Entity, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
+import { Binding, type BindingsModuleOptions } from '../../lib/index.js';
 import { createTestDatabase, testDb } from '../fixtures/database.js';
 import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
-import { removeTempDirs, startRedis, tempDir } from './instances.js';
+import { keyPrefix, removeTempDirs, startRedis, startSharing, tempDir } from './instances.js';
 
 // PROTOCOL.md sections 8 and 10: two instances in `capture: 'database'` mode sharing one
 // database and one Redis. Each change recorded in the outbox is published to Redis by one
@@ -39,20 +34,6 @@ let b: TestApp;
 let sa: TestSocket;
 let sb: TestSocket;
 
-async function instance(prefix: string): Promise<TestApp> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({ ...database, retryAttempts: 0 }),
-      BindingsModule.forRoot({ capture: { mode: 'database', pollInterval: 100 }, adapter: { redis: redis.url, keyPrefix: prefix } }),
-    ],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
-  app.useWebSocketAdapter(new WsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, dataSource: app.get(DataSource), http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, close: () => app.close() };
-}
-
 /** Statements run by another Node process on its own connection. */
 async function outside(...statements: string[]): Promise<void> {
   await execFileAsync(process.execPath, ['test/fixtures/outside-writer.mjs', testDb, file, ...statements]);
@@ -75,9 +56,9 @@ beforeAll(async () => {
     file = join(tempDir(), 'shared.sqlite');
     database = { type: 'better-sqlite3', database: file, entities: [RdNote], synchronize: true };
   }
-  const prefix = `d${randomBytes(3).toString('hex')}:`;
-  a = await instance(prefix);
-  b = await instance(prefix);
+  const options: BindingsModuleOptions = { capture: { mode: 'database', pollInterval: 100 }, adapter: { redis: redis.url, keyPrefix: keyPrefix('d') } };
+  a = await startSharing(database, options);
+  b = await startSharing(database, options);
   sa = await TestSocket.open(a.ws);
   sb = await TestSocket.open(b.ws);
   for (const s of [sa, sb]) expect((await s.request('rd.Note.subscribe', {})).data).toMatchObject({ room: 'rd.Note' });

@@ -1,19 +1,14 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
-import { WsAdapter } from '@nestjs/platform-ws';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import fc from 'fast-check';
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { IsInt, IsString } from 'class-validator';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
-import { Binding, BindingsModule } from '../../lib/index.js';
+import { Column, Entity, PrimaryGeneratedColumn, type DataSourceOptions } from 'typeorm';
+import { Binding, type BindingsModuleOptions } from '../../lib/index.js';
 import { LiveLists } from '../../lib/live/live-lists.js';
-import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import { readUserHeader, settle, TestSocket, userHeader, type TestApp } from '../fixtures/harness.js';
 import { Card, LiveCopy, openLive, Shelf, type LiveUser } from '../fixtures/live-fixtures.js';
-import { removeTempDirs, startRedis, tempDir } from './instances.js';
+import { keyPrefix, removeTempDirs, startRedis, startSharing, tempDir } from './instances.js';
 
 // PROTOCOL.md section 9 with two instances sharing one database and one Redis: a commit on
 // either instance reaches the live lists of both, in one frame per commit, and the copies
@@ -26,8 +21,6 @@ let b: TestApp;
 const sockets: TestSocket[] = [];
 const acme: LiveUser = { id: 1, tenant: 'acme' };
 const globex: LiveUser = { id: 2, tenant: 'globex' };
-const header = (user: LiveUser) => ({ 'x-user': JSON.stringify(user) });
-
 /** The tenant is excluded: moving a row to another tenant changes nothing a push could show. */
 @Binding({ app: 'live', scope: (user: LiveUser | null) => ({ tenant: user?.tenant ?? '-none-' }), exclude: ['tenant'] })
 @Entity()
@@ -37,30 +30,16 @@ class Job {
   @Column('int') @IsInt() rank: number;
 }
 
-async function instance(file: string, prefix: string): Promise<TestApp> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({ type: 'better-sqlite3', database: file, entities: [Card, Shelf, Job], synchronize: true, retryAttempts: 0 }),
-      BindingsModule.forRoot({
-        authenticate: (req) => (typeof req.headers['x-user'] === 'string' ? JSON.parse(req.headers['x-user']) : null),
-        limits: { framesPerSecond: 100_000, burst: 100_000 },
-        adapter: { redis: redis.url, keyPrefix: prefix },
-      }),
-    ],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
-  app.useWebSocketAdapter(new WsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, dataSource: app.get(DataSource), http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, close: () => app.close() };
-}
-
 beforeAll(async () => {
   redis = await startRedis();
-  const file = join(tempDir(), 'live.sqlite');
-  const prefix = `l${randomBytes(3).toString('hex')}:`;
-  a = await instance(file, prefix);
-  b = await instance(file, prefix);
+  const database: DataSourceOptions = { type: 'better-sqlite3', database: join(tempDir(), 'live.sqlite'), entities: [Card, Shelf, Job], synchronize: true };
+  const options: BindingsModuleOptions = {
+    authenticate: readUserHeader,
+    limits: { framesPerSecond: 100_000, burst: 100_000 },
+    adapter: { redis: redis.url, keyPrefix: keyPrefix('l') },
+  };
+  a = await startSharing(database, options);
+  b = await startSharing(database, options);
   await settle(200); // both subscribed to Redis
 });
 afterAll(async () => {
@@ -72,7 +51,7 @@ afterAll(async () => {
 });
 
 async function open(app: TestApp, user: LiveUser): Promise<TestSocket> {
-  const socket = await TestSocket.open(app.ws, header(user));
+  const socket = await TestSocket.open(app.ws, userHeader(user));
   sockets.push(socket);
   return socket;
 }

@@ -1,18 +1,13 @@
 import 'reflect-metadata';
 import { jest } from '@jest/globals';
-import { WsAdapter } from '@nestjs/platform-ws';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DataSource } from 'typeorm';
-import { BindingsModule } from '../../lib/index.js';
-import { settle, TestSocket, type TestApp } from '../fixtures/harness.js';
+import type { DataSourceOptions } from 'typeorm';
+import type { BindingsModuleOptions } from '../../lib/index.js';
+import { ok, settle, TestSocket, type TestApp } from '../fixtures/harness.js';
 import { SseReader } from '../fixtures/sse-reader.js';
-import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, type TestUser } from '../fixtures/tenancy-fixtures.js';
-import { removeTempDirs, startRedis, tempDir } from './instances.js';
+import { alice, as, authenticateFromHeader, bob, carol, Doc, DocHandler, subscribeDocs, type TestUser } from '../fixtures/tenancy-fixtures.js';
+import { keyPrefix, removeTempDirs, startRedis, startSharing, tempDir } from './instances.js';
 
 // PROTOCOL.md sections 4 and 8 with two instances sharing one database and one Redis: a
 // room of a scoped binding is numbered per scope, and that numbering is shared by all
@@ -23,7 +18,7 @@ jest.setTimeout(30_000);
 
 let redis: Awaited<ReturnType<typeof startRedis>>;
 let watcher: Redis;
-const prefix = `s${randomBytes(3).toString('hex')}:`;
+const prefix = keyPrefix('s');
 const messages: string[] = [];
 let a: TestApp;
 let b: TestApp;
@@ -31,30 +26,16 @@ const sockets: TestSocket[] = [];
 const readers: SseReader[] = [];
 const N = 4;
 
-/** One instance: the tenancy fixtures over a shared SQLite file, pushes shared through Redis. */
-async function instance(file: string): Promise<TestApp> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({ type: 'better-sqlite3', database: file, entities: [Doc], synchronize: true, retryAttempts: 0 }),
-      BindingsModule.forRoot({ authenticate: authenticateFromHeader, anonymous: false, adapter: { redis: redis.url, keyPrefix: prefix } }),
-    ],
-    providers: [DocHandler],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error'] });
-  app.useWebSocketAdapter(new WsAdapter(app));
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, dataSource: app.get(DataSource), http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}/ws`, close: () => app.close() };
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   watcher = new Redis(redis.url);
   await watcher.subscribe(`${prefix}changes`);
   watcher.on('message', (_channel, text) => messages.push(text));
-  const file = join(tempDir(), 'docs.sqlite');
-  a = await instance(file);
-  b = await instance(file);
+  // The tenancy fixtures over a shared SQLite file, pushes shared through Redis.
+  const database: DataSourceOptions = { type: 'better-sqlite3', database: join(tempDir(), 'docs.sqlite'), entities: [Doc], synchronize: true };
+  const options: BindingsModuleOptions = { authenticate: authenticateFromHeader, anonymous: false, adapter: { redis: redis.url, keyPrefix: prefix } };
+  a = await startSharing(database, options, { providers: [DocHandler] });
+  b = await startSharing(database, options, { providers: [DocHandler] });
 });
 afterAll(async () => {
   for (const socket of sockets) socket.close();
@@ -71,16 +52,7 @@ async function open(app: TestApp, user: TestUser): Promise<TestSocket> {
   sockets.push(socket);
   return socket;
 }
-async function ok(socket: TestSocket, event: string, data: unknown): Promise<any> {
-  const reply = await socket.request(event, data);
-  if (reply.error) throw new Error(`${event}: ${JSON.stringify(reply.error)}`);
-  return reply.data;
-}
-async function probe(app: TestApp, user: TestUser, data: object): Promise<{ reply: any; replayed: any[] }> {
-  const socket = await open(app, user);
-  const reply = await ok(socket, 't.Doc.subscribe', data);
-  return { reply, replayed: socket.pushes() };
-}
+const probe = async (app: TestApp, user: TestUser, data: object) => subscribeDocs(await open(app, user), data);
 async function firstId(app: TestApp, user: TestUser, query: string): Promise<string | undefined> {
   const reader = await SseReader.open(`${app.http}/api/t/Doc/events${query}`, as(user));
   readers.push(reader);

@@ -3,12 +3,11 @@ import type { DataSource } from 'typeorm';
 import { BINDINGS_OPTIONS } from '../../bindings.constants.js';
 import type { ResolvedOptions } from '../../bindings.options.js';
 import { InvalidOptionsException } from '../../exceptions/invalid-options.exception.js';
-import { BindingError } from '../../protocol/binding-error.js';
 import type { BindingDefinition } from '../../registry/binding-definition.js';
 import { BindingRegistry } from '../../registry/binding.registry.js';
 import type { EntityChange, Row } from '../../rows/entity-change.js';
 import { RowStore } from '../../rows/row-store.js';
-import { ChangeSink } from '../change-sink.js';
+import { ChangeSink, commitOrLog } from '../change-sink.js';
 import { changesOf } from './outbox-changes.js';
 import { installDatabaseCapture, isBlob } from './outbox-install.js';
 import type { OutboxRow } from './outbox-names.js';
@@ -92,7 +91,7 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
       if (!binding || !state) continue; // a table another service binds, or states that could not be read
       changes.push(...changesOf(binding, state.before, state.after));
     }
-    if (changes.length) this.commit(changes);
+    if (changes.length) commitOrLog(this.sink, changes, this.logger);
   }
 
   /** The before and after state of each row, hydrated by the driver exactly as a read of the table would. */
@@ -149,14 +148,5 @@ export class DatabaseCapture implements OnModuleInit, OnModuleDestroy {
       }
       return row;
     });
-  }
-
-  private commit(changes: EntityChange[]): void {
-    try {
-      this.sink.commit(changes);
-    } catch (error) {
-      const why = error instanceof BindingError ? error.message : ((error as Error)?.stack ?? String(error));
-      this.logger.error(`Pushes of ${changes.map((c) => `${c.binding.stream} ${c.id}`).join(', ')} were not all sent: ${why}`);
-    }
   }
 }

@@ -12,20 +12,7 @@ import { CAPTURE_FUNCTION, TRUNCATE_TRIGGER, CURSOR_TABLE, NOTIFY_CHANNEL, OUTBO
  * Tables installed earlier and not named now keep their triggers (another service may serve them).
  */
 export async function installDatabaseCapture(dataSource: DataSource, tables: readonly EntityMetadata[]): Promise<void> {
-  const runner = dataSource.createQueryRunner();
-  try {
-    await runner.startTransaction();
-    try {
-      if (dataSource.options.type === 'postgres') await installPostgres(runner, tables);
-      else await installSqlite(runner, tables);
-      await runner.commitTransaction();
-    } catch (error) {
-      await runner.rollbackTransaction();
-      throw error;
-    }
-  } finally {
-    await runner.release();
-  }
+  await inTransaction(dataSource, (runner) => (dataSource.options.type === 'postgres' ? installPostgres(runner, tables) : installSqlite(runner, tables)));
 }
 
 /**
@@ -35,27 +22,32 @@ export async function installDatabaseCapture(dataSource: DataSource, tables: rea
  * log read errors until they stop). Running it when nothing is installed does nothing.
  */
 export async function removeDatabaseCapture(dataSource: DataSource): Promise<void> {
+  await inTransaction(dataSource, async (runner) => {
+    if (dataSource.options.type === 'postgres') {
+      await lockInstall(runner);
+      const triggers: Array<{ name: string; schema: string; table: string }> = await runner.query(
+        `SELECT t.tgname AS name, n.nspname AS schema, c.relname AS "table" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname IN ($1, $2)`,
+        [CAPTURE_FUNCTION, TRUNCATE_TRIGGER],
+      );
+      for (const { name, schema, table } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${ident(name)} ON ${ident(schema)}.${ident(table)}`);
+      await runner.query(`DROP FUNCTION IF EXISTS ${CAPTURE_FUNCTION}()`);
+    } else {
+      const triggers: Array<{ name: string }> = await runner.query(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '${TRIGGER_PREFIX}%'`);
+      for (const { name } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${ident(name)}`);
+    }
+    await runner.query(`DROP TABLE IF EXISTS ${OUTBOX_TABLE}`);
+    await runner.query(`DROP TABLE IF EXISTS ${CURSOR_TABLE}`);
+  });
+}
+
+/** Runs `work` in a transaction on a connection of its own: committed if it resolves, rolled back if it throws. */
+async function inTransaction(dataSource: DataSource, work: (runner: QueryRunner) => Promise<void>): Promise<void> {
   const runner = dataSource.createQueryRunner();
   try {
     await runner.startTransaction();
     try {
-      if (dataSource.options.type === 'postgres') {
-        await runner.query(`SELECT pg_advisory_xact_lock(hashtext('${CAPTURE_FUNCTION}'))`);
-        const triggers: Array<{ name: string; schema: string; table: string }> = await runner.query(
-          `SELECT t.tgname AS name, n.nspname AS schema, c.relname AS "table" FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname IN ($1, $2)`,
-          [CAPTURE_FUNCTION, TRUNCATE_TRIGGER],
-        );
-        for (const { name, schema, table } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${ident(name)} ON ${ident(schema)}.${ident(table)}`);
-        await runner.query(`DROP FUNCTION IF EXISTS ${CAPTURE_FUNCTION}()`);
-      } else {
-        const triggers: Array<{ name: string }> = await runner.query(
-          `SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '${TRIGGER_PREFIX}%'`,
-        );
-        for (const { name } of triggers) await runner.query(`DROP TRIGGER IF EXISTS ${ident(name)}`);
-      }
-      await runner.query(`DROP TABLE IF EXISTS ${OUTBOX_TABLE}`);
-      await runner.query(`DROP TABLE IF EXISTS ${CURSOR_TABLE}`);
+      await work(runner);
       await runner.commitTransaction();
     } catch (error) {
       await runner.rollbackTransaction();
@@ -66,17 +58,22 @@ export async function removeDatabaseCapture(dataSource: DataSource): Promise<voi
   }
 }
 
+/** PostgreSQL: instances installing or removing at the same time do it one after the other. */
+function lockInstall(runner: QueryRunner): Promise<unknown> {
+  return runner.query(`SELECT pg_advisory_xact_lock(hashtext('${CAPTURE_FUNCTION}'))`);
+}
+
 // --- PostgreSQL: one trigger function for every table (to_jsonb of OLD and NEW), one trigger per table ---
 
 async function installPostgres(runner: QueryRunner, tables: readonly EntityMetadata[]): Promise<void> {
-  // Instances starting together install one after the other.
-  await runner.query(`SELECT pg_advisory_xact_lock(hashtext('${CAPTURE_FUNCTION}'))`);
+  await lockInstall(runner);
   const [{ schema }] = await runner.query(`SELECT current_schema() AS schema`);
   const outbox = `${ident(schema)}.${OUTBOX_TABLE}`;
-  if (!(await exists(runner, `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [schema, OUTBOX_TABLE]))) {
+  const hasTable = (name: string) => exists(runner, `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [schema, name]);
+  if (!(await hasTable(OUTBOX_TABLE))) {
     await runner.query(`CREATE TABLE ${outbox} (id bigserial PRIMARY KEY, tbl text NOT NULL, op char(1) NOT NULL, old_row jsonb, new_row jsonb)`);
   }
-  if (!(await exists(runner, `SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2`, [schema, CURSOR_TABLE]))) {
+  if (!(await hasTable(CURSOR_TABLE))) {
     await runner.query(
       `CREATE TABLE ${ident(schema)}.${CURSOR_TABLE} (name text PRIMARY KEY, last_id bigint NOT NULL, owner text, lease_until bigint NOT NULL DEFAULT 0)`,
     );
