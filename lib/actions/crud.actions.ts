@@ -6,7 +6,7 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { invalidReference } from '../protocol/to-binding-error.js';
-import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
+import { andFilters, compileMatcher, equalityKey, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode } from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
@@ -168,6 +168,7 @@ export class CrudActions {
       kind: 'filter',
       binding,
       matches: compileMatcher(filter, binding.allFields, binding.sql.dialect),
+      keys: equalityKey(filter, binding.allFields),
       filter: input,
     };
   }
