@@ -11,9 +11,16 @@ import autocannon from 'autocannon';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
+// --only=retrieve,rest,fanout,redis,filters: run some sections (the table file is written by full runs only).
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const wants = (section) => !only || only.includes(section);
 const REQUEST_MS = quick ? 2000 : 5000;
 const FANOUT_SIZES = quick ? [1000] : [5000, 10000];
 const UPDATES = quick ? 20 : 50;
+const FILTER_SOCKETS = 10_000;
 const cores = cpus().length;
 const pin = (core) => (cores > 1 ? ['taskset', '-c', String(core)] : []);
 const children = new Set();
@@ -88,15 +95,17 @@ await withServer('nest-handwritten', {}, async () => undefined);
 
 // 1. Request/reply over WebSocket: 50 connections x 4 in flight.
 const rps = { bindings: [], handwritten: [], bare: [] };
-for (const round of [0, 1]) {
+for (const round of wants('retrieve') ? [0, 1] : []) {
   for (const name of round === 0 ? ['bindings', 'nest-handwritten', 'bare-ws'] : ['nest-handwritten', 'bindings', 'bare-ws']) {
     const { rps: value, errors } = await withServer(name, {}, (s) => load('ws-requests.mjs', [`ws://127.0.0.1:${s.port}/ws`, 50, 4, REQUEST_MS]));
     if (errors) throw new Error(`${name}: ${errors} error replies`);
     rps[name === 'nest-handwritten' ? 'handwritten' : name === 'bare-ws' ? 'bare' : 'bindings'].push(value);
   }
 }
-report('WS retrieve req/s, bindings vs hand-written gateway', median(rps.bindings), median(rps.handwritten), 'req/s', '>= 1.2x');
-report('WS retrieve req/s, bindings vs bare ws (ceiling)', median(rps.bindings), median(rps.bare), 'req/s', 'information');
+if (wants('retrieve')) {
+  report('WS retrieve req/s, bindings vs hand-written gateway', median(rps.bindings), median(rps.handwritten), 'req/s', '>= 1.2x');
+  report('WS retrieve req/s, bindings vs bare ws (ceiling)', median(rps.bindings), median(rps.bare), 'req/s', 'information');
+}
 
 // 3. REST retrieve with autocannon.
 async function cannon(port, path) {
@@ -110,20 +119,22 @@ async function cannon(port, path) {
   return result.requests.average;
 }
 const rest = { bindings: [], handwritten: [] };
-for (const order of [
-  ['bindings', 'nest-handwritten'],
-  ['nest-handwritten', 'bindings'],
-]) {
+for (const order of wants('rest')
+  ? [
+      ['bindings', 'nest-handwritten'],
+      ['nest-handwritten', 'bindings'],
+    ]
+  : []) {
   for (const name of order) {
     const path = name === 'bindings' ? '/api/shop/Product' : '/products';
     rest[name === 'bindings' ? 'bindings' : 'handwritten'].push(await withServer(name, {}, (s) => cannon(s.port, path)));
   }
 }
-report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+if (wants('rest')) report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
 
 // 2 and 4. Fan-out and memory per idle subscribed connection.
 const fanout = {};
-for (const size of FANOUT_SIZES) {
+for (const size of wants('fanout') || wants('redis') ? FANOUT_SIZES : []) {
   const runs = { bindings: [], bare: [] };
   for (const order of [
     ['bindings', 'bare-ws'],
@@ -151,7 +162,9 @@ for (const size of FANOUT_SIZES) {
 }
 
 // 5. Two instances over Redis vs one instance.
-if (process.env.BINDINGS_REDIS_URL) {
+if (!wants('redis')) {
+  // not asked for
+} else if (process.env.BINDINGS_REDIS_URL) {
   const size = FANOUT_SIZES[0];
   const env = { REDIS_URL: process.env.BINDINGS_REDIS_URL, REDIS_PREFIX: `bench${Date.now()}:` };
   const a = await startServer('bindings', env);
@@ -175,6 +188,29 @@ if (process.env.BINDINGS_REDIS_URL) {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
 }
 
+// 6. One change among 10,000 distinct filter rooms vs among 10 (the same 10 sockets get it).
+if (wants('filters')) {
+  const sockets = quick ? 2000 : FILTER_SOCKETS;
+  const runs = { few: [], many: [] };
+  for (const mode of ['few', 'many', 'many', 'few', 'few', 'many']) {
+    const result = await withServer('bindings', {}, (s) =>
+      load('filter-rooms.mjs', [`ws://127.0.0.1:${s.port}/ws`, sockets, quick ? 50 : 200, mode, `PATCH http://127.0.0.1:${s.port}/api/shop/Product/1`, s.pid]),
+    );
+    if (result.missing) throw new Error(`filter rooms (${mode}): ${result.missing} pushes missing`);
+    runs[mode].push(result);
+    console.log(`  filter rooms, ${mode}: ${JSON.stringify(result)}`);
+  }
+  const rooms = `${sockets.toLocaleString('en')} filter rooms vs 10`;
+  report(`one change among ${rooms}, p50 ms`, median(runs.many.map((r) => r.p50)), median(runs.few.map((r) => r.p50)), 'ms', '<= 1.25x');
+  report(
+    `one change among ${rooms}, server CPU ms`,
+    median(runs.many.map((r) => r.cpuPerChange)),
+    median(runs.few.map((r) => r.cpuPerChange)),
+    'ms',
+    '<= 1.25x',
+  );
+}
+
 const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const table = [
   `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; servers on core 0, load on core 1; medians of alternating runs.`,
@@ -183,7 +219,9 @@ const table = [
   '|---|---|---|---|---|',
   ...results.map((r) => `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`),
 ].join('\n');
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/latest.md'), table + '\n');
+if (!only) {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/latest.md'), table + '\n');
+}
 console.log('\n' + table);
 process.exit(0);
