@@ -11,7 +11,7 @@ import autocannon from 'autocannon';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
-// --only=retrieve,rest,fanout,redis,filters: run some sections (the table file is written by full runs only).
+// --only=retrieve,rest,fanout,redis,filters,updates: run some sections (the table file is written by full runs only).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -186,6 +186,20 @@ if (!wants('redis')) {
   }
 } else {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
+}
+
+// 7. Updates over WebSocket: 50 connections x 4 in flight, random ids, vs the hand-written gateway.
+if (wants('updates')) {
+  const ups = { bindings: [], handwritten: [] };
+  for (const name of ['bindings', 'nest-handwritten', 'nest-handwritten', 'bindings', 'bindings', 'nest-handwritten']) {
+    const { rps: value, errors } = await withServer(name, {}, (s) =>
+      load('ws-requests.mjs', [`ws://127.0.0.1:${s.port}/ws`, 50, 4, REQUEST_MS, 10000, 'update']),
+    );
+    if (errors) throw new Error(`${name} updates: ${errors} error replies`);
+    ups[name === 'bindings' ? 'bindings' : 'handwritten'].push(value);
+    console.log(`  updates, ${name}: ${value}/s`);
+  }
+  report('WS update/s, bindings vs hand-written gateway', median(ups.bindings), median(ups.handwritten), 'updates/s', '>= 1.5x');
 }
 
 // 6. One change among 10,000 distinct filter rooms vs among 10 (the same 10 sockets get it).
