@@ -55,6 +55,8 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   private readonly scoped = new ScopedRooms();
   /** Pushes sent since start, for statistics. */
   pushes = 0;
+  /** Each subscriber's scope per stream, compiled on its first subscription (see scopeOf). */
+  private readonly subscriberScopes = new WeakMap<Subscriber, Map<string, RoomScope>>();
   private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
   /** The bounds on what clients make the server keep (subscriptions, replay, presence, live lists). */
   readonly memory: MemoryBudgets<Subscriber, Room>;
@@ -86,7 +88,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
     // Closed while its request awaited (a query, a hook): nobody would ever remove it again.
     if (subscriber.gone) return { room: spec.name, seq: 0 };
-    const scope = this.scopeOf(spec, subscriber.user);
+    const scope = this.scopeOf(spec, subscriber);
     const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
     const existing = this.rooms.get(key);
     if (!existing || !subscriber.rooms.has(existing)) {
@@ -298,11 +300,19 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     return rooms;
   }
 
-  /** The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped bindings. */
-  private scopeOf(spec: RoomSpec, user: unknown): RoomScope | undefined {
+  /**
+   * The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped
+   * bindings. Compiled once per socket and binding, as the scope matchers of its pushes are
+   * (AccessPolicy.mayReceive): an automatic subscription on every retrieve would otherwise
+   * parse, hash and compile the same scope each time.
+   */
+  private scopeOf(spec: RoomSpec, subscriber: Subscriber): RoomScope | undefined {
     const binding = spec.binding;
     if (!binding?.options.scope) return undefined;
-    const scope = roomScope(binding, this.policy.scope(binding, user));
+    let mine = this.subscriberScopes.get(subscriber);
+    if (!mine) this.subscriberScopes.set(subscriber, (mine = new Map()));
+    let scope = mine.get(binding.stream);
+    if (!scope) mine.set(binding.stream, (scope = roomScope(binding, this.policy.scope(binding, subscriber.user))));
     return this.scoped.get(binding.stream, scope.hash) ?? scope;
   }
 

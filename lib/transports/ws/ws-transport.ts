@@ -16,6 +16,9 @@ import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
 import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
 
+/** The error of a reply that could not be serialized, made only then (an Error records its stack: costly on every reply). */
+const internalFailure = () => new BindingError('internal', 'Internal error');
+
 /**
  * The WebSocket side. It reads each socket's frames directly (no per-message observable
  * pipeline) and hands them to the dispatcher. When the application uses Nest's WsAdapter,
@@ -190,25 +193,26 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     }
     const { event, id, data } = frame;
     if (event === 'ping') {
-      this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
+      this.reply(connection, event, 'pong', id, data ?? null, () => BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
     this.enhancers.run(event, data, { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection }).then(
-      (reply) => this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error')),
+      (reply) => this.reply(connection, event, event, id, reply, internalFailure),
       (error: BindingError) => connection.send(this.codec.error(event, id, error)),
     );
   }
 
   /**
    * Sends a success reply. Data that JSON cannot write (nested deeper than the stack allows,
-   * circular, BigInt) gets the error `failure` instead: every request still gets exactly one
+   * circular, BigInt) gets the error `failed()` gives instead: every request still gets exactly one
    * reply, and a throw here would escape the socket's message handler.
    */
-  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failure: BindingError): void {
+  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failed: () => BindingError): void {
     let frame: string;
     try {
       frame = this.codec.reply(replyEvent, id, data);
     } catch (error) {
+      const failure = failed();
       if (failure.code === 'internal') this.logger.error(`The reply to ${event} could not be serialized: ${(error as Error)?.message ?? error}`);
       frame = this.codec.error(event, id, failure);
     }
