@@ -18,7 +18,7 @@ const only = process.argv
   .split(',');
 const wants = (section) => !only || only.includes(section);
 const REQUEST_MS = quick ? 2000 : 5000;
-const FANOUT_SIZES = quick ? [1000] : [5000, 10000];
+const FANOUT_SIZES = quick ? [1000] : [5000, 10000, 19500];
 const UPDATES = quick ? 20 : 50;
 const FILTER_SOCKETS = 10_000;
 const cores = cpus().length;
@@ -45,7 +45,7 @@ function freePort() {
 
 async function startServer(name, env = {}) {
   const port = await freePort();
-  const [cmd, ...args] = [...pin(0), process.execPath, join(root, 'dist/bench/servers', `${name}.js`)];
+  const [cmd, ...args] = [...pin(0), process.execPath, '--expose-gc', join(root, 'dist/bench/servers', `${name}.js`)];
   const child = spawn(cmd, args, { env: { ...process.env, PORT: String(port), BENCH_DB: db, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   await new Promise((resolve, reject) => {
@@ -118,19 +118,23 @@ async function cannon(port, path) {
   if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
   return result.requests.average;
 }
-const rest = { bindings: [], handwritten: [] };
+const rest = { bindings: [], fastify: [], handwritten: [] };
 for (const order of wants('rest')
   ? [
-      ['bindings', 'nest-handwritten'],
-      ['nest-handwritten', 'bindings'],
+      ['bindings', 'fastify', 'nest-handwritten'],
+      ['nest-handwritten', 'fastify', 'bindings'],
     ]
   : []) {
-  for (const name of order) {
-    const path = name === 'bindings' ? '/api/shop/Product' : '/products';
-    rest[name === 'bindings' ? 'bindings' : 'handwritten'].push(await withServer(name, {}, (s) => cannon(s.port, path)));
+  for (const side of order) {
+    const path = side === 'nest-handwritten' ? '/products' : '/api/shop/Product';
+    const [name, env] = side === 'fastify' ? ['bindings', { PLATFORM: 'fastify' }] : [side, {}];
+    rest[side === 'nest-handwritten' ? 'handwritten' : side].push(await withServer(name, env, (s) => cannon(s.port, path)));
   }
 }
-if (wants('rest')) report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+if (wants('rest')) {
+  report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+  report('REST retrieve req/s, bindings on Fastify vs hand-written Express controller', median(rest.fastify), median(rest.handwritten), 'req/s', '>= 2x');
+}
 
 // 2 and 4. Fan-out and memory per idle subscribed connection.
 const fanout = {};
@@ -158,6 +162,13 @@ for (const size of wants('fanout') || wants('redis') ? FANOUT_SIZES : []) {
     median(runs.bare.map((r) => r.rssPerConnection)) / 1024,
     'KiB',
     '<= 1.3x',
+  );
+  report(
+    `heap per idle subscribed connection at ${size}`,
+    median(runs.bindings.map((r) => r.heapPerConnection)) / 1024,
+    median(runs.bare.map((r) => r.heapPerConnection)) / 1024,
+    'KiB',
+    '<= 1.1x',
   );
 }
 

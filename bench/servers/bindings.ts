@@ -1,14 +1,27 @@
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
+import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { BindingsModule } from '../../lib/index.js';
 import { databaseOptions, seed } from './product.js';
 
-// nest-bindings serving the same table: retrieve over WebSocket and REST, and pushes.
+// nest-bindings serving the same table: retrieve over WebSocket and REST, and pushes; on
+// Express, or on Fastify with PLATFORM=fastify.
+/** The heap in use after a full collection (the bench runs servers with --expose-gc), for the memory per socket. */
+@Controller('heap')
+class HeapController {
+  @Get()
+  heap() {
+    (globalThis as { gc?: () => void }).gc?.();
+    return { heapUsed: process.memoryUsage().heapUsed };
+  }
+}
+
 @Module({
+  controllers: [HeapController],
   imports: [
     TypeOrmModule.forRoot(databaseOptions(process.env.BENCH_DB!)),
     BindingsModule.forRoot({
@@ -19,7 +32,10 @@ import { databaseOptions, seed } from './product.js';
 })
 class AppModule {}
 
-const app = await NestFactory.create(AppModule, { logger: ['error'] });
+const app =
+  process.env.PLATFORM === 'fastify'
+    ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: ['error'] })
+    : await NestFactory.create(AppModule, { logger: ['error'] });
 app.useWebSocketAdapter(new WsAdapter(app));
 await seed(app.get(DataSource));
 await app.listen(Number(process.env.PORT), '127.0.0.1');

@@ -55,8 +55,6 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   private readonly scoped = new ScopedRooms();
   /** Pushes sent since start, for statistics. */
   pushes = 0;
-  /** Each subscriber's scope per stream, compiled on its first subscription (see scopeOf). */
-  private readonly subscriberScopes = new WeakMap<Subscriber, Map<string, RoomScope>>();
   private readonly closeListeners: Array<(subscriber: Subscriber) => void> = [];
   /** The bounds on what clients make the server keep (subscriptions, replay, presence, live lists). */
   readonly memory: MemoryBudgets<Subscriber, Room>;
@@ -302,18 +300,20 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
 
   /**
    * The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped
-   * bindings. Compiled once per socket and binding, as the scope matchers of its pushes are
+   * bindings. The scope of the socket's last subscribed binding is kept on it (shared with every
+   * socket of that scope, no allocation per socket), as the scope matchers of its pushes are
    * (AccessPolicy.mayReceive): an automatic subscription on every retrieve would otherwise
    * parse, hash and compile the same scope each time.
    */
   private scopeOf(spec: RoomSpec, subscriber: Subscriber): RoomScope | undefined {
     const binding = spec.binding;
     if (!binding?.options.scope) return undefined;
-    let mine = this.subscriberScopes.get(subscriber);
-    if (!mine) this.subscriberScopes.set(subscriber, (mine = new Map()));
-    let scope = mine.get(binding.stream);
-    if (!scope) mine.set(binding.stream, (scope = roomScope(binding, this.policy.scope(binding, subscriber.user))));
-    return this.scoped.get(binding.stream, scope.hash) ?? scope;
+    let scope = subscriber.scopeStream === binding.stream ? subscriber.roomScope : undefined;
+    if (!scope) scope = roomScope(binding, this.policy.scope(binding, subscriber.user));
+    scope = this.scoped.get(binding.stream, scope.hash) ?? scope;
+    subscriber.scopeStream = binding.stream;
+    subscriber.roomScope = scope;
+    return scope;
   }
 
   /** Whether the room keyed `key` (its name, or `<name>#<scope hash>`) exists here, with members or kept for replay. */
