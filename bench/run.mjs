@@ -217,7 +217,7 @@ if (wants('updates')) {
 if (wants('filters')) {
   const sockets = quick ? 2000 : FILTER_SOCKETS;
   const runs = { few: [], many: [] };
-  for (const mode of ['few', 'many', 'many', 'few', 'few', 'many']) {
+  for (const mode of ['few', 'many', 'many', 'few', 'few', 'many', 'many', 'few', 'few', 'many']) {
     const result = await withServer('bindings', {}, (s) =>
       load('filter-rooms.mjs', [`ws://127.0.0.1:${s.port}/ws`, sockets, quick ? 50 : 200, mode, `PATCH http://127.0.0.1:${s.port}/api/shop/Product/1`, s.pid]),
     );
