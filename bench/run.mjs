@@ -190,6 +190,14 @@ if (!wants('redis')) {
       `${a.pid},${b.pid}`,
     ]);
     if (two.missing || two.duplicated) throw new Error(`two instances: ${two.missing} missing, ${two.duplicated} duplicated`);
+    const { changesPerSecond } = await load('redis-changes.mjs', [process.env.BINDINGS_REDIS_URL, 64, REQUEST_MS]);
+    results.push({
+      name: 'changes/s one Redis connection carries (2 rooms each, 64 in flight)',
+      value: changesPerSecond,
+      unit: 'changes/s',
+      target: 'information',
+    });
+    console.log(`changes/s through one Redis connection: ${changesPerSecond}`);
     report(`two instances over Redis, fan-out to ${size}, p99 ms`, two.p99, median(fanout[size].bindings.map((r) => r.p99)), 'ms', '<= 1.2x');
   } finally {
     await a.stop();
@@ -242,7 +250,11 @@ const table = [
   '',
   '| measure | nest-bindings | baseline | ratio | target |',
   '|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`),
+  ...results.map((r) =>
+    r.baseline === undefined
+      ? `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | - | - | ${r.target} |`
+      : `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`,
+  ),
 ].join('\n');
 if (!only) {
   mkdirSync(join(root, 'bench/results'), { recursive: true });
