@@ -5,6 +5,7 @@ import type { RoomSpec } from '../../lib/adapters/room-shapes.js';
 import { FrameCodec } from '../../lib/protocol/frame-codec.js';
 import { compileMatcher, equalityKey, filterHash, parseFilter, type FieldMap } from '../../lib/query/index.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
+import { INDEX_VALUE_BYTES } from '../../lib/rooms/memory-budget.js';
 import { RoomHub } from '../../lib/rooms/room-hub.js';
 import { filterRoom } from '../../lib/rooms/room-names.js';
 import { Subscriber } from '../../lib/rooms/subscriber.js';
@@ -163,5 +164,15 @@ describe('filter rooms found by index', () => {
     expect(sockets.flatMap((s, i) => (s.frames.length ? [i] : []))).toEqual([7, 8]);
     expect(ranged.frames).toHaveLength(1);
     expect(tried).toBeLessThanOrEqual(6);
+  });
+
+  it('charges a filter room to its subscriber for its entries in the index', async () => {
+    const rooms = hub();
+    const indexed = spec(open, { id: { in: Array.from({ length: 500 }, (_, i) => i) } }, true);
+    const costs = rooms.memory.subscriptions;
+    expect(costs.roomCost(indexed) - costs.roomCost({ ...indexed, keys: undefined })).toBe(500 * INDEX_VALUE_BYTES);
+    const before = costs.budget.used;
+    await rooms.subscribe(new FakeSocket(null), indexed, { explicit: true });
+    expect(costs.budget.used - before).toBeGreaterThanOrEqual(500 * INDEX_VALUE_BYTES);
   });
 });
