@@ -12,9 +12,16 @@ import { benchCapture } from './capture.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
+// --only=retrieve,rest,fanout,redis,filters,updates,live,capture: run some sections (the table file is written by full runs only).
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const wants = (section) => !only || only.includes(section);
 const REQUEST_MS = quick ? 2000 : 5000;
-const FANOUT_SIZES = quick ? [1000] : [5000, 10000];
+const FANOUT_SIZES = quick ? [1000] : [5000, 10000, 19500];
 const UPDATES = quick ? 20 : 50;
+const FILTER_SOCKETS = 10_000;
 const cores = cpus().length;
 const pin = (core) => (cores > 1 ? ['taskset', '-c', String(core)] : []);
 const children = new Set();
@@ -39,7 +46,7 @@ function freePort() {
 
 async function startServer(name, env = {}) {
   const port = await freePort();
-  const [cmd, ...args] = [...pin(0), process.execPath, join(root, 'dist/bench/servers', `${name}.js`)];
+  const [cmd, ...args] = [...pin(0), process.execPath, '--expose-gc', join(root, 'dist/bench/servers', `${name}.js`)];
   const child = spawn(cmd, args, { env: { ...process.env, PORT: String(port), BENCH_DB: db, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   await new Promise((resolve, reject) => {
@@ -89,15 +96,17 @@ await withServer('nest-handwritten', {}, async () => undefined);
 
 // 1. Request/reply over WebSocket: 50 connections x 4 in flight.
 const rps = { bindings: [], handwritten: [], bare: [] };
-for (const round of [0, 1]) {
+for (const round of wants('retrieve') ? [0, 1] : []) {
   for (const name of round === 0 ? ['bindings', 'nest-handwritten', 'bare-ws'] : ['nest-handwritten', 'bindings', 'bare-ws']) {
     const { rps: value, errors } = await withServer(name, {}, (s) => load('ws-requests.mjs', [`ws://127.0.0.1:${s.port}/ws`, 50, 4, REQUEST_MS]));
     if (errors) throw new Error(`${name}: ${errors} error replies`);
     rps[name === 'nest-handwritten' ? 'handwritten' : name === 'bare-ws' ? 'bare' : 'bindings'].push(value);
   }
 }
-report('WS retrieve req/s, bindings vs hand-written gateway', median(rps.bindings), median(rps.handwritten), 'req/s', '>= 1.2x');
-report('WS retrieve req/s, bindings vs bare ws (ceiling)', median(rps.bindings), median(rps.bare), 'req/s', 'information');
+if (wants('retrieve')) {
+  report('WS retrieve req/s, bindings vs hand-written gateway', median(rps.bindings), median(rps.handwritten), 'req/s', '>= 1.2x');
+  report('WS retrieve req/s, bindings vs bare ws (ceiling)', median(rps.bindings), median(rps.bare), 'req/s', '>= 0.5x');
+}
 
 // 3. REST retrieve with autocannon.
 async function cannon(port, path) {
@@ -110,21 +119,27 @@ async function cannon(port, path) {
   if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx answers`);
   return result.requests.average;
 }
-const rest = { bindings: [], handwritten: [] };
-for (const order of [
-  ['bindings', 'nest-handwritten'],
-  ['nest-handwritten', 'bindings'],
-]) {
-  for (const name of order) {
-    const path = name === 'bindings' ? '/api/shop/Product' : '/products';
-    rest[name === 'bindings' ? 'bindings' : 'handwritten'].push(await withServer(name, {}, (s) => cannon(s.port, path)));
+const rest = { bindings: [], fastify: [], handwritten: [] };
+for (const order of wants('rest')
+  ? [
+      ['bindings', 'fastify', 'nest-handwritten'],
+      ['nest-handwritten', 'fastify', 'bindings'],
+    ]
+  : []) {
+  for (const side of order) {
+    const path = side === 'nest-handwritten' ? '/products' : '/api/shop/Product';
+    const [name, env] = side === 'fastify' ? ['bindings', { PLATFORM: 'fastify' }] : [side, {}];
+    rest[side === 'nest-handwritten' ? 'handwritten' : side].push(await withServer(name, env, (s) => cannon(s.port, path)));
   }
 }
-report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+if (wants('rest')) {
+  report('REST retrieve req/s, bindings vs hand-written controller', median(rest.bindings), median(rest.handwritten), 'req/s', '>= 1.0x');
+  report('REST retrieve req/s, bindings on Fastify vs hand-written Express controller', median(rest.fastify), median(rest.handwritten), 'req/s', '>= 2x');
+}
 
 // 2 and 4. Fan-out and memory per idle subscribed connection.
 const fanout = {};
-for (const size of FANOUT_SIZES) {
+for (const size of wants('fanout') || wants('redis') ? FANOUT_SIZES : []) {
   const runs = { bindings: [], bare: [] };
   for (const order of [
     ['bindings', 'bare-ws'],
@@ -149,10 +164,19 @@ for (const size of FANOUT_SIZES) {
     'KiB',
     '<= 1.3x',
   );
+  report(
+    `heap per idle subscribed connection at ${size}`,
+    median(runs.bindings.map((r) => r.heapPerConnection)) / 1024,
+    median(runs.bare.map((r) => r.heapPerConnection)) / 1024,
+    'KiB',
+    '<= 1.1x',
+  );
 }
 
 // 5. Two instances over Redis vs one instance.
-if (process.env.BINDINGS_REDIS_URL) {
+if (!wants('redis')) {
+  // not asked for
+} else if (process.env.BINDINGS_REDIS_URL) {
   const size = FANOUT_SIZES[0];
   const env = { REDIS_URL: process.env.BINDINGS_REDIS_URL, REDIS_PREFIX: `bench${Date.now()}:` };
   const a = await startServer('bindings', env);
@@ -167,7 +191,15 @@ if (process.env.BINDINGS_REDIS_URL) {
       `${a.pid},${b.pid}`,
     ]);
     if (two.missing || two.duplicated) throw new Error(`two instances: ${two.missing} missing, ${two.duplicated} duplicated`);
-    report(`two instances over Redis, fan-out to ${size}, p99 ms`, two.p99, median(fanout[size].bindings.map((r) => r.p99)), 'ms', '<= 1.5x');
+    const { changesPerSecond } = await load('redis-changes.mjs', [process.env.BINDINGS_REDIS_URL, 64, REQUEST_MS]);
+    results.push({
+      name: 'changes/s one Redis connection carries (2 rooms each, 64 in flight)',
+      value: changesPerSecond,
+      unit: 'changes/s',
+      target: 'information',
+    });
+    console.log(`changes/s through one Redis connection: ${changesPerSecond}`);
+    report(`two instances over Redis, fan-out to ${size}, p99 ms`, two.p99, median(fanout[size].bindings.map((r) => r.p99)), 'ms', '<= 1.2x');
   } finally {
     await a.stop();
     await b.stop();
@@ -176,8 +208,45 @@ if (process.env.BINDINGS_REDIS_URL) {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
 }
 
-// 6. Live lists vs the equivalent filter rooms (bench/load/live-lists.mjs).
-{
+// 7. Updates over WebSocket: 50 connections x 4 in flight, random ids, vs the hand-written gateway.
+if (wants('updates')) {
+  const ups = { bindings: [], handwritten: [] };
+  for (const name of ['bindings', 'nest-handwritten', 'nest-handwritten', 'bindings', 'bindings', 'nest-handwritten']) {
+    const { rps: value, errors } = await withServer(name, {}, (s) =>
+      load('ws-requests.mjs', [`ws://127.0.0.1:${s.port}/ws`, 50, 4, REQUEST_MS, 10000, 'update']),
+    );
+    if (errors) throw new Error(`${name} updates: ${errors} error replies`);
+    ups[name === 'bindings' ? 'bindings' : 'handwritten'].push(value);
+    console.log(`  updates, ${name}: ${value}/s`);
+  }
+  report('WS update/s, bindings vs hand-written gateway', median(ups.bindings), median(ups.handwritten), 'updates/s', '>= 1.5x');
+}
+
+// 6. One change among 10,000 distinct filter rooms vs among 10 (the same 10 sockets get it).
+if (wants('filters')) {
+  const sockets = quick ? 2000 : FILTER_SOCKETS;
+  const runs = { few: [], many: [] };
+  for (const mode of ['few', 'many', 'many', 'few', 'few', 'many', 'many', 'few', 'few', 'many']) {
+    const result = await withServer('bindings', {}, (s) =>
+      load('filter-rooms.mjs', [`ws://127.0.0.1:${s.port}/ws`, sockets, quick ? 50 : 200, mode, `PATCH http://127.0.0.1:${s.port}/api/shop/Product/1`, s.pid]),
+    );
+    if (result.missing) throw new Error(`filter rooms (${mode}): ${result.missing} pushes missing`);
+    runs[mode].push(result);
+    console.log(`  filter rooms, ${mode}: ${JSON.stringify(result)}`);
+  }
+  const rooms = `${sockets.toLocaleString('en')} filter rooms vs 10`;
+  report(`one change among ${rooms}, p50 ms`, median(runs.many.map((r) => r.p50)), median(runs.few.map((r) => r.p50)), 'ms', '<= 1.25x');
+  report(
+    `one change among ${rooms}, server CPU ms`,
+    median(runs.many.map((r) => r.cpuPerChange)),
+    median(runs.few.map((r) => r.cpuPerChange)),
+    'ms',
+    '<= 1.25x',
+  );
+}
+
+// 8. Live lists vs the equivalent filter rooms (bench/load/live-lists.mjs).
+if (wants('live')) {
   const [sockets, distinct] = [quick ? 500 : 1000, 100];
   const runs = { live: [], filter: [], reading: [] };
   for (const order of [
@@ -216,8 +285,8 @@ if (process.env.BINDINGS_REDIS_URL) {
   );
 }
 
-// 7. What each capture mode costs per write, and another process's commit -> socket (bench/capture.mjs).
-await benchCapture({ startServer, load, report, median, quick, dir });
+// 9. What each capture mode costs per write, and another process's commit -> socket (bench/capture.mjs).
+if (wants('capture')) await benchCapture({ startServer, load, report, median, quick, dir });
 
 const machine = `${cores} cores (${cpus()[0].model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const table = [
@@ -225,9 +294,15 @@ const table = [
   '',
   '| measure | nest-bindings | baseline | ratio | target |',
   '|---|---|---|---|---|',
-  ...results.map((r) => `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`),
+  ...results.map((r) =>
+    r.baseline === undefined
+      ? `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | - | - | ${r.target} |`
+      : `| ${r.name} | ${r.value.toFixed(1)} ${r.unit} | ${r.baseline.toFixed(1)} ${r.unit} | ${r.ratio.toFixed(2)}x | ${r.target} |`,
+  ),
 ].join('\n');
-mkdirSync(join(root, 'bench/results'), { recursive: true });
-writeFileSync(join(root, 'bench/results/latest.md'), table + '\n');
+if (!only) {
+  mkdirSync(join(root, 'bench/results'), { recursive: true });
+  writeFileSync(join(root, 'bench/results/latest.md'), table + '\n');
+}
 console.log('\n' + table);
 process.exit(0);

@@ -1,7 +1,7 @@
 // Fan-out: S sockets subscribed to one object (split over one or more server URLs); then
 // U updates, one after another, each triggered by an HTTP request; for each, the time from
 // the trigger until the last socket has the push. Checks that every socket got every push
-// exactly once. Prints JSON {p50, p99, missing, duplicated, rssPerConnection?}.
+// exactly once. Prints JSON {p50, p99, missing, duplicated, rssPerConnection?, heapPerConnection}.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -12,6 +12,13 @@ const count = Number(total);
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 const pids = serverPids ? serverPids.split(',').map(Number) : [];
 const baseline = pids.reduce((sum, pid) => sum + rss(pid), 0);
+// The servers' heap after a full collection (GET /heap), summed.
+const heap = async () => {
+  let sum = 0;
+  for (const url of urls) sum += (await (await fetch(url.replace(/^ws/, 'http').replace(/\/ws$/, '/heap'))).json()).heapUsed;
+  return sum;
+};
+const heapBaseline = await heap();
 
 const received = new Array(count).fill(0);
 const seen = Array.from({ length: count }, () => new Set());
@@ -21,7 +28,8 @@ let resolveRound;
 
 function open(index) {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(urls[index % urls.length], { perMessageDeflate: false });
+    // Spread over source addresses 127.0.0.1-8: one address has fewer free ports than 19,500 sockets may need.
+    const socket = new WebSocket(urls[index % urls.length], { perMessageDeflate: false, localAddress: `127.0.0.${1 + (index % 8)}` });
     socket.once('error', reject);
     socket.once('open', () => {
       socket.on('message', (raw) => {
@@ -44,6 +52,7 @@ for (let i = 0; i < count; i += 500) {
 }
 await new Promise((r) => setTimeout(r, 500));
 const rssPerConnection = pids.length ? (pids.reduce((sum, pid) => sum + rss(pid), 0) - baseline) / count : undefined;
+const heapPerConnection = ((await heap()) - heapBaseline) / count;
 
 function fire(round) {
   return new Promise((resolve, reject) => {
@@ -75,6 +84,6 @@ await new Promise((r) => setTimeout(r, 200));
 times.sort((a, b) => a - b);
 const pick = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
 const missing = received.reduce((sum, n) => sum + Math.max(0, Number(updates) - n), 0);
-console.log(JSON.stringify({ p50: pick(0.5), p99: pick(0.99), missing, duplicated, rssPerConnection }));
+console.log(JSON.stringify({ p50: pick(0.5), p99: pick(0.99), missing, duplicated, rssPerConnection, heapPerConnection }));
 for (const socket of sockets) socket.terminate();
 process.exit(0);

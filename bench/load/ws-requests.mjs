@@ -1,9 +1,14 @@
 // Request/reply load: C connections with K requests in flight each, for D ms, against
-// {event, id, data: {id}} retrieves of random rows. Prints {"rps": n, "errors": n} as JSON.
+// {event, id, data: {id}} retrieves of random rows, or (action `update`) updates of a random
+// row's price. Prints {"rps": n, "errors": n} as JSON.
 import WebSocket from 'ws';
 
-const [url, connections = '50', inflight = '4', duration = '5000', rows = '10000'] = process.argv.slice(2);
-const event = 'shop.Product.retrieve';
+const [url, connections = '50', inflight = '4', duration = '5000', rows = '10000', action = 'retrieve'] = process.argv.slice(2);
+const event = `shop.Product.${action}`;
+const data =
+  action === 'update'
+    ? () => ({ id: 1 + Math.floor(Math.random() * Number(rows)), price: Math.floor(Math.random() * 1000) })
+    : () => ({ id: 1 + Math.floor(Math.random() * Number(rows)) });
 let done = 0;
 let errors = 0;
 let running = true;
@@ -20,7 +25,7 @@ const sockets = await Promise.all(
       }),
   ),
 );
-const send = (socket) => socket.send(JSON.stringify({ event, id: next++, data: { id: 1 + Math.floor(Math.random() * Number(rows)) } }));
+const send = (socket) => socket.send(JSON.stringify({ event, id: next++, data: data() }));
 const started = process.hrtime.bigint();
 for (const socket of sockets) {
   socket.on('message', (raw) => {

@@ -8,6 +8,12 @@ const rows = new Map<number, object>();
 for (let id = 1; id <= ROWS; id++) rows.set(id, { id, name: `Product ${id}`, price: (id - 1) % 1000, status: 'open' });
 
 const server = createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/heap') {
+    // The heap in use after a full collection (the bench runs servers with --expose-gc).
+    (globalThis as { gc?: () => void }).gc?.();
+    res.end(JSON.stringify({ heapUsed: process.memoryUsage().heapUsed }));
+    return;
+  }
   if (req.method === 'POST' && req.url === '/broadcast') {
     const frame = JSON.stringify({ event: 'shop.Product.updated', room: 'shop.Product:1', seq: ++seq, data: rows.get(1) });
     for (const socket of wss.clients) socket.send(frame);

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
+import { Controller, Get, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -26,8 +27,20 @@ class QueryCount {
   }
 }
 
-// nest-bindings serving the same table: retrieve over WebSocket and REST, pushes and live lists.
+/** The heap in use after a full collection (the bench runs servers with --expose-gc), for the memory per socket. */
+@Controller('heap')
+class HeapController {
+  @Get()
+  heap() {
+    (globalThis as { gc?: () => void }).gc?.();
+    return { heapUsed: process.memoryUsage().heapUsed };
+  }
+}
+
+// nest-bindings serving the same table: retrieve over WebSocket and REST, pushes and live lists; on
+// Express, or on Fastify with PLATFORM=fastify.
 @Module({
+  controllers: [HeapController],
   providers: [QueryCount],
   imports: [
     TypeOrmModule.forRoot({ ...databaseOptions(process.env.BENCH_DB!), logger: countingLogger }),
@@ -39,7 +52,10 @@ class QueryCount {
 })
 class AppModule {}
 
-const app = await NestFactory.create(AppModule, { logger: ['error'] });
+const app =
+  process.env.PLATFORM === 'fastify'
+    ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: ['error'] })
+    : await NestFactory.create(AppModule, { logger: ['error'] });
 app.useWebSocketAdapter(new WsAdapter(app));
 await seed(app.get(DataSource));
 await app.listen(Number(process.env.PORT), '127.0.0.1');

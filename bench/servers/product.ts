@@ -8,7 +8,7 @@ import { Binding } from '../../lib/index.js';
   // Hooks in place, as a real application has them: they allow everything, cheaply.
   scope: () => ({ status: { ne: 'hidden' } }),
   can: { retrieve: () => true, subscribe: () => true },
-  autoSubscribe: [],
+  autoSubscribe: ['retrieve'],
 })
 @Entity('product')
 export class Product {

@@ -6,7 +6,18 @@ import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { isPlainObject } from '../protocol/plain-object.js';
 import { invalidReference } from '../protocol/to-binding-error.js';
-import { andFilters, compileMatcher, filterHash, holdsPattern, parseFilter, parseOrder, parseSearch, type FilterNode, type OrderSpec } from '../query/index.js';
+import {
+  andFilters,
+  compileMatcher,
+  equalityKey,
+  filterHash,
+  holdsPattern,
+  parseFilter,
+  parseOrder,
+  parseSearch,
+  type FilterNode,
+  type OrderSpec,
+} from '../query/index.js';
 import type { BindingDefinition, RelationInclude } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { filterRoom, instanceRoom } from '../rooms/room-names.js';
@@ -186,6 +197,7 @@ export class CrudActions {
       kind: 'filter',
       binding,
       matches: compileMatcher(filter, binding.allFields, binding.sql.dialect),
+      keys: equalityKey(filter, binding.allFields),
       filter: input,
     };
   }
@@ -298,13 +310,15 @@ export class CrudActions {
     user: unknown,
     work: (manager: EntityManager, current: Row) => Promise<T>,
   ): Promise<T> {
-    let seen = await this.visibleRow(binding, id, user, scope);
+    // Without a `can` hook for the action there is nothing to ask outside the transaction:
+    // the row is read once, locked, inside it.
+    let seen = binding.options.can?.[action] ? await this.visibleRow(binding, id, user, scope) : undefined;
     for (let attempt = 1; ; attempt++) {
-      await this.policy.authorize(binding, action, user, seen);
+      if (seen) await this.policy.authorize(binding, action, user, seen);
       const outcome = await this.gate.run(async (manager): Promise<{ done: T } | { changed: Row }> => {
         const current = await this.store.findById(binding, id, scope, manager, true);
         if (!current) throw notFound(binding, id);
-        return sameRow(binding, current, seen) ? { done: await work(manager, current) } : { changed: current };
+        return !seen || sameRow(binding, current, seen) ? { done: await work(manager, current) } : { changed: current };
       });
       if ('done' in outcome) return outcome.done as T;
       if (attempt === AUTHORIZE_ATTEMPTS) {

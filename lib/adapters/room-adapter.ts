@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { ChangeSink } from '../changes/change-sink.js';
+import type { FilterIndex } from '../query/index.js';
 import type { EntityChange } from '../rows/entity-change.js';
 import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec, RoomTarget, Scopes } from './room-shapes.js';
 
@@ -35,7 +36,7 @@ export interface RoomHost {
   /** A change of a commit shared by another instance, from its JSON form; undefined for an unknown stream. */
   remoteChange(shared: SharedChange): EntityChange | undefined;
   /** The rooms a change goes through (names and numbering keys), among `filters` and `scopes` known anywhere. */
-  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes?: Scopes): RoomTarget[];
+  roomsFor(change: EntityChange, filters: Iterable<FilterTarget> | FilterIndex<FilterTarget>, scopes?: Scopes): RoomTarget[];
   /** Serializes a change once, with the frame of each room numbered as given. */
   prepare(change: EntityChange, rooms: ReadonlyArray<{ room: string; key?: string; seq: number }>): PreparedPush;
   /** Sends a prepared push to the local members of its rooms. */

@@ -1,3 +1,4 @@
+import type { EqualityKey } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 
 /**
@@ -40,6 +41,8 @@ export interface FilterTarget {
   key: string;
   scopeHash?: string;
   matches?: (row: Row) => boolean;
+  /** The equality its filter requires, to find it by the row's value (query/filter-index.ts). */
+  keys?: EqualityKey;
 }
 
 /** How to create a room when the first subscriber arrives. */
@@ -48,6 +51,8 @@ export interface RoomSpec {
   kind: RoomKind;
   binding?: BindingDefinition;
   matches?: (row: Row) => boolean;
+  /** For filter rooms: the equality the filter requires, to find the room by row value. */
+  keys?: EqualityKey;
   /** For filter rooms: the filter as the client sent it (validated), to share with other instances. */
   filter?: unknown;
 }

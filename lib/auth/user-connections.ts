@@ -1,3 +1,5 @@
+const uncounted = () => undefined;
+
 /**
  * Open connections per identified user, for `limits.connectionsPerUser`. Anonymous users
  * (no name) are not counted. Each transport keeps its own count (see the README).
@@ -14,7 +16,7 @@ export class UserConnections {
 
   /** Counts one more connection of `name`; the function returned counts it closed, once. */
   add(name: string | undefined): () => void {
-    if (name === undefined) return () => undefined;
+    if (name === undefined) return uncounted;
     this.open.set(name, (this.open.get(name) ?? 0) + 1);
     let released = false;
     return () => {

@@ -108,6 +108,11 @@ function compileNode(node: FilterNode, fields: FieldMap, fold: Fold): RowMatcher
   }
 }
 
+/** A row value (or a filter value) in the form the matcher compares for a field of `kind`; null is SQL NULL. */
+export function normalizeValue(kind: FieldInfo['kind'], value: unknown): unknown {
+  return NORMALIZE[kind](value);
+}
+
 /** Brings a row value (or a filter value) to one comparable form per kind; null is SQL NULL. */
 const NORMALIZE: Record<FieldInfo['kind'], (v: unknown) => unknown> = {
   string: (v) => (typeof v === 'string' ? v : null),

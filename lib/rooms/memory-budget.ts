@@ -180,6 +180,8 @@ export class ReplayMemory {
 export const MEMBER_BYTES = 128;
 /** Bytes of a room besides its name and filter: the object, its member set, its replay buffer. */
 export const ROOM_BYTES = 512;
+/** Bytes of one value of a filter room's equality in the hub's index: a map entry and a set of rooms (189 measured for distinct values). */
+export const INDEX_VALUE_BYTES = 192;
 
 /** What the subscription accounting needs to know of a room. */
 export interface AccountedRoom {
@@ -210,9 +212,10 @@ export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
     this.budget = new MemoryBudget('subscriptions', perUser, total);
   }
 
-  /** Estimated bytes of a room: its name twice (map key and room), its filter as sent, parsed and compiled. */
-  roomCost(spec: { name: string; filter?: unknown }): number {
-    return ROOM_BYTES + 2 * spec.name.length + (spec.filter === undefined ? 0 : 3 * approximateSize(spec.filter));
+  /** Estimated bytes of a room: its name twice (map key and room), its filter as sent, parsed and compiled, and its entries in the filter index. */
+  roomCost(spec: { name: string; filter?: unknown; keys?: { values: readonly unknown[] } }): number {
+    const indexed = (spec.keys?.values.length ?? 0) * INDEX_VALUE_BYTES;
+    return ROOM_BYTES + 2 * spec.name.length + (spec.filter === undefined ? 0 : 3 * approximateSize(spec.filter)) + indexed;
   }
 
   /**
@@ -220,7 +223,12 @@ export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
    * undefined when it may (idle rooms may have been dropped through `evict` to make space),
    * or the `bad_request` to answer.
    */
-  admit(subscriber: S, spec: { name: string; filter?: unknown }, existing: R | undefined, evict: (room: R) => void): BindingError | undefined {
+  admit(
+    subscriber: S,
+    spec: { name: string; filter?: unknown; keys?: { values: readonly unknown[] } },
+    existing: R | undefined,
+    evict: (room: R) => void,
+  ): BindingError | undefined {
     const cost = existing?.cost ?? this.roomCost(spec);
     if (!this.budget.fitsUser(this.key(subscriber), cost + MEMBER_BYTES)) return this.budget.refusal(`at most ${this.budget.perUser} bytes per user`);
     const needed = (existing ? 0 : cost) + MEMBER_BYTES;

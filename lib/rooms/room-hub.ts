@@ -11,7 +11,7 @@ import type { BindingDefinition } from '../registry/binding-definition.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 import { MemoryRoomAdapter } from '../adapters/memory/memory-room-adapter.js';
 import { RoomAdapter, type RoomHost, type ScopeIndex, type SharedChange } from '../adapters/room-adapter.js';
-import { compileMatcher, parseFilter } from '../query/index.js';
+import { compileMatcher, equalityKey, FilterIndex, parseFilter } from '../query/index.js';
 import { MemoryBudgets, type PushBody } from './memory-budget.js';
 import { pushFrame } from './replay-buffer.js';
 import type { FilterTarget, PreparedPush, RoomScope, RoomSpec, RoomTarget, Scopes } from '../adapters/room-shapes.js';
@@ -39,8 +39,8 @@ export interface SubscribeResult {
 @Injectable()
 export class RoomHub implements RoomHost, OnModuleDestroy {
   private readonly rooms = new Map<string, Room>();
-  /** Filter rooms by stream: each change is matched against these in memory. */
-  private readonly filterRooms = new Map<string, Set<Room>>();
+  /** Filter rooms by stream, indexed by the equality each requires: a change is matched against those its row values can match. */
+  private readonly filterRooms = new Map<string, FilterIndex<Room>>();
   /** Prefix of change ids, unique per process, so ids never collide across instances. */
   private readonly instanceId = randomBytes(4).toString('hex');
   private changeNo = 0;
@@ -87,7 +87,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
     // Closed while its request awaited (a query, a hook): nobody would ever remove it again.
     if (subscriber.gone) return { room: spec.name, seq: 0 };
-    const scope = this.scopeOf(spec, subscriber.user);
+    const scope = this.scopeOf(spec, subscriber);
     const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
     const existing = this.rooms.get(key);
     if (!existing || !subscriber.rooms.has(existing)) {
@@ -208,10 +208,12 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
    * each of these is one room per scope (among `scopes`) that held the row before or after
    * the change; a filter room counts it when the row was in its scope and filter at once.
    */
-  roomsFor(change: EntityChange, filters: Iterable<FilterTarget>, scopes: Scopes = NO_SCOPES): RoomTarget[] {
+  roomsFor(change: EntityChange, all: Iterable<FilterTarget> | FilterIndex<FilterTarget>, scopes: Scopes = NO_SCOPES): RoomTarget[] {
     const stream = change.binding.stream;
     const instance = instanceRoom(stream, change.id);
     const { before, after } = change;
+    // Indexed: only the rooms the row's values can match (the rest are confirmed below as well).
+    const filters = all instanceof FilterIndex ? all.candidates(before, after) : all;
     if (!change.binding.options.scope) {
       const targets = [{ room: instance, key: instance }];
       for (const room of filters) {
@@ -336,12 +338,22 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     return rooms;
   }
 
-  /** The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped bindings. */
-  private scopeOf(spec: RoomSpec, user: unknown): RoomScope | undefined {
+  /**
+   * The scope a subscriber's rooms of `spec.binding` are numbered in; undefined for unscoped
+   * bindings. The scope of the socket's last subscribed binding is kept on it (shared with every
+   * socket of that scope, no allocation per socket), as the scope matchers of its pushes are
+   * (AccessPolicy.mayReceive): an automatic subscription on every retrieve would otherwise
+   * parse, hash and compile the same scope each time.
+   */
+  private scopeOf(spec: RoomSpec, subscriber: Subscriber): RoomScope | undefined {
     const binding = spec.binding;
     if (!binding?.options.scope) return undefined;
-    const scope = roomScope(binding, this.policy.scope(binding, user));
-    return this.scoped.get(binding.stream, scope.hash) ?? scope;
+    let scope = subscriber.scopeStream === binding.stream ? subscriber.roomScope : undefined;
+    if (!scope) scope = roomScope(binding, this.policy.scope(binding, subscriber.user));
+    scope = this.scoped.get(binding.stream, scope.hash) ?? scope;
+    subscriber.scopeStream = binding.stream;
+    subscriber.roomScope = scope;
+    return scope;
   }
 
   /** Whether the room keyed `key` (its name, or `<name>#<scope hash>`) exists here, with members or kept for replay. */
@@ -365,7 +377,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     if (!binding) return undefined;
     const node = parseFilter(filter, binding.filterFields, this.options.limits.filterLimits);
     const { name, scopeHash } = binding.options.scope ? splitKey(key) : { name: key, scopeHash: undefined };
-    return { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect) };
+    return { name, key, scopeHash, matches: compileMatcher(node, binding.allFields, binding.sql.dialect), keys: equalityKey(node, binding.allFields) };
   }
 
   /** An empty index of the scopes of a scoped binding, found by row. */
@@ -441,6 +453,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     const replay = { ...this.options.replay, bytes: this.options.limits.replayBytesPerRoom, memory: this.memory.replay };
     const room = new Room(spec.name, spec.kind, replay, spec.binding, spec.matches);
     room.key = key;
+    room.keys = spec.keys;
     room.cost = this.memory.subscriptions.roomCost(spec);
     this.memory.subscriptions.created(room);
     room.previousSeq = this.retired.get(key) ?? 0;
@@ -459,7 +472,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     }
     if (spec.kind === 'filter') {
       let set = this.filterRooms.get(spec.binding!.stream);
-      if (!set) this.filterRooms.set(spec.binding!.stream, (set = new Set()));
+      if (!set) this.filterRooms.set(spec.binding!.stream, (set = new FilterIndex()));
       set.add(room);
       this.adapter.filterRoomCreated(spec, key);
     }

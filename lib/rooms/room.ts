@@ -1,4 +1,5 @@
 import type { RoomKind } from '../adapters/room-shapes.js';
+import type { EqualityKey } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { ReplayMemory } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
@@ -22,6 +23,8 @@ export class Room {
   /** For a room of a scoped binding: the hash of its subscribers' scope. */
   scopeHash?: string;
   readonly replay: ReplayBuffer;
+  /** For filter rooms: the equality its filter requires, by which the hub finds it (query/filter-index.ts). */
+  keys?: EqualityKey;
   /** Estimated bytes of the room itself (name, filter), for the subscription bounds. */
   cost = 0;
 

@@ -1,3 +1,4 @@
+import type { RoomScope } from '../adapters/room-shapes.js';
 import type { Room } from './room.js';
 
 /**
@@ -9,6 +10,9 @@ export abstract class Subscriber {
   readonly rooms = new Map<Room, boolean>();
   /** Number of the last change sent, so a change matching several rooms is sent once. */
   lastChange = 0;
+  /** The binding (stream) of its last subscription on a scoped binding, and its scope there (RoomHub.scopeOf). */
+  scopeStream?: string;
+  roomScope?: RoomScope;
   /** Per-binding scope matchers of this subscriber, compiled once (created on first use). */
   scopes?: Map<string, (row: Record<string, unknown>) => boolean>;
   /** Serializes pushes whose permission check is asynchronous, keeping their order (created on first use). */

@@ -1,6 +1,7 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { FilterIndex } from '../../query/index.js';
 import type { EntityChange } from '../../rows/entity-change.js';
 import type { FilterTarget, KeptPush, PreparedPush, RoomScope, RoomSpec } from '../room-shapes.js';
 import { RoomAdapter, type ScopeIndex, type SharedChange } from '../room-adapter.js';
@@ -51,8 +52,10 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
   private readonly prefix: string;
   private readonly pub: Redis;
   private readonly sub: Redis;
-  /** Filter rooms known anywhere, by stream, compiled once. */
+  /** Filter rooms known anywhere, by stream then key, compiled once. */
   private readonly filters = new Map<string, Map<string, FilterMatch>>();
+  /** The same filter rooms by stream, indexed by the equality each requires, for matching changes. */
+  private readonly filterIndex = new Map<string, FilterIndex<FilterMatch>>();
   /** Scopes of scoped bindings with rooms anywhere, by stream then hash, compiled once. */
   private readonly scopes = new Map<string, ScopeIndex>();
   /** The scopes this instance shared, to share again when Redis returns after an outage. */
@@ -111,7 +114,7 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
 
   publish(change: EntityChange): void {
     const stream = change.binding.stream;
-    const targets = this.host.roomsFor(change, this.filters.get(stream)?.values() ?? [], this.scopes.get(stream));
+    const targets = this.host.roomsFor(change, this.filterIndex.get(stream) ?? [], this.scopes.get(stream));
     if (this.pub.status !== 'ready') {
       this.host.publish(change);
       return;
@@ -219,7 +222,10 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
           if (!known) continue;
           // Still here (marked just too late): register it again, so every instance matches it.
           if (this.host.hasRoom(room)) this.register(stream, room, known.filter);
-          else this.filters.get(stream)!.delete(room);
+          else {
+            this.filters.get(stream)!.delete(room);
+            this.filterIndex.get(stream)!.delete(known);
+          }
         }
         return;
       }
@@ -321,7 +327,11 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
     if (!target) return;
     let rooms = this.filters.get(stream);
     if (!rooms) this.filters.set(stream, (rooms = new Map()));
-    rooms.set(key, { ...target, filter });
+    let index = this.filterIndex.get(stream);
+    if (!index) this.filterIndex.set(stream, (index = new FilterIndex()));
+    const match = { ...target, filter };
+    rooms.set(key, match);
+    index.add(match);
   }
 
   private addScope(stream: string, hash: string, filter: unknown): void {

@@ -6,10 +6,14 @@ export const CLOSE_SLOW_CONSUMER = 1013;
 /** Close code for a connection over a policy limit (RFC 6455). */
 export const CLOSE_POLICY_VIOLATION = 1008;
 
+const noop = () => undefined;
+
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
   /** Whether the peer answered the last heartbeat ping. */
   alive = true;
+  /** Counts the connection closed for `limits.connectionsPerUser` (set when it is accepted). */
+  release: () => void = noop;
   private tokens: number;
   private refilledAt = Date.now();
 

@@ -18,6 +18,10 @@ import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
 import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
 
+/** The error of a reply that could not be serialized, made only then (an Error records its stack: costly on every reply). */
+const internalFailure = () => new BindingError('internal', 'Internal error');
+const ignore = () => undefined;
+
 /**
  * The WebSocket side. It reads each socket's frames directly (no per-message observable
  * pipeline) and hands them to the dispatcher. When the application uses Nest's WsAdapter,
@@ -37,6 +41,12 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
   private readonly users: UserConnections;
   /** Set once the application shuts down: new sockets are closed at once. */
   private closing = false;
+  /** One listener of each kind for every socket (`this` is the socket): closures per socket would cost each idle socket about 0.3 KiB. */
+  private readonly listeners: {
+    pong: (this: WebSocket) => void;
+    message: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
+    close: (this: WebSocket) => void;
+  };
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
@@ -50,6 +60,28 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     private readonly traffic: Traffic,
   ) {
     this.users = new UserConnections(options.limits.connectionsPerUser);
+    const connections = this.connections;
+    const receive = (connection: WsConnection, raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary);
+    const closed = (ws: WebSocket, connection: WsConnection) => {
+      connections.delete(ws);
+      this.traffic.sockets--;
+      connection.release();
+      this.rooms.leaveAll(connection);
+    };
+    this.listeners = {
+      pong() {
+        const connection = connections.get(this);
+        if (connection) connection.alive = true;
+      },
+      message(raw, isBinary) {
+        const connection = connections.get(this);
+        if (connection) receive(connection, raw, isBinary);
+      },
+      close() {
+        const connection = connections.get(this);
+        if (connection) closed(this, connection);
+      },
+    };
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -161,18 +193,13 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const connection = new WsConnection(ws, user, this.options.limits);
     this.connections.set(ws, connection);
     this.traffic.sockets++;
-    const release = this.users.add(name);
-    ws.on('pong', () => (connection.alive = true));
-    ws.on('message', (raw: RawData, isBinary: boolean) => this.receive(connection, raw, isBinary));
+    connection.release = this.users.add(name);
+    ws.on('pong', this.listeners.pong);
+    ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
     // the listener only keeps the error from crashing the process.
-    ws.on('error', () => undefined);
-    ws.on('close', () => {
-      this.connections.delete(ws);
-      this.traffic.sockets--;
-      release();
-      this.rooms.leaveAll(connection);
-    });
+    ws.on('error', ignore);
+    ws.on('close', this.listeners.close);
   }
 
   private receive(connection: WsConnection, raw: RawData, isBinary: boolean): void {
@@ -197,13 +224,13 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     }
     const { event, id, data } = frame;
     if (event === 'ping') {
-      this.reply(connection, event, 'pong', id, data ?? null, BindingError.badRequest('data is nested too deeply to echo'));
+      this.reply(connection, event, 'pong', id, data ?? null, () => BindingError.badRequest('data is nested too deeply to echo'));
       return;
     }
     const ctx: ActionContext = { user: connection.user, socket: connection.socket, id, transport: 'ws', subscriber: connection, afterReply: [] };
     this.enhancers.run(event, data, ctx).then(
       (reply) => {
-        const sent = this.reply(connection, event, event, id, reply, new BindingError('internal', 'Internal error'));
+        const sent = this.reply(connection, event, event, id, reply, internalFailure);
         for (const then of ctx.afterReply!) then(sent);
       },
       (error: BindingError) => {
@@ -215,15 +242,23 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
 
   /**
    * Sends a success reply. Data that JSON cannot write (nested deeper than the stack allows,
-   * circular, BigInt) gets the error `failure` instead: every request still gets exactly one
+   * circular, BigInt) gets the error `failed()` gives instead: every request still gets exactly one
    * reply, and a throw here would escape the socket's message handler.
    */
-  private reply(connection: WsConnection, event: string, replyEvent: string, id: string | number | undefined, data: unknown, failure: BindingError): boolean {
+  private reply(
+    connection: WsConnection,
+    event: string,
+    replyEvent: string,
+    id: string | number | undefined,
+    data: unknown,
+    failed: () => BindingError,
+  ): boolean {
     let frame: string;
     let sent = true;
     try {
       frame = this.codec.reply(replyEvent, id, data);
     } catch (error) {
+      const failure = failed();
       if (failure.code === 'internal') this.logger.error(`The reply to ${event} could not be serialized: ${(error as Error)?.message ?? error}`);
       frame = this.codec.error(event, id, failure);
       sent = false;
