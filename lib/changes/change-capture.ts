@@ -103,10 +103,16 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
 
   afterTransactionCommit(event: TransactionCommitEvent): void {
     const runner = event.queryRunner;
-    // A savepoint released inside an outer transaction is not a commit yet.
-    if (runner.isTransactionActive) return;
     const held = this.held.get(runner);
     if (!held) return;
+    if (runner.isTransactionActive) {
+      // A savepoint released inside an outer transaction is not a commit yet, but its changes
+      // now belong to the level it was released into: a later savepoint rolled back at the
+      // level it had must not drop them.
+      const depth = (runner as any).transactionDepth ?? 1;
+      for (const entry of held) if (entry.depth > depth) entry.depth = depth;
+      return;
+    }
     this.held.delete(runner);
     this.publish(held.map(({ change }) => change));
   }

@@ -581,6 +581,26 @@ describe('transactions', () => {
     expect(got.map((p) => p.data.name)).toEqual([outerName, innerName]);
   });
 
+  it('a savepoint released, then a later savepoint at the same level rolled back: the released one still pushes', async () => {
+    const [outerName, keptName, droppedName] = [unique('outer'), unique('kept'), unique('dropped')];
+    const runner = t.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await runner.manager.save(Product, { name: outerName, price: 1 });
+      await runner.startTransaction();
+      await runner.manager.save(Product, { name: keptName, price: 2 });
+      await runner.commitTransaction();
+      await runner.startTransaction();
+      await runner.manager.save(Product, { name: droppedName, price: 3 });
+      await runner.rollbackTransaction();
+      await runner.commitTransaction();
+    } finally {
+      await runner.release();
+    }
+    const got = await pushes(2);
+    expect(got.map((p) => p.data.name)).toEqual([outerName, keptName]);
+  });
+
   it('a QueryBuilder statement inside a rolled-back transaction pushes nothing', async () => {
     const p = await seedProduct({ price: 9 });
     await expect(
