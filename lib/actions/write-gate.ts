@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { ChangeCapture } from '../changes/change-capture.js';
 import { BindingRegistry } from '../registry/binding.registry.js';
 
 /** Most writes committed together on SQLite: each waits for the whole group before it answers. */
 const MAX_GROUP = 64;
+/** The savepoint each write of a group runs under (TypeORM's own are named typeorm_<depth>). */
+const SAVEPOINT = 'nest_bindings_write';
 
 interface Waiting {
   work: (manager: EntityManager) => Promise<unknown>;
@@ -18,11 +21,13 @@ interface Waiting {
  * each COMMIT waits for the disk: the writes waiting together are committed in one
  * transaction (group commit), and each answers, and pushes, once it has committed.
  *
- * A write that fails rolls the whole group back (subscribers see a rollback, as for any
- * failed transaction) and gets its error; the writes that ran before it in the group run
- * again, alone, in the next transaction, and those after it wait for the one after. So
- * each write is stored exactly when it answers success, and one failing write makes at
- * most the writes before it in its group run twice. Other SQLite drivers share one query
+ * Each write of a group runs under an SQL savepoint of its own: a write that fails is rolled
+ * back to it (the changes it recorded are dropped from the capture) and gets its error at
+ * once, and the others of the group go on; none runs twice, so a user sending failing
+ * writes costs the others nothing. Each write is stored exactly when it answers success.
+ * The savepoints are plain SQL, not TypeORM's nested transactions, so the application's
+ * subscribers see one transaction per group (one commit), not one per write.
+ * Other SQLite drivers share one query
  * runner, where two concurrent transactions would nest as savepoints of each other:
  * writes of the bindings are queued one after another there.
  */
@@ -30,11 +35,12 @@ interface Waiting {
 export class WriteGate {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly waiting: Waiting[] = [];
-  /** Writes of a group that was rolled back because of another write: they run next, by themselves. */
-  private again: Waiting[] = [];
   private committing = false;
 
-  constructor(private readonly registry: BindingRegistry) {}
+  constructor(
+    private readonly registry: BindingRegistry,
+    private readonly capture: ChangeCapture,
+  ) {}
 
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     const transaction = () => this.registry.dataSource.transaction(work);
@@ -59,10 +65,7 @@ export class WriteGate {
   /** Commits the waiting writes, group after group, until none is left. */
   private async commitGroups(): Promise<void> {
     try {
-      while (this.again.length > 0 || this.waiting.length > 0) {
-        const group = this.again.length > 0 ? this.again.splice(0) : this.waiting.splice(0, MAX_GROUP);
-        await this.commitGroup(group);
-      }
+      while (this.waiting.length > 0) await this.commitGroup(this.waiting.splice(0, MAX_GROUP));
     } finally {
       this.committing = false;
     }
@@ -70,34 +73,37 @@ export class WriteGate {
 
   private async commitGroup(group: Waiting[]): Promise<void> {
     const runner = this.registry.dataSource.createQueryRunner();
+    const done: [Waiting, unknown][] = [];
     try {
-      try {
-        await runner.startTransaction();
-      } catch (error) {
-        // No transaction (the connection stayed locked by another): each write fails as its own would have.
-        for (const write of group) write.reject(error);
-        return;
-      }
-      const results: unknown[] = [];
-      for (const [i, write] of group.entries()) {
+      await runner.startTransaction();
+      for (const write of group) {
+        const mark = this.capture.mark(runner);
+        await runner.query(`SAVEPOINT ${SAVEPOINT}`);
         try {
-          results.push(await write.work(runner.manager));
+          const result = await write.work(runner.manager);
+          await runner.query(`RELEASE ${SAVEPOINT}`);
+          done.push([write, result]);
         } catch (error) {
-          if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+          await runner.query(`ROLLBACK TO ${SAVEPOINT}`);
+          await runner.query(`RELEASE ${SAVEPOINT}`);
+          this.capture.dropSince(runner, mark);
           write.reject(error);
-          this.again = group.slice(0, i);
-          this.waiting.unshift(...group.slice(i + 1));
-          return;
         }
       }
-      try {
-        await runner.commitTransaction();
-      } catch (error) {
-        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
-        for (const write of group) write.reject(error);
-        return;
-      }
-      group.forEach((write, i) => write.resolve(results[i]));
+      await runner.commitTransaction();
+      for (const [write, result] of done) write.resolve(result);
+    } catch (error) {
+      // The transaction itself failed (no connection, a failed COMMIT or savepoint): nothing of
+      // it is stored, and every write not answered yet fails (a promise settles once).
+      while (runner.isTransactionActive)
+        if (
+          !(await runner.rollbackTransaction().then(
+            () => true,
+            () => false,
+          ))
+        )
+          break;
+      for (const write of group) write.reject(error);
     } finally {
       await runner.release();
     }

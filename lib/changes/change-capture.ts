@@ -117,6 +117,21 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     this.publish(held.map(({ change }) => change));
   }
 
+  /**
+   * How many changes `runner` holds now: with `dropSince`, lets a caller that rolls back to a
+   * savepoint of its own (SQL `SAVEPOINT`, which TypeORM does not see) drop what was
+   * recorded after it.
+   */
+  mark(runner: QueryRunner): number {
+    return this.held.get(runner)?.length ?? 0;
+  }
+
+  /** Drops the changes `runner` recorded since `mark`: the statements that made them were rolled back. */
+  dropSince(runner: QueryRunner, mark: number): void {
+    const held = this.held.get(runner);
+    if (held && held.length > mark) held.length = mark;
+  }
+
   afterTransactionRollback(event: TransactionRollbackEvent): void {
     const runner = event.queryRunner;
     const held = this.held.get(runner);

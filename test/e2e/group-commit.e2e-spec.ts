@@ -1,8 +1,8 @@
 // Issue 12 target 1: writes of the bindings that wait for the one SQLite connection are
 // committed together (actions/write-gate.ts). Each write is stored exactly when it answers
-// success and pushes once after the commit; a write that fails in a group fails alone, is
-// neither stored nor pushed, and the others of its group still are (SQLite and PostgreSQL;
-// only SQLite groups).
+// success and pushes once after the commit; a write that fails in a group fails alone (rolled
+// back to its savepoint), is neither stored nor pushed, and the others of its group still are,
+// without running twice (SQLite and PostgreSQL; only SQLite groups).
 import { IsInt, IsString } from 'class-validator';
 import { Column, Entity, PrimaryGeneratedColumn, type EntitySubscriberInterface, type TransactionCommitEvent, type UpdateEvent } from 'typeorm';
 import { Binding } from '../../lib/index.js';
@@ -24,11 +24,15 @@ class Note {
 /** The application's subscriber: counts the commits of writes, refuses one value. */
 class Audit implements EntitySubscriberInterface<Note> {
   commits = 0;
+  /** How many times an UPDATE ran, by the value it wrote: a write run twice counts 2. */
+  readonly runs = new Map<number, number>();
   listenTo() {
     return Note;
   }
   afterUpdate(event: UpdateEvent<Note>) {
-    if (event.entity?.value === REFUSED) throw new Error('audit refuses this value');
+    const value = event.entity?.value;
+    if (typeof value === 'number') this.runs.set(value, (this.runs.get(value) ?? 0) + 1);
+    if (value === REFUSED) throw new Error('audit refuses this value');
   }
   afterTransactionCommit(event: TransactionCommitEvent) {
     if (!event.queryRunner.isTransactionActive) this.commits++;
@@ -77,7 +81,7 @@ it('concurrent writes are each stored, answered and pushed once, in fewer commit
   else expect(commits).toBe(rows.length);
 });
 
-it('a write that fails in a group fails alone: the others are stored, answered and pushed once, it is neither', async () => {
+it('a write that fails in a group fails alone (its savepoint): the others are stored, answered and pushed once and run once, it is neither', async () => {
   const rows = await notes(30);
   const want = (i: number) => (i === 10 ? REFUSED : 2000 + i);
   const replies = await Promise.all(
@@ -102,6 +106,8 @@ it('a write that fails in a group fails alone: the others are stored, answered a
   expect(pushed(rows[10].id)).toEqual([]);
   expect(pushed(rows[20].id)).toEqual([]);
   for (const i of ok) expect(pushed(rows[i].id)).toEqual([want(i)]);
+  // The failing writes cost the others nothing: no write of their groups ran a second time.
+  for (const i of ok) expect(audit.runs.get(want(i))).toBe(1);
 });
 
 it('writes after a failed group keep being served', async () => {
