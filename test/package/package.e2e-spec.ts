@@ -118,6 +118,10 @@ describe('the packed package', () => {
         'dist/lib/standalone/cli.js',
         'dist/lib/standalone/backend.js',
         'docs/standalone-admin.png',
+        'docs/kanban.png',
+        'docs/protocol.md',
+        // The README's Python backend, as the standalone e2e suite runs it.
+        'examples/python/backend.py',
       ]),
     );
     expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
