@@ -99,6 +99,34 @@ export class ChangeCapture implements EntitySubscriberInterface, StatementObserv
     if (after) this.record(event.queryRunner, { binding, kind: 'created', id, after });
   }
 
+  /**
+   * Whether a save of `binding` is heard by anything besides this capture: an entity listener
+   * (`@BeforeUpdate`, `@AfterUpdate`) or another subscriber with update hooks for it. Only then
+   * must an update go through `save`, whose events they expect; otherwise the actions write
+   * it with one UPDATE and hand its change to `recordUpdateOf`.
+   */
+  hasUpdateListeners(binding: BindingDefinition): boolean {
+    const metadata = binding.metadata;
+    if (metadata.beforeUpdateListeners.length || metadata.afterUpdateListeners.length) return true;
+    return this.registry.dataSource.subscribers.some((subscriber: EntitySubscriberInterface) => {
+      if (subscriber === this || !(subscriber.beforeUpdate || subscriber.afterUpdate)) return false;
+      const target = subscriber.listenTo?.();
+      // Anything but a class other than the entity's (and not a parent of it) counts as listening.
+      if (typeof target !== 'function' || target === Object) return true;
+      return target === metadata.target || (typeof metadata.target === 'function' && metadata.target.prototype instanceof target);
+    });
+  }
+
+  /**
+   * Records the update of one row whose before and after states the writer knows (it read the
+   * row in the transaction and wrote it with a statement opted out of capture). With capture:
+   * 'database' the outbox has it already.
+   */
+  recordUpdateOf(runner: QueryRunner, binding: BindingDefinition, before: Row, after: Row): void {
+    if (this.options.capture.mode === 'database') return;
+    this.recordUpdate(runner, binding, this.pick(binding, before), this.pick(binding, after));
+  }
+
   // --- transactions ---
 
   afterTransactionCommit(event: TransactionCommitEvent): void {

@@ -34,6 +34,8 @@ export interface BindingDefinition {
   /** Properties `create` must be given (not nullable, no default, not generated). */
   readonly required: readonly string[];
   readonly versionColumn?: ColumnMetadata;
+  /** Whether an UPDATE sets columns it was not given (version, update date, generated or `onUpdate` columns). */
+  readonly generatesOnUpdate: boolean;
   readonly deleteDateColumn?: ColumnMetadata;
   readonly relations: ReadonlyMap<string, RelationMetadata>;
   /** The relations of `relations`, each with the query that loads it for a page of rows. */
@@ -77,6 +79,8 @@ export interface BindingSql {
   readonly pk: string;
   /** Every column (not only exposed ones), for loading rows that are written back. */
   readonly selectAll: string;
+  /** The column list of `selectAll` (`<column> AS <property>, ...`), for `RETURNING` it. */
+  readonly columns: string;
 }
 
 export type { FieldInfo };

@@ -125,6 +125,50 @@ export class RowStore {
     return { rows: raws.map((raw) => this.hydrate(binding, raw, binding.exposed)), count };
   }
 
+  /**
+   * Writes `values` onto the row `current` (read and locked by the caller in this transaction)
+   * with one UPDATE of the columns that change, and returns the row as stored, or `current`
+   * when nothing changes (as `save` does, no statement and no new version). PostgreSQL gives
+   * the stored row back with `RETURNING`; on SQLite (where TypeORM writes no `RETURNING`) it is
+   * `current` with the values passed through the driver's conversions both ways, and the row
+   * is read back only when the database sets columns of its own (version, update date,
+   * generated columns). The statement opts out of the capture's own reads
+   * (`callListeners(false)`): the caller records the change from `current` and the result; the
+   * rows the database changes through foreign-key actions are still captured.
+   */
+  async updateRow(binding: BindingDefinition, manager: EntityManager, current: Row, values: Row): Promise<Row> {
+    const changed: Row = {};
+    let changes = 0;
+    for (const [field, value] of Object.entries(values)) {
+      const column = binding.metadata.findColumnWithPropertyName(field)!;
+      if (sameStored(this.persist(column, value), this.persist(column, current[field]))) continue;
+      changed[field] = value;
+      changes++;
+    }
+    if (changes === 0) return current;
+    const pk = binding.primary.propertyName;
+    const update = manager
+      .createQueryBuilder()
+      .update(binding.target)
+      .set(changed)
+      .where(`${binding.sql.pk} = :id`, { id: this.persist(binding.primary, current[pk]) })
+      .updateEntity(false)
+      .callListeners(false);
+    if (binding.sql.dialect === 'postgres') {
+      const { raw } = await update.returning(binding.sql.columns).execute();
+      return this.hydrate(binding, (raw as Row[])[0], binding.metadata.columns);
+    }
+    await update.execute();
+    if (binding.generatesOnUpdate) return (await this.findById(binding, current[pk] as string | number, undefined, manager))!;
+    const driver = this.registry.dataSource.driver;
+    const row: Row = { ...current };
+    for (const field of Object.keys(changed)) {
+      const column = binding.metadata.findColumnWithPropertyName(field)!;
+      row[field] = driver.prepareHydratedValue(this.persist(column, changed[field]), column);
+    }
+    return row;
+  }
+
   /** A TypeORM entity instance carrying `row`, for writing back through the repository. */
   toEntity(binding: BindingDefinition, row: Row): object {
     return Object.assign(binding.metadata.create(), row);
@@ -171,4 +215,13 @@ export class RowStore {
     params.push(value);
     return this.registry.dialect === 'postgres' ? `$${params.length}` : '?';
   }
+}
+
+/** Whether two values as the driver stores them are the same. */
+function sameStored(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  if (a === null || b === null || a === undefined || b === undefined) return (a ?? null) === (b ?? null);
+  if (typeof a === 'object' && typeof b === 'object') return JSON.stringify(a) === JSON.stringify(b);
+  return false;
 }
