@@ -1,5 +1,5 @@
 import type { RoomScope } from '../adapters/room-shapes.js';
-import type { Room } from './room.js';
+import { SubscribedRooms } from './subscribed-rooms.js';
 
 /**
  * One receiver of pushes: a WebSocket today, an SSE stream tomorrow. The rooms only
@@ -7,7 +7,7 @@ import type { Room } from './room.js';
  */
 export abstract class Subscriber {
   /** Rooms joined, `true` for explicit subscriptions; Map order doubles as the LRU of auto ones. */
-  readonly rooms = new Map<Room, boolean>();
+  readonly rooms = new SubscribedRooms();
   /** Number of the last change sent, so a change matching several rooms is sent once. */
   lastChange = 0;
   /** The binding (stream) of its last subscription on a scoped binding, and its scope there (RoomHub.scopeOf). */
@@ -25,6 +25,10 @@ export abstract class Subscriber {
   liveLists = 0;
   /** Set once it has closed and left its rooms: a subscribe still in flight must not add it back. */
   gone = false;
+  /** Its user's name for the subscription bounds, null when anonymous (set on its first subscription; memory-budget.ts). */
+  budgetUser?: string | null;
+  /** Subscription bytes charged to it when anonymous. */
+  ownBytes?: number;
 
   constructor(readonly user: unknown) {}
 

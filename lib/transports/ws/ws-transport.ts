@@ -93,6 +93,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const options = {
       maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
       perMessageDeflate: false,
+      // `connections` tracks every socket: ws's own set would add an entry and a close
+      // listener (a closure) per socket, and shutdown closes the sockets itself.
+      clientTracking: false,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
         try {
           checkOrigin(info.req, this.options.origins);
