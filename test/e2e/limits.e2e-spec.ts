@@ -105,6 +105,8 @@ describe('memory of an idle socket', () => {
     expect(serverSide.socket).toBeInstanceOf(WebSocket);
     // Before ws 8.23 the receiver kept the frame mask, a view pinning the whole buffer last read, while the socket idled.
     expect((serverSide.socket as any)._receiver._mask).toBeUndefined();
+    // One error listener (Nest's): no array of listeners per socket.
+    expect(serverSide.socket.listenerCount('error')).toBe(1);
     client.close();
   });
 });

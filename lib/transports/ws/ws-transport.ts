@@ -204,8 +204,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     ws.on('pong', this.listeners.pong);
     ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
-    // the listener only keeps the error from crashing the process.
-    ws.on('error', ignore);
+    // the listener only keeps the error from crashing the process. Nest's WsAdapter has
+    // added one already: a second would cost each socket an array of listeners.
+    if (ws.listenerCount('error') === 0) ws.on('error', ignore);
     ws.on('close', this.listeners.close);
   }
 
