@@ -7,25 +7,31 @@ const EMPTY: ReadonlyArray<Room | boolean> = [];
 /**
  * The rooms one subscriber joined, each with whether it was explicit, in the order of last
  * use (least recent first), with the Map operations the hub needs. An idle socket holds one
- * or two rooms: a Map costs about 184 bytes even for one entry, the flat list of a few
- * `[room, explicit, …]` pairs about 64, so the list is used until it holds `LIST_ROOMS`.
+ * room or a few: a Map costs about 184 bytes even for one entry, so one room is kept in two
+ * fields, a few in a flat list of `[room, explicit, …]` pairs (about 64 bytes for two), and
+ * a Map is used once the list would hold more than `LIST_ROOMS`.
  */
 export class SubscribedRooms {
-  /** Pairs `room, explicit`, allocated to their exact length (`concat`), unused once `map` is set. */
+  /** The only room, while there is exactly one (then `list` is empty and `map` unset). */
+  private solo: Room | undefined = undefined;
+  private soloExplicit = false;
+  /** Pairs `room, explicit`, allocated to their exact length (`concat`), for two rooms or more until `map` is set. */
   private list = EMPTY;
-  private map?: Map<Room, boolean>;
+  private map: Map<Room, boolean> | undefined = undefined;
 
   get size(): number {
-    return this.map ? this.map.size : this.list.length / 2;
+    return this.map ? this.map.size : this.solo ? 1 : this.list.length / 2;
   }
 
   has(room: Room): boolean {
-    return this.map ? this.map.has(room) : this.list.indexOf(room) !== -1;
+    if (this.map) return this.map.has(room);
+    return this.solo ? this.solo === room : this.list.indexOf(room) !== -1;
   }
 
   /** Whether `room` was joined explicitly; undefined when it was not joined. */
   get(room: Room): boolean | undefined {
     if (this.map) return this.map.get(room);
+    if (this.solo) return this.solo === room ? this.soloExplicit : undefined;
     const at = this.list.indexOf(room);
     return at === -1 ? undefined : (this.list[at + 1] as boolean);
   }
@@ -34,6 +40,19 @@ export class SubscribedRooms {
   set(room: Room, explicit: boolean): void {
     if (this.map) {
       this.map.set(room, explicit);
+      return;
+    }
+    if (this.solo) {
+      if (this.solo === room) this.soloExplicit = explicit;
+      else {
+        this.list = [this.solo, this.soloExplicit, room, explicit];
+        this.solo = undefined;
+      }
+      return;
+    }
+    if (this.list.length === 0) {
+      this.solo = room;
+      this.soloExplicit = explicit;
       return;
     }
     const at = this.list.indexOf(room);
@@ -50,20 +69,32 @@ export class SubscribedRooms {
 
   delete(room: Room): boolean {
     if (this.map) return this.map.delete(room);
+    if (this.solo) {
+      if (this.solo !== room) return false;
+      this.solo = undefined;
+      return true;
+    }
     const at = this.list.indexOf(room);
     if (at === -1) return false;
-    this.list = this.list.length === 2 ? EMPTY : this.list.slice(0, at).concat(this.list.slice(at + 2));
+    if (this.list.length === 4) {
+      // One room left: back to the two fields.
+      this.solo = this.list[2 - at] as Room;
+      this.soloExplicit = this.list[3 - at] as boolean;
+      this.list = EMPTY;
+    } else this.list = this.list.slice(0, at).concat(this.list.slice(at + 2));
     return true;
   }
 
   clear(): void {
+    this.solo = undefined;
     this.list = EMPTY;
     this.map = undefined;
   }
 
   /** The rooms, least recently used first (a copy for the list: deleting while iterating is safe, as with a Map). */
   keys(): IterableIterator<Room> {
-    return this.map ? this.map.keys() : (this.list.filter((_, i) => i % 2 === 0) as Room[]).values();
+    if (this.map) return this.map.keys();
+    return (this.solo ? [this.solo] : (this.list.filter((_, i) => i % 2 === 0) as Room[])).values();
   }
 
   /** `[room, explicit]` pairs, least recently used first. */
@@ -76,6 +107,7 @@ export class SubscribedRooms {
   }
 
   private pairs(): Array<[Room, boolean]> {
+    if (this.solo) return [[this.solo, this.soloExplicit]];
     const pairs: Array<[Room, boolean]> = [];
     for (let i = 0; i < this.list.length; i += 2) pairs.push([this.list[i] as Room, this.list[i + 1] as boolean]);
     return pairs;
