@@ -192,16 +192,27 @@ export interface AccountedRoom {
 }
 
 /**
+ * What the subscription accounting keeps on each subscriber: fields rather than an entry per
+ * socket in a WeakMap and a Map (about 80 bytes of hash tables per idle socket).
+ */
+export interface Accounted {
+  /** The name `identify` gave its user, asked once; null when anonymous. */
+  budgetUser?: string | null;
+  /** Bytes charged to an anonymous subscriber (each one is its own user). */
+  ownBytes?: number;
+}
+
+/**
  * Subscriptions: each membership charges its user the room's cost (so one user's filters are
  * bounded, whoever created the room); the total counts each room once plus its memberships.
  * Rooms without members, kept only for replay, are dropped oldest first when the total
  * needs the space, before any subscription is refused.
  */
-export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
+export class SubscriptionMemory<S extends Accounted, R extends AccountedRoom> {
+  /** Bytes per identified user and in total (an anonymous subscriber's own bytes are kept on it, see `Accounted`). */
   readonly budget: MemoryBudget;
   /** Rooms without members, in the order they became empty. */
   private readonly idle = new Set<R>();
-  private readonly keys = new WeakMap<S, BudgetKey>();
 
   constructor(
     perUser: number,
@@ -230,7 +241,7 @@ export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
     evict: (room: R) => void,
   ): BindingError | undefined {
     const cost = existing?.cost ?? this.roomCost(spec);
-    if (!this.budget.fitsUser(this.key(subscriber), cost + MEMBER_BYTES)) return this.budget.refusal(`at most ${this.budget.perUser} bytes per user`);
+    if (this.usedBy(subscriber) + cost + MEMBER_BYTES > this.budget.perUser) return this.budget.refusal(`at most ${this.budget.perUser} bytes per user`);
     const needed = (existing ? 0 : cost) + MEMBER_BYTES;
     for (const room of this.idle) {
       if (this.budget.fitsTotal(needed)) break;
@@ -245,12 +256,16 @@ export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
   }
 
   joined(subscriber: S, room: R): void {
-    this.budget.add(this.key(subscriber), room.cost + MEMBER_BYTES, MEMBER_BYTES);
+    const user = this.user(subscriber);
+    if (user === null) subscriber.ownBytes = (subscriber.ownBytes ?? 0) + room.cost + MEMBER_BYTES;
+    this.budget.add(user ?? undefined, room.cost + MEMBER_BYTES, MEMBER_BYTES);
     this.idle.delete(room);
   }
 
   left(subscriber: S, room: R): void {
-    this.budget.release(this.key(subscriber), room.cost + MEMBER_BYTES, MEMBER_BYTES);
+    const user = this.user(subscriber);
+    if (user === null) subscriber.ownBytes = Math.max(0, (subscriber.ownBytes ?? 0) - room.cost - MEMBER_BYTES);
+    this.budget.release(user ?? undefined, room.cost + MEMBER_BYTES, MEMBER_BYTES);
     if (room.members.size === 0) {
       this.idle.delete(room);
       this.idle.add(room);
@@ -262,15 +277,21 @@ export class SubscriptionMemory<S extends object, R extends AccountedRoom> {
     this.idle.delete(room);
   }
 
-  private key(subscriber: S): BudgetKey {
-    let key = this.keys.get(subscriber);
-    if (key === undefined) this.keys.set(subscriber, (key = this.identify(subscriber) ?? subscriber));
-    return key;
+  /** Bytes charged to the subscriber's user (to itself when anonymous). */
+  usedBy(subscriber: S): number {
+    const user = this.user(subscriber);
+    return user === null ? (subscriber.ownBytes ?? 0) : this.budget.usedBy(user);
+  }
+
+  /** The subscriber's user name, asked of `identify` once; null when anonymous. */
+  private user(subscriber: S): string | null {
+    if (subscriber.budgetUser === undefined) subscriber.budgetUser = this.identify(subscriber) ?? null;
+    return subscriber.budgetUser;
   }
 }
 
 /** Every bound on what clients make the server keep, in one place (see `limits` in the module options). */
-export class MemoryBudgets<S extends object, R extends AccountedRoom> {
+export class MemoryBudgets<S extends Accounted, R extends AccountedRoom> {
   readonly subscriptions: SubscriptionMemory<S, R>;
   readonly replay: ReplayMemory;
   /** Presence states, charged per user by the channels. */

@@ -1,5 +1,5 @@
 import type { RoomScope } from '../adapters/room-shapes.js';
-import type { Room } from './room.js';
+import { SubscribedRooms } from './subscribed-rooms.js';
 
 /**
  * One receiver of pushes: a WebSocket today, an SSE stream tomorrow. The rooms only
@@ -7,24 +7,30 @@ import type { Room } from './room.js';
  */
 export abstract class Subscriber {
   /** Rooms joined, `true` for explicit subscriptions; Map order doubles as the LRU of auto ones. */
-  readonly rooms = new Map<Room, boolean>();
+  readonly rooms = new SubscribedRooms();
   /** Number of the last change sent, so a change matching several rooms is sent once. */
   lastChange = 0;
+  // Fields set after construction are initialized here (undefined until used): a property
+  // added later would give every socket a separate property array.
   /** The binding (stream) of its last subscription on a scoped binding, and its scope there (RoomHub.scopeOf). */
-  scopeStream?: string;
-  roomScope?: RoomScope;
+  scopeStream: string | undefined = undefined;
+  roomScope: RoomScope | undefined = undefined;
   /** Per-binding scope matchers of this subscriber, compiled once (created on first use). */
-  scopes?: Map<string, (row: Record<string, unknown>) => boolean>;
+  scopes: Map<string, (row: Record<string, unknown>) => boolean> | undefined = undefined;
   /** Serializes pushes whose permission check is asynchronous, keeping their order (created on first use). */
-  pending?: Promise<void>;
+  pending: Promise<void> | undefined = undefined;
   /** Per room, the last seq sent by a replay (created on first replay). */
-  replayed?: Map<string, number>;
+  replayed: Map<string, number> | undefined = undefined;
   /** How many pushes wait behind an asynchronous check. */
   waiting = 0;
   /** Live lists held (PROTOCOL.md section 9): they count toward `subscriptionsPerSocket` with the rooms. */
   liveLists = 0;
   /** Set once it has closed and left its rooms: a subscribe still in flight must not add it back. */
   gone = false;
+  /** Its user's name for the subscription bounds, null when anonymous (set on its first subscription; memory-budget.ts). */
+  budgetUser: string | null | undefined = undefined;
+  /** Subscription bytes charged to it when anonymous. */
+  ownBytes = 0;
 
   constructor(readonly user: unknown) {}
 

@@ -1,3 +1,4 @@
+import { WebSocket } from 'ws';
 import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
 import { BindingsService } from '../../lib/index.js';
 import { Category, NoteEntity, Product } from '../fixtures/entities.js';
@@ -93,4 +94,19 @@ describe('sendBuffer', () => {
     expect((await fast.request('ping', 'ok')).data).toBe('ok');
     fast.close();
   }, 15_000);
+});
+
+describe('memory of an idle socket', () => {
+  it("keeps no view of the last buffer it read, also on a server made by Nest's WsAdapter (sockets of the package's own ws)", async () => {
+    const client = await TestSocket.open(t.ws);
+    expect((await client.request('ping', 'x'.repeat(1000))).event).toBe('pong');
+    const localPort = (client.socket as any)._socket.localPort;
+    const serverSide = [...t.app.get(WsTransport).connections.values()].find((c) => (c.socket as any)._socket.remotePort === localPort)!;
+    expect(serverSide.socket).toBeInstanceOf(WebSocket);
+    // Before ws 8.23 the receiver kept the frame mask, a view pinning the whole buffer last read, while the socket idled.
+    expect((serverSide.socket as any)._receiver._mask).toBeUndefined();
+    // One error listener (Nest's): no array of listeners per socket.
+    expect(serverSide.socket.listenerCount('error')).toBe(1);
+    client.close();
+  });
 });

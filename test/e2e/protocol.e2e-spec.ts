@@ -1,3 +1,4 @@
+import { WsTransport } from '../../lib/transports/ws/ws-transport.js';
 import { Injectable } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { Test } from '@nestjs/testing';
@@ -414,6 +415,8 @@ describe('transport setup', () => {
       expect(plain.ws.endsWith('/realtime')).toBe(true);
       const s = await TestSocket.open(plain.ws);
       expect((await s.request('ping', 1)).data).toBe(1);
+      // Without Nest's listener, the bindings' own keeps a socket's errors from ending the process.
+      expect([...plain.app.get(WsTransport).connections.keys()].map((ws) => ws.listenerCount('error'))).toEqual([1]);
       const created = await s.request('shop.Product.create', { name: 'plain', price: 1 });
       expect(created.data.name).toBe('plain');
       await s.request('shop.Product.subscribe', {});

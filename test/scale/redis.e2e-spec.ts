@@ -72,6 +72,31 @@ it('a change committed on A reaches subscribers on A and B once, numbered alike'
   expect(pushesOf(onB, card.id).map((p) => p.change)).toEqual(seqsA.map((s) => s[2]));
 });
 
+it('changes committed at once on both instances reach the sockets of both in the order of their seqs', async () => {
+  const card = (await http(a.http, 'POST', '/api/kanban/Card', { title: 'raced', boardId: 1 })).body;
+  const onA = await open(a);
+  const onB = await open(b);
+  await onA.request('kanban.Card.subscribe', { id: card.id });
+  await onB.request('kanban.Card.subscribe', { id: card.id });
+  const N = 30;
+  // Both instances write the one SQLite file: a write that finds it locked by the other process (500) is sent again.
+  const write = async (i: number): Promise<number> => {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const { status } = await http(i % 2 ? a.http : b.http, 'PATCH', `/api/kanban/Card/${card.id}`, { title: `raced ${i}` });
+      if (status !== 500) return status;
+      await settle(5 + Math.random() * 20);
+    }
+    return 500;
+  };
+  expect(await Promise.all(Array.from({ length: N }, (_, i) => write(i)))).toEqual(Array(N).fill(200));
+  for (const socket of [onA, onB]) await socket.waitFor(() => pushesOf(socket, card.id).length >= N);
+  await settle(200);
+  const seen = [onA, onB].map((socket) => pushesOf(socket, card.id).map((p) => [p.seq, p.change]));
+  // Each socket: every change once, seqs one after the other as they arrived (no sorting).
+  expect(seen[0].map(([seq]) => seq)).toEqual(Array.from({ length: N }, (_, i) => (seen[0][0][0] as number) + i));
+  expect(seen[1]).toEqual(seen[0]);
+});
+
 it('a client replays what it missed after reconnecting to the other instance', async () => {
   const first = await open(a);
   const card = (await http(a.http, 'POST', '/api/kanban/Card', { title: 'replayed', boardId: 1 })).body;

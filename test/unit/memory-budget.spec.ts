@@ -230,6 +230,32 @@ describe('RoomHub subscription bytes', () => {
     expect(rooms.memory.subscriptions.budget.usedBy('ann')).toBe(0);
   });
 
+  it('bounds each anonymous socket on its own, and gives its bytes back when it leaves', async () => {
+    const rooms = hub({ limits: { subscriptionBytesPerUser: 20_000 } });
+    const first = new Sink(null);
+    let accepted = 0;
+    for (let i = 0; i < 10; i++)
+      accepted += await rooms.subscribe(first, filter(`a${i}`), { explicit: true }).then(
+        () => 1,
+        () => 0,
+      );
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(10);
+    expect(rooms.memory.subscriptions.usedBy(first)).toBeLessThanOrEqual(20_000);
+    await expect(rooms.subscribe(first, filter('a99'), { explicit: true })).rejects.toMatchObject({ code: 'bad_request' });
+    // Another anonymous socket is another user: its own bound, nothing shared with the first.
+    const second = new Sink(null);
+    await expect(rooms.subscribe(second, filter('a99'), { explicit: true })).resolves.toBeDefined();
+    const total = rooms.memory.subscriptions.budget.used;
+    rooms.unsubscribe(first, filterRoom('shop.Product', 'a0'));
+    expect(rooms.memory.subscriptions.budget.used).toBeLessThan(total);
+    await expect(rooms.subscribe(first, filter('a98'), { explicit: true })).resolves.toBeDefined();
+    rooms.leaveAll(first);
+    rooms.leaveAll(second);
+    expect(rooms.memory.subscriptions.usedBy(first)).toBe(0);
+    expect(rooms.memory.subscriptions.usedBy(second)).toBe(0);
+  });
+
   it('drops the room emptied longest ago to make space in the total: its since is then not recovered', async () => {
     const rooms = hub({ limits: { subscriptionBytesPerUser: 1_000_000, subscriptionBytesTotal: 12_000 } });
     const first = new Sink({ id: 'a' });

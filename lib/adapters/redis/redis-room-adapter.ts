@@ -9,19 +9,43 @@ import { openConnection, type RedisSource } from './redis-connection.js';
 import { RedisPresenceStore } from './redis-presence-store.js';
 import { RedisSignatureLedger } from './redis-signature-ledger.js';
 
-// INCR the seq of every room a change goes through, in one round trip, and keep each
-// counter alive for the replay window: the numbering of a room is shared by all instances.
-const NEXT_SEQS = `
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[i] = redis.call('INCR', key)
+// One round trip per change, atomic: INCR the seq of every room the change goes through (the
+// numbering of a room is shared by all instances) and keep each counter alive for the replay
+// window, keep the push once and each room's entry in its replay list, then PUBLISH the push
+// with its seqs. Messages are in the order of the numbering, and a replay that sees a seq
+// also finds its push. KEYS: n seq keys, n replay keys, the push key. ARGV: max age, replay
+// size, now, change id (JSON), channel, message head (origin, change id, space), body (JSON).
+const PUSH = `
+local n = (#KEYS - 1) / 2
+local seqs = {}
+for i = 1, n do
+  seqs[i] = redis.call('INCR', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+redis.call('SET', KEYS[#KEYS], ARGV[7], 'PX', ARGV[1])
+for i = 1, n do
+  local key = KEYS[n + i]
+  redis.call('RPUSH', key, '{"seq":' .. seqs[i] .. ',"at":' .. ARGV[3] .. ',"change":' .. ARGV[4] .. '}')
+  redis.call('LTRIM', key, -tonumber(ARGV[2]), -1)
   redis.call('PEXPIRE', key, ARGV[1])
 end
-return out`;
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. table.concat(seqs, ',') .. '\\n' .. ARGV[7])
+return seqs`;
 
-interface Message {
-  origin: string;
-  push: PreparedPush;
+/**
+ * A push as the committing instance shares it (JSON, the value of `push:<change id>` too):
+ * what every room's frame is built from, and the rooms in the order of the message's seqs.
+ * The message is the origin, the change id, a space, the seqs (`3,17`), a newline and the
+ * body, so the committing instance finds its own push without parsing it.
+ */
+interface SharedPush {
+  stream: string;
+  changeId: string;
+  head: string;
+  tail: string;
+  row: PreparedPush['row'];
+  /** `[room]`, or `[room, key]` when the numbering room is not the room itself. */
+  rooms: Array<[string] | [string, string]>;
 }
 
 type FilterMatch = FilterTarget & { filter: unknown };
@@ -37,10 +61,12 @@ export interface RedisRoomAdapterOptions {
 
 /**
  * Several instances share rooms and pushes through Redis pub/sub. The instance that commits
- * a change numbers it in every room it goes through (Redis INCR, so `seq` is the same on
- * every instance), keeps the frames in a capped Redis list per room (so a client can
- * replay after reconnecting to any instance), delivers to its own sockets and publishes the
- * prepared frames once; the other instances deliver them to theirs. Filter rooms are
+ * a change serializes it once, then in one atomic script Redis numbers it in every room it
+ * goes through (INCR, so `seq` is the same on every instance), keeps it in a capped list per
+ * room (so a client can replay after reconnecting to any instance) and publishes it once
+ * with its seqs; every instance, the committing one too, delivers it to its own sockets when
+ * the message comes, so each socket gets a room's pushes in the order of their seqs, and no
+ * instance waits for another. Filter rooms are
  * registered in Redis so the committing instance can match changes against filters that
  * live elsewhere, and so are the scopes of scoped bindings (a scope's rooms count only
  * changes of rows inside it, so the committing instance must know every scope in use). When Redis is unreachable an instance keeps serving and pushes to its own
@@ -48,7 +74,17 @@ export interface RedisRoomAdapterOptions {
  */
 export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('BindingsModule');
+  /** This instance, in its messages: 12 hex digits, always at their start. */
   private readonly origin = randomBytes(6).toString('hex');
+  /** How this instance's commit messages start (`origin` is the first member). */
+  private readonly ownCommits = `{"origin":"${this.origin}"`;
+  private readonly channels: { changes: string; commits: string };
+  /**
+   * This instance's pushes sent to Redis, by change id, until their message comes back:
+   * every instance delivers in the channel's order, which is the order of the numbering
+   * (the script's reply and the message come at the same time, on two connections).
+   */
+  private readonly inFlight = new Map<string, PreparedPush>();
   private readonly prefix: string;
   private readonly pub: Redis;
   private readonly sub: Redis;
@@ -66,6 +102,7 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
   constructor(private readonly options: RedisRoomAdapterOptions) {
     super();
     this.prefix = options.keyPrefix ?? 'nb:';
+    this.channels = { changes: this.key('changes'), commits: this.key('commits') };
     // No offline queue: while Redis is away a command fails at once and the change goes
     // to the local sockets instead of waiting in memory.
     const connection = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
@@ -120,26 +157,55 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
       return;
     }
     if (targets.length === 0) return; // a scoped binding, and no scope in use holds the row
+    // Serialized once, before it is numbered: the seqs are the only part Redis gives.
+    let push: PreparedPush;
+    try {
+      push = this.host.prepare(
+        change,
+        targets.map(({ room, key }) => ({ room, key, seq: 0 })),
+      );
+    } catch (error) {
+      // The application's serialize threw (logged with its message): nothing of this change is sent or numbered.
+      this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
+      return;
+    }
+    const body: SharedPush = {
+      stream: push.stream,
+      changeId: push.changeId,
+      head: push.head,
+      tail: push.tail,
+      row: push.row,
+      rooms: push.frames.map(({ room, key }) => (key === undefined ? [room] : [room, key])),
+    };
+    const keys = push.frames.map(({ room, key }) => key ?? room);
+    const { maxAge, size } = this.options.replay;
+    this.inFlight.set(push.changeId, push);
     // The changes of one instance keep their order: one connection, replies in order.
     this.pub
-      .eval(NEXT_SEQS, targets.length, ...targets.map(({ key }) => this.key(`seq:${key}`)), this.options.replay.maxAge)
+      .eval(
+        PUSH,
+        2 * keys.length + 1,
+        ...keys.map((key) => this.key(`seq:${key}`)),
+        ...keys.map((key) => this.key(`replay:${key}`)),
+        this.key(`push:${push.changeId}`),
+        maxAge,
+        size,
+        Date.now(),
+        JSON.stringify(push.changeId),
+        this.channels.changes,
+        `${this.origin}${push.changeId} `,
+        JSON.stringify(body),
+      )
       .then(
         (seqs) => {
-          let push: PreparedPush;
-          try {
-            push = this.host.prepare(
-              change,
-              targets.map(({ room, key }, i) => ({ room, key, seq: Number((seqs as number[])[i]) })),
-            );
-          } catch (error) {
-            // The application's serialize threw (logged with its message): nothing of this change is sent, Redis is fine.
-            this.logger.error(`Push of ${change.binding.stream} ${change.id} was not sent: ${(error as Error)?.message ?? error}`);
-            return;
+          // Without the subscriber connection its message will not come back: delivered now.
+          if (this.sub.status !== 'ready' && this.inFlight.delete(push.changeId)) {
+            this.numbered(push, seqs as number[]);
+            this.host.deliver(push);
           }
-          this.host.deliver(push);
-          this.share(push);
         },
         (error: Error) => {
+          this.inFlight.delete(push.changeId);
           this.degrade(error);
           try {
             this.host.publish(change);
@@ -151,24 +217,44 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
       .catch((error: Error) => this.logger.error(`Push of ${change.binding.stream} ${change.id} failed: ${error?.stack ?? error}`));
   }
 
-  /**
-   * Keeps the push for replay and hands it to the other instances. The data is stored and
-   * sent once, however many rooms the change goes through: each room's replay list keeps
-   * its seq and the change id, and receivers build each room's frame from head and tail.
-   */
-  private share(push: PreparedPush): void {
-    const now = Date.now();
-    const pipeline = this.pub.pipeline();
-    pipeline.set(this.key(`push:${push.changeId}`), JSON.stringify({ head: push.head, tail: push.tail, row: push.row }), 'PX', this.options.replay.maxAge);
-    for (const { room, key: scoped, seq } of push.frames) {
-      const key = this.key(`replay:${scoped ?? room}`);
-      pipeline.rpush(key, JSON.stringify({ seq, at: now, change: push.changeId }));
-      pipeline.ltrim(key, -this.options.replay.size, -1);
-      pipeline.pexpire(key, this.options.replay.maxAge);
+  /** Gives each room's frame its seq, as Redis numbered it. */
+  private numbered(push: PreparedPush, seqs: ReadonlyArray<number | string>): void {
+    push.frames.forEach((entry, i) => {
+      entry.seq = Number(seqs[i]);
+      entry.frame = this.host.pushFrame(push.head, entry.room, entry.seq, push.tail);
+    });
+  }
+
+  /** A push numbered by Redis (see PUSH): delivered to the sockets of this instance, in the channel's order. */
+  private receivePush(text: string): void {
+    const space = text.indexOf(' ');
+    const newline = text.indexOf('\n', space);
+    const seqs = text.slice(space + 1, newline).split(',');
+    if (text.startsWith(this.origin)) {
+      // Ours: prepared here, not parsed again.
+      const changeId = text.slice(this.origin.length, space);
+      const own = this.inFlight.get(changeId);
+      if (!own) return;
+      // Messages come in the order they were sent: those of earlier pushes still here were lost.
+      for (const id of this.inFlight.keys()) {
+        this.inFlight.delete(id);
+        if (id === changeId) break;
+      }
+      this.numbered(own, seqs);
+      this.host.deliver(own);
+      return;
     }
-    const shared = { ...push, frames: push.frames.map(({ room, key, seq }) => ({ room, ...(key === undefined ? {} : { key }), seq, frame: '' })) };
-    pipeline.publish(this.key('changes'), JSON.stringify({ origin: this.origin, push: shared } satisfies Message));
-    pipeline.exec().catch((error: Error) => this.degrade(error));
+    const body = JSON.parse(text.slice(newline + 1)) as SharedPush;
+    const push: PreparedPush = {
+      stream: body.stream,
+      changeId: body.changeId,
+      row: body.row,
+      head: body.head,
+      tail: body.tail,
+      frames: body.rooms.map(([room, key]) => ({ room, ...(key === undefined ? {} : { key }), seq: 0, frame: '' })),
+    };
+    this.numbered(push, seqs);
+    this.host.deliver(push);
   }
 
   /**
@@ -193,9 +279,13 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
 
   private receive(channel: string, text: string): void {
     try {
-      if (channel === this.key('commits')) {
-        const { origin, changes } = JSON.parse(text) as { origin: string; changes: SharedChange[] };
-        if (origin === this.origin) return;
+      if (channel === this.channels.changes) {
+        this.receivePush(text);
+        return;
+      }
+      if (channel === this.channels.commits) {
+        if (text.startsWith(this.ownCommits)) return; // not parsed: its live lists have it
+        const { changes } = JSON.parse(text) as { changes: SharedChange[] };
         const known = changes.map((shared) => this.host.remoteChange(shared)).filter((change) => change !== undefined);
         if (known.length) this.host.committed(known, false);
         return;
@@ -229,11 +319,6 @@ export class RedisRoomAdapter extends RoomAdapter implements OnModuleInit, OnMod
         }
         return;
       }
-      const message = JSON.parse(text) as Message;
-      if (message.origin === this.origin) return;
-      const push = message.push;
-      for (const entry of push.frames) entry.frame = this.host.pushFrame(push.head, entry.room, entry.seq, push.tail);
-      this.host.deliver(push);
     } catch (error) {
       this.logger.error(`Unreadable message on ${channel}: ${(error as Error).message}`);
     }

@@ -7,6 +7,8 @@ export const CLOSE_SLOW_CONSUMER = 1013;
 export const CLOSE_POLICY_VIOLATION = 1008;
 
 const noop = () => undefined;
+/** Refill times count from here: small integers, kept in the object, where a Date.now() would be a boxed number per socket. */
+const EPOCH = Date.now();
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
@@ -15,7 +17,7 @@ export class WsConnection extends Subscriber {
   /** Counts the connection closed for `limits.connectionsPerUser` (set when it is accepted). */
   release: () => void = noop;
   private tokens: number;
-  private refilledAt = Date.now();
+  private refilledAt = Date.now() - EPOCH;
 
   constructor(
     readonly socket: WebSocket,
@@ -40,10 +42,10 @@ export class WsConnection extends Subscriber {
 
   /** Takes one frame from the token bucket; false when the socket is over its rate. */
   admit(now: number): boolean {
-    const elapsed = now - this.refilledAt;
+    const elapsed = now - EPOCH - this.refilledAt;
     if (elapsed > 0) {
       this.tokens = Math.min(this.limits.burst, this.tokens + (elapsed * this.limits.framesPerSecond) / 1000);
-      this.refilledAt = now;
+      this.refilledAt = now - EPOCH;
     }
     if (this.tokens < 1) return false;
     this.tokens -= 1;

@@ -93,6 +93,13 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const options = {
       maxPayload: this.options.limits.maxPayload, // ws closes a larger frame with 1009
       perMessageDeflate: false,
+      // `connections` tracks every socket: ws's own set would add an entry and a close
+      // listener (a closure) per socket, and shutdown closes the sockets itself.
+      clientTracking: false,
+      // Sockets of our own `ws`, also when the server is made by Nest's WsAdapter, which may
+      // bring an older copy: before 8.23 a socket's receiver keeps a view of the last buffer
+      // it read (its frame mask) for as long as it stays idle, about 0.25 KiB per socket here.
+      WebSocket,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
         try {
           checkOrigin(info.req, this.options.origins);
@@ -197,8 +204,9 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     ws.on('pong', this.listeners.pong);
     ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
-    // the listener only keeps the error from crashing the process.
-    ws.on('error', ignore);
+    // the listener only keeps the error from crashing the process. Nest's WsAdapter has
+    // added one already: a second would cost each socket an array of listeners.
+    if (ws.listenerCount('error') === 0) ws.on('error', ignore);
     ws.on('close', this.listeners.close);
   }
 
