@@ -64,9 +64,8 @@ it('stores and sends a push matched by 50 filter rooms once, and another instanc
   listener.on('message', (_channel, text: string) => published.push(text.length));
   for (let n = 1; n <= 20; n++) await repository.update(row.id, { body: `${n}`.padEnd(10_000, 'q'), n });
   await s.waitFor(() => s.pushes().length === 20, 5000);
-  // The socket may have its pushes before this listener has read the last message (the
-  // publishing instance does not wait for Redis to deliver locally): wait for them, then a
-  // little longer so that an extra message would show.
+  // The socket and this listener read the same Redis messages, each at its own pace: wait
+  // until the listener has them all, then a little longer so that an extra message would show.
   for (const started = Date.now(); published.length < 20 && Date.now() - started < 5000;) await settle(20);
   await settle(200);
   listener.disconnect();
