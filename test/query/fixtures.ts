@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { BindingError } from '../../lib/protocol/binding-error.js';
 import type { Dialect, FieldInfo, FieldMap, FilterLimits } from '../../lib/query/index.js';
 import type { SqlContext } from '../../lib/query/index.js';
@@ -62,3 +63,16 @@ export function badRequest(fn: () => unknown): BindingError {
   }
   throw new Error('expected a bad_request, but nothing was thrown');
 }
+
+// better-sqlite3 ships no types and @types/better-sqlite3 is not installed: describe the little
+// the match-vs-* suites use.
+interface SqliteStatement {
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+  run(...params: unknown[]): unknown;
+}
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): void;
+  close(): void;
+}
+export const Sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => SqliteDatabase;

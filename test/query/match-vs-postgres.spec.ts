@@ -1,22 +1,11 @@
-import { createRequire } from 'node:module';
 import pg from 'pg';
 import { andFilters, compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
 import { cases, rows, searches } from './dataset.js';
-import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './fixtures.js';
+import { collectingCtx, fields, limits, Sqlite, sqliteDatetime, toSqliteParam, type SqliteDatabase } from './fixtures.js';
 
 // The same rows and filters as match-vs-sqlite, on a real PostgreSQL server and on SQLite at
 // once: both databases and the in-memory matcher of filter rooms must give the same ids.
 // Runs when scripts/test.sh has started PostgreSQL (BINDINGS_PG_URL); in CI it always has.
-interface Statement {
-  all(...params: unknown[]): Array<Record<string, unknown>>;
-  run(...params: unknown[]): unknown;
-}
-interface Database {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  close(): void;
-}
-const Sqlite = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => Database;
 
 const url = process.env.BINDINGS_PG_URL;
 const describePg = url
@@ -30,7 +19,7 @@ const describePg = url
 
 describePg('SQLite, PostgreSQL and the in-memory matcher agree on the same data', () => {
   let client: pg.Client;
-  let sqlite: Database;
+  let sqlite: SqliteDatabase;
   const table = `items_${process.pid}`;
 
   beforeAll(async () => {

@@ -1,23 +1,10 @@
-import { createRequire } from 'node:module';
 import { andFilters, compileMatcher, compileOrder, compileWhere, parseFilter, parseOrder, parseSearch, type FilterNode } from '../../lib/query/index.js';
 import { at, cases, rows, searches } from './dataset.js';
-import { collectingCtx, fields, limits, sqliteDatetime, toSqliteParam } from './fixtures.js';
+import { collectingCtx, fields, limits, Sqlite, sqliteDatetime, toSqliteParam, type SqliteDatabase } from './fixtures.js';
 
-// better-sqlite3 ships no types and @types/better-sqlite3 is not installed: describe the little we use.
-interface Statement {
-  all(...params: unknown[]): Array<Record<string, unknown>>;
-  run(...params: unknown[]): unknown;
-}
-interface Database {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  close(): void;
-}
-const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => Database;
-
-let db: Database;
+let db: SqliteDatabase;
 beforeAll(() => {
-  db = new Database(':memory:');
+  db = new Sqlite(':memory:');
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price INTEGER, status TEXT, active INTEGER NOT NULL, created_at TEXT NOT NULL)');
   const insert = db.prepare('INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)');
   for (const r of rows) insert.run(r.id, r.name, r.price, r.status, r.active ? 1 : 0, sqliteDatetime(r.createdAt));
