@@ -2,9 +2,8 @@
 // U updates, one after another, each triggered by an HTTP request; for each, the time from
 // the trigger until the last socket has the push. Checks that every socket got every push
 // exactly once. Prints JSON {p50, p99, missing, duplicated, rssPerConnection?, heapPerConnection}.
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import WebSocket from 'ws';
+import { call, openAll, openSubscriber } from './subscribers.mjs';
 
 const [urlsText, total, updates, mode, trigger, serverPids = ''] = process.argv.slice(2);
 const urls = urlsText.split(',');
@@ -27,48 +26,27 @@ let pending = 0;
 let resolveRound;
 
 function open(index) {
-  return new Promise((resolve, reject) => {
-    // Spread over source addresses 127.0.0.1-8: one address has fewer free ports than 19,500 sockets may need.
-    const socket = new WebSocket(urls[index % urls.length], { perMessageDeflate: false, localAddress: `127.0.0.${1 + (index % 8)}` });
-    socket.once('error', reject);
-    socket.once('open', () => {
-      socket.on('message', (raw) => {
-        const frame = JSON.parse(raw);
-        if (frame.id !== undefined) return frame.id === 1 ? resolve(socket) : undefined;
-        const key = frame.change ?? frame.seq;
-        if (seen[index].has(key)) duplicated++;
-        seen[index].add(key);
-        received[index]++;
-        if (--pending === 0) resolveRound?.();
-      });
-      socket.send(JSON.stringify({ event: 'shop.Product.subscribe', id: 1, data: { id: 1 } }));
-    });
-  });
+  // Spread over source addresses 127.0.0.1-8: one address has fewer free ports than 19,500 sockets may need.
+  const onPush = (frame) => {
+    const key = frame.change ?? frame.seq;
+    if (seen[index].has(key)) duplicated++;
+    seen[index].add(key);
+    received[index]++;
+    if (--pending === 0) resolveRound?.();
+  };
+  const request = { event: 'shop.Product.subscribe', id: 1, data: { id: 1 } };
+  return openSubscriber(urls[index % urls.length], request, onPush, { localAddress: `127.0.0.${1 + (index % 8)}` });
 }
 
-const sockets = [];
-for (let i = 0; i < count; i += 500) {
-  sockets.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => open(i + j)))));
-}
+const sockets = await openAll(count, open);
 await new Promise((r) => setTimeout(r, 500));
 const rssPerConnection = pids.length ? (pids.reduce((sum, pid) => sum + rss(pid), 0) - baseline) / count : undefined;
 const heapPerConnection = ((await heap()) - heapBaseline) / count;
 
 function fire(round) {
-  return new Promise((resolve, reject) => {
-    const [method, target] = trigger.split(' ');
-    const body = mode === 'bindings' ? JSON.stringify({ price: 1000 + round }) : '';
-    const req = http.request(
-      target,
-      { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false },
-      (res) => {
-        res.resume();
-        res.on('end', resolve);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const [method, target] = trigger.split(' ');
+  // The bare server's trigger takes no body.
+  return call(method, target, mode === 'bindings' ? { price: 1000 + round } : undefined);
 }
 
 const times = [];

@@ -4,9 +4,8 @@
 // S filter rooms). Then U updates of product 1, one after another, each a REST PATCH; for
 // each, the time until all 10 matching sockets have the push, and the server's CPU time
 // (user + system, /proc/<pid>/stat) over all updates. Prints JSON {p50, cpuPerChange, missing}.
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
-import WebSocket from 'ws';
+import { call, openAll, openSubscriber } from './subscribers.mjs';
 
 const [url, total, updates, mode, trigger, serverPid] = process.argv.slice(2);
 const count = Number(total);
@@ -32,42 +31,19 @@ function subscription(i) {
 }
 
 function open(index) {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    socket.once('error', reject);
-    socket.once('open', () => {
-      socket.on('message', (raw) => {
-        const frame = JSON.parse(raw);
-        if (frame.id !== undefined) return frame.error ? reject(new Error(JSON.stringify(frame.error))) : resolve(socket);
-        received++;
-        if (--pending === 0) resolveRound?.();
-      });
-      socket.send(JSON.stringify({ event: 'shop.Product.subscribe', id: 1, data: subscription(index) }));
-    });
-  });
+  const onPush = () => {
+    received++;
+    if (--pending === 0) resolveRound?.();
+  };
+  return openSubscriber(url, { event: 'shop.Product.subscribe', id: 1, data: subscription(index) }, onPush);
 }
 
-const sockets = [];
-for (let i = 0; i < count; i += 500) {
-  sockets.push(...(await Promise.all(Array.from({ length: Math.min(500, count - i) }, (_, j) => open(i + j)))));
-}
+const sockets = await openAll(count, open);
 await new Promise((r) => setTimeout(r, 500));
 
 function fire(round) {
-  return new Promise((resolve, reject) => {
-    const [method, target] = trigger.split(' ');
-    const body = JSON.stringify({ price: 1000 + (round % 1000) });
-    const req = http.request(
-      target,
-      { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, agent: false },
-      (res) => {
-        res.resume();
-        res.on('end', resolve);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const [method, target] = trigger.split(' ');
+  return call(method, target, { price: 1000 + (round % 1000) });
 }
 
 const times = [];

@@ -7,8 +7,7 @@
 // bench/servers/bindings.ts). With order `name` (a string: not comparable in memory) every
 // change reads each touched page again: the worst case. Prints JSON {p50, p99, missing,
 // queries: {enter, leave}}.
-import http from 'node:http';
-import WebSocket from 'ws';
+import { call, openAll, openSubscriber } from './subscribers.mjs';
 
 const [url, total, distinct, updates, mode, base, orderBy = 'price'] = process.argv.slice(2);
 const count = Number(total);
@@ -21,55 +20,25 @@ let resolveRound;
 const received = new Array(count).fill(0);
 
 function open(index) {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
-    socket.once('error', reject);
-    socket.once('open', () => {
-      socket.on('message', (raw) => {
-        const frame = JSON.parse(raw);
-        if (frame.id !== undefined) {
-          if (frame.error) reject(new Error(JSON.stringify(frame.error)));
-          else if (frame.id === 1) resolve(socket);
-          return;
-        }
-        received[index]++;
-        if (--pending === 0) resolveRound?.();
-      });
-      const k = index % kinds;
-      const request =
-        mode === 'live'
-          ? { event: 'shop.Product.list', id: 1, data: { filter: filterOf(k), order: { [orderBy]: 'ASC' }, limit: 10, live: true } }
-          : { event: 'shop.Product.subscribe', id: 1, data: { filter: filterOf(k) } };
-      socket.send(JSON.stringify(request));
-    });
-  });
+  const onPush = () => {
+    received[index]++;
+    if (--pending === 0) resolveRound?.();
+  };
+  const k = index % kinds;
+  const ask =
+    mode === 'live'
+      ? { event: 'shop.Product.list', id: 1, data: { filter: filterOf(k), order: { [orderBy]: 'ASC' }, limit: 10, live: true } }
+      : { event: 'shop.Product.subscribe', id: 1, data: { filter: filterOf(k) } };
+  return openSubscriber(url, ask, onPush);
 }
 
-function call(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    const req = http.request(
-      `${base}${path}`,
-      { method, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }, agent: false },
-      (res) => {
-        let out = '';
-        res.on('data', (c) => (out += c));
-        res.on('end', () => resolve(out ? JSON.parse(out) : undefined));
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-}
-const queries = async () => (await call('POST', '/api/events', { event: 'bench.queries' })).queries;
+const request = (method, path, body) => call(method, `${base}${path}`, body);
+const queries = async () => JSON.parse(await request('POST', '/api/events', { event: 'bench.queries' })).queries;
 
-const sockets = [];
-for (let i = 0; i < count; i += 250) {
-  sockets.push(...(await Promise.all(Array.from({ length: Math.min(250, count - i) }, (_, j) => open(i + j)))));
-}
+const sockets = await openAll(count, open, 250);
 await new Promise((r) => setTimeout(r, 300));
 // Out of every filter first (untimed), so that each round changes every page or its count.
-await call('PATCH', `/api/shop/Product/${ROW}`, { price: 500 });
+await request('PATCH', `/api/shop/Product/${ROW}`, { price: 500 });
 await new Promise((r) => setTimeout(r, 500));
 received.fill(0);
 
@@ -80,7 +49,7 @@ for (let round = 0; round < Number(updates); round++) {
   const done = new Promise((resolve) => (resolveRound = resolve));
   const before = await queries();
   const started = process.hrtime.bigint();
-  await call('PATCH', `/api/shop/Product/${ROW}`, { price: round % 2 === 0 ? 0 : 500 });
+  await request('PATCH', `/api/shop/Product/${ROW}`, { price: round % 2 === 0 ? 0 : 500 });
   await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
   times.push(Number(process.hrtime.bigint() - started) / 1e6);
   await new Promise((r) => setTimeout(r, 20)); // re-reads still running would be counted in the next round
@@ -88,7 +57,7 @@ for (let round = 0; round < Number(updates); round++) {
   spent[round % 2 === 0 ? 'enter' : 'leave'].push((await queries()) - before);
 }
 const missing = received.reduce((sum, n) => sum + Math.max(0, Number(updates) - n), 0);
-await call('PATCH', `/api/shop/Product/${ROW}`, { price: 4 });
+await request('PATCH', `/api/shop/Product/${ROW}`, { price: 4 });
 if (process.env.LIVE_BENCH_DEBUG) console.error(JSON.stringify(times));
 times.sort((a, b) => a - b);
 const pick = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
