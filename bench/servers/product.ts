@@ -35,5 +35,5 @@ export async function seed(dataSource: DataSource): Promise<void> {
 }
 
 export function databaseOptions(file: string) {
-  return { type: 'better-sqlite3' as const, database: file, entities: [Product], synchronize: true };
+  return { type: 'better-sqlite3' as const, database: file, entities: [Product], synchronize: true, enableWAL: true };
 }

@@ -72,7 +72,8 @@ export class CrudActions {
     const row = await this.visibleRow(binding, id, ctx.user);
     await this.policy.authorize(binding, 'retrieve', ctx.user, row);
     const [reply] = await this.present(binding, [row], include, ctx.user);
-    if (binding.autoSubscribe.has('retrieve')) await this.autoSubscribe(binding, row, ctx, true);
+    const joining = binding.autoSubscribe.has('retrieve') ? this.autoSubscribe(binding, row, ctx, true) : undefined;
+    if (joining) await joining;
     return reply;
   }
 
@@ -399,12 +400,15 @@ export class CrudActions {
    * an explicit `subscribe {id}` (`can.retrieve`, unless the action was that retrieve, and
    * `can.subscribe`). Where they refuse, the action still answers and no subscription is made.
    */
-  private async autoSubscribe(binding: BindingDefinition, row: Row, ctx: ActionContext, retrieved = false): Promise<void> {
-    if (!ctx.subscriber) return;
-    if (!retrieved && !(await this.policy.allows(binding, 'retrieve', ctx.user, row))) return;
-    if (!(await this.policy.allows(binding, 'subscribe', ctx.user, row))) return;
+  private autoSubscribe(binding: BindingDefinition, row: Row, ctx: ActionContext, retrieved = false): Promise<unknown> | undefined {
+    const subscriber = ctx.subscriber;
+    if (!subscriber) return undefined;
     const id = row[binding.primary.propertyName] as string | number;
-    await this.rooms.subscribe(ctx.subscriber, { name: instanceRoom(binding.stream, id), kind: 'instance', binding }, { explicit: false });
+    const subscribe = (allowed: boolean) =>
+      allowed ? this.rooms.subscribeAutomatically(subscriber, { name: instanceRoom(binding.stream, id), kind: 'instance', binding }) : undefined;
+    const mayRetrieve = retrieved || this.policy.allowsNow(binding, 'retrieve', ctx.user, row);
+    // Hooks that answer synchronously cost no promise here: the common case of every retrieve.
+    return whenKnown(mayRetrieve, (allowed) => (allowed ? whenKnown(this.policy.allowsNow(binding, 'subscribe', ctx.user, row), subscribe) : undefined));
   }
 
   private readInclude(binding: BindingDefinition, include: unknown): string[] {
@@ -536,4 +540,9 @@ function readInteger(value: unknown, name: string, fallback: number, min: number
     ]);
   }
   return number;
+}
+
+/** `next(value)` now when `value` is known, after it resolves when it is a promise. */
+function whenKnown<T>(value: T | Promise<T>, next: (value: T) => Promise<unknown> | undefined): Promise<unknown> | undefined {
+  return value instanceof Promise ? value.then(next) : next(value);
 }

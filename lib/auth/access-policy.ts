@@ -3,9 +3,12 @@ import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
-import { APPLICATION_FILTER_LIMITS, compileMatcher, parseFilter, type FilterNode } from '../query/index.js';
+import { APPLICATION_FILTER_LIMITS, compileMatcher, inputKey, parseFilter, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Row } from '../rows/entity-change.js';
+
+/** Parsed scope answers kept per binding (see AccessPolicy.parsed). */
+const PARSED_SCOPES = 256;
 
 /**
  * `can` and `scope` of the bindings, applied the same way to requests of both transports
@@ -14,6 +17,12 @@ import type { Row } from '../rows/entity-change.js';
 @Injectable()
 export class AccessPolicy {
   private readonly logger = new Logger('BindingsModule');
+  /**
+   * Parsed scopes by binding and input key: the hook runs on every request (its answer may
+   * change at any time), but an answer seen before is not parsed again. At most
+   * PARSED_SCOPES per binding, the oldest dropped first.
+   */
+  private readonly parsed = new Map<string, Map<string, FilterNode>>();
 
   constructor(@Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions) {}
 
@@ -28,36 +37,52 @@ export class AccessPolicy {
       throw this.hookFailed('scope', binding.stream, error);
     }
     if (filter === undefined || filter === null) return undefined;
+    const key = inputKey(filter);
+    let byKey = this.parsed.get(binding.stream);
+    const known = key === undefined ? undefined : byKey?.get(key);
+    if (known) return known;
+    let node: FilterNode | undefined;
     try {
-      return parseFilter(filter, binding.allFields, APPLICATION_FILTER_LIMITS);
+      node = parseFilter(filter, binding.allFields, APPLICATION_FILTER_LIMITS);
     } catch (error) {
       // A broken scope is the application's bug; refusing is the only safe answer.
       throw new BindingError('internal', `The scope of ${binding.stream} is not a valid filter`);
     }
+    if (node && key !== undefined) {
+      if (!byKey) this.parsed.set(binding.stream, (byKey = new Map()));
+      if (byKey.size >= PARSED_SCOPES) byKey.delete(byKey.keys().next().value!);
+      byKey.set(key, node);
+    }
+    return node;
   }
 
   /** Throws `forbidden` unless `can[action]` (if any) allows `user` on `subject`. */
   async authorize(binding: BindingDefinition, action: string, user: unknown, subject: unknown): Promise<void> {
-    const can = binding.options.can?.[action];
-    if (!can) return;
-    let allowed: unknown;
-    try {
-      allowed = await can(user, subject);
-    } catch (error) {
-      throw this.hookFailed(`can.${action}`, binding.stream, error);
-    }
-    if (!allowed) throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
+    if (!(await this.allowsNow(binding, action, user, subject))) throw new BindingError('forbidden', `Not allowed to ${action} ${binding.name}`);
   }
 
   /** Whether `can[action]` allows `user` on `subject`; a hook that throws still fails the request. */
   async allows(binding: BindingDefinition, action: string, user: unknown, subject: unknown): Promise<boolean> {
+    return this.allowsNow(binding, action, user, subject);
+  }
+
+  /**
+   * As `allows`, answered at once when there is no hook or the hook answers synchronously,
+   * so the common case costs no promise.
+   */
+  allowsNow(binding: BindingDefinition, action: string, user: unknown, subject: unknown): boolean | Promise<boolean> {
+    const can = binding.options.can?.[action];
+    if (!can) return true;
+    let allowed: unknown;
     try {
-      await this.authorize(binding, action, user, subject);
-      return true;
+      allowed = can(user, subject);
     } catch (error) {
-      if (error instanceof BindingError && error.code === 'forbidden') return false;
-      throw error;
+      throw this.hookFailed(`can.${action}`, binding.stream, error);
     }
+    if (!isThenable(allowed)) return Boolean(allowed);
+    return Promise.resolve(allowed).then(Boolean, (error: unknown) => {
+      throw this.hookFailed(`can.${action}`, binding.stream, error);
+    });
   }
 
   /**
@@ -106,4 +131,8 @@ export class AccessPolicy {
     this.logger.error(`The ${hook} hook${stream ? ` of ${stream}` : ''} threw: ${hookMessage(error)}`);
     return new BindingError('internal', 'Internal error');
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

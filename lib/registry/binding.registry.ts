@@ -14,7 +14,7 @@ import type { BindingDefinition, RelationInclude } from './binding-definition.js
 import { columnKind } from './column-kind.js';
 import { declaredBindings } from './declared-bindings.js';
 import { BindingsMetadataAccessor } from './metadata.accessor.js';
-import { isolateSqliteTransactions } from './sqlite-connection-lock.js';
+import { isolateSqliteTransactions, sqliteReadNow, type ReadNow } from './sqlite-connection-lock.js';
 
 const AUTO_SUBSCRIBE_ACTIONS = new Set(['retrieve', 'create', 'update', 'save', 'list', 'search']);
 
@@ -27,6 +27,8 @@ export class BindingRegistry {
   readonly dialect: Dialect;
   /** Whether each transaction has the connection to itself (always on PostgreSQL; on better-sqlite3 through the connection lock). */
   readonly isolatedTransactions: boolean;
+  /** On better-sqlite3: a read run at once when the connection is free (registry/sqlite-connection-lock). */
+  readonly readNow: ReadNow | undefined;
 
   constructor(
     @Inject(BINDINGS_DATA_SOURCE) readonly dataSource: DataSource,
@@ -35,6 +37,7 @@ export class BindingRegistry {
   ) {
     this.dialect = dialectOf(dataSource);
     this.isolatedTransactions = this.dialect === 'postgres' || isolateSqliteTransactions(dataSource);
+    this.readNow = sqliteReadNow(dataSource);
     for (const metadata of dataSource.entityMetadatas) {
       const bindingOptions = typeof metadata.target === 'function' ? accessor.bindingOptions(metadata.target) : undefined;
       if (!bindingOptions) continue;

@@ -1,6 +1,16 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 
 const INSTALLED = Symbol.for('nest-bindings:sqlite-connection-lock');
+const READ_NOW = Symbol.for('nest-bindings:sqlite-read-now');
+
+/** Rows of a SELECT read at once on the free connection, or undefined when it must take the usual path. */
+export type ReadNow = (sql: string, params: readonly unknown[]) => Array<Record<string, unknown>> | undefined;
+
+/** A prepared statement of better-sqlite3, as far as a read needs it. */
+interface Statement {
+  reader: boolean;
+  all(...params: unknown[]): Array<Record<string, unknown>>;
+}
 
 type Runner = QueryRunner & { transactionDepth: number };
 /** What the driver's runner class offers (its methods are called through `super`). */
@@ -25,7 +35,7 @@ interface RunnerBase extends Runner {
 class ConnectionLock {
   owner: Runner | undefined;
   private running = 0;
-  private readonly queue: Array<{ exclusive: boolean; grant: () => void }> = [];
+  readonly queue: Array<{ exclusive: boolean; grant: () => void }> = [];
 
   constructor(private readonly busyTimeout: () => number) {}
 
@@ -176,6 +186,26 @@ export function isolateSqliteTransactions(dataSource: DataSource): boolean {
   }
   driver.createQueryRunner = () => new IsolatedRunner();
 
+  // A read outside any transaction needs none of a runner's asynchronous steps: better-sqlite3
+  // answers synchronously. It runs at once when the connection is free, with a statement the
+  // usual path prepared earlier, logged as TypeORM logs it. Whatever the usual path would do
+  // differently (a transaction holds or awaits the connection, query events, slow-query timing,
+  // a statement not prepared yet, an error to wrap) is left to it.
+  const readNow: ReadNow = (sql, params) => {
+    if (lock.owner !== undefined || lock.queue.length > 0 || inTransaction()) return undefined;
+    if (driver.options.maxQueryExecutionTime || dataSource.subscribers.some((s: any) => s.beforeQuery || s.afterQuery)) return undefined;
+    const statement = statements.get(sql) as Statement | undefined;
+    if (!statement?.reader) return undefined;
+    const values = params.map((p) => (typeof p === 'boolean' ? Number(p) : p));
+    dataSource.logger.logQuery(sql, values);
+    try {
+      return statement.all(...values);
+    } catch {
+      return undefined;
+    }
+  };
+  driver[READ_NOW] = readNow;
+
   // Prepared statements belong to the connection: a new connection starts a new cache.
   const disconnect = driver.disconnect.bind(driver);
   driver.disconnect = async () => {
@@ -185,4 +215,9 @@ export function isolateSqliteTransactions(dataSource: DataSource): boolean {
   };
   driver[INSTALLED] = true;
   return true;
+}
+
+/** The direct read of a better-sqlite3 DataSource whose transactions are isolated here; undefined for any other. */
+export function sqliteReadNow(dataSource: DataSource): ReadNow | undefined {
+  return (dataSource.driver as any)[READ_NOW];
 }

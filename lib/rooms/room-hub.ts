@@ -85,8 +85,35 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
    * whether that was complete.
    */
   async subscribe(subscriber: Subscriber, spec: RoomSpec, options: { explicit: boolean; since?: number }): Promise<SubscribeResult> {
+    const entered = this.enter(subscriber, spec, options.explicit);
+    if ('refused' in entered) return entered.refused;
+    return this.settle(subscriber, entered.room, entered.created, spec, entered.scope, options.since);
+  }
+
+  /**
+   * The automatic subscription that follows an action (autoSubscribe): done at once unless a
+   * scope is being shared with other instances or the adapter numbers the room, when the
+   * returned promise says when it is done. Refused silently, as automatic subscriptions are.
+   */
+  subscribeAutomatically(subscriber: Subscriber, spec: RoomSpec): Promise<unknown> | undefined {
+    const entered = this.enter(subscriber, spec, false);
+    if ('refused' in entered) return undefined;
+    const { room, scope } = entered;
+    if (this.adapter.replay || (scope && this.sharing.has(scopedKey(spec.binding!.stream, scope.hash)))) {
+      return this.settle(subscriber, room, entered.created, spec, scope, undefined);
+    }
+    subscriber.joined?.(room.name, room.seq);
+    return undefined;
+  }
+
+  /** The room bookkeeping of a subscription, all synchronous: the room joined, or the answer of a refused automatic one. */
+  private enter(
+    subscriber: Subscriber,
+    spec: RoomSpec,
+    explicit: boolean,
+  ): { room: Room; created: boolean; scope: RoomScope | undefined } | { refused: SubscribeResult } {
     // Closed while its request awaited (a query, a hook): nobody would ever remove it again.
-    if (subscriber.gone) return { room: spec.name, seq: 0 };
+    if (subscriber.gone) return { refused: { room: spec.name, seq: 0 } };
     const scope = this.scopeOf(spec, subscriber);
     const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
     const existing = this.rooms.get(key);
@@ -95,14 +122,14 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       let refused = admit();
       // As with the count: the least recently used automatic subscriptions give way first.
       while (refused && this.dropAutomatic(subscriber)) refused = admit();
-      if (refused && !options.explicit) return { room: spec.name, seq: existing?.seq ?? 0 };
+      if (refused && !explicit) return { refused: { room: spec.name, seq: existing?.seq ?? 0 } };
       if (refused) throw refused;
     }
     const room = existing ?? this.createRoom(spec, key, scope);
     const already = subscriber.rooms.get(room);
     if (already === undefined) {
       if (!this.makeRoom(subscriber)) {
-        if (!options.explicit) return { room: room.name, seq: room.seq };
+        if (!explicit) return { refused: { room: room.name, seq: room.seq } };
         this.dropIfEmpty(room);
         throw BindingError.badRequest(`A socket may hold at most ${this.options.limits.subscriptionsPerSocket} subscriptions; unsubscribe first`);
       }
@@ -112,17 +139,29 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     } else {
       subscriber.rooms.delete(room); // re-inserted below: most recently used
     }
-    subscriber.rooms.set(room, options.explicit || already === true);
+    subscriber.rooms.set(room, explicit || already === true);
+    return { room, created: !existing, scope };
+  }
+
+  /** What follows joining `room`: a scope shared with other instances first, then the seq and any replay after `since`. */
+  private async settle(
+    subscriber: Subscriber,
+    room: Room,
+    created: boolean,
+    spec: RoomSpec,
+    scope: RoomScope | undefined,
+    since: number | undefined,
+  ): Promise<SubscribeResult> {
     const sharing = scope && this.sharing.get(scopedKey(spec.binding!.stream, scope.hash));
     if (sharing) await sharing;
-    const remote = this.adapter.replay ? await this.adapter.replay(room.key, options.since, room.name) : undefined;
+    const remote = this.adapter.replay ? await this.adapter.replay(room.key, since, room.name) : undefined;
     const seq = remote ? remote.seq : room.seq;
     subscriber.joined?.(room.name, seq);
-    if (options.since === undefined) return { room: room.name, seq };
+    if (since === undefined) return { room: room.name, seq };
     const missed = this.adapter.replay
       ? remote?.missed
-      : existing && !(room.previousSeq > 0 && options.since <= room.previousSeq)
-        ? room.replay.after(options.since, room.seq, Date.now())
+      : !created && !(room.previousSeq > 0 && since <= room.previousSeq)
+        ? room.replay.after(since, room.seq, Date.now())
         : undefined;
     if (!missed) return { room: room.name, seq, recovered: false };
     for (const push of missed) this.send(room.binding, subscriber, push.row, push.frame);

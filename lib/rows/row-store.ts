@@ -49,7 +49,7 @@ export class RowStore {
     // and then sees the new version. On SQLite a transaction has the connection to itself (registry/sqlite-connection-lock).
     const lock = forUpdate && binding.sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
     const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1${lock}`;
-    const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
+    const rows = await this.read(sql, params, manager);
     return rows.length ? this.hydrate(binding, rows[0], binding.metadata.columns) : undefined;
   }
 
@@ -59,7 +59,7 @@ export class RowStore {
     const params: unknown[] = [];
     const list = ids.map((id) => this.placeholder(params, this.persist(binding.primary, id))).join(', ');
     const sql = `${binding.sql.selectAll} WHERE ${binding.sql.pk} IN (${list})`;
-    const rows: Row[] = await (manager ?? this.registry.dataSource.manager).query(sql, params);
+    const rows = await this.read(sql, params, manager);
     return rows.map((raw) => this.hydrate(binding, raw, binding.metadata.columns));
   }
 
@@ -86,7 +86,7 @@ export class RowStore {
     const where = conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
     const limited = limit === undefined ? '' : ` LIMIT ${this.placeholder(params, limit)}`;
     const sql = `${include.sqlHead}${list}${include.sqlTail}${where} ORDER BY ${related.sql.pk} ASC${limited}`;
-    const raws: Row[] = await this.registry.dataSource.manager.query(sql, params);
+    const raws = await this.read(sql, params);
     const driver = this.registry.dataSource.driver;
     return raws.map((raw) => ({ owner: driver.prepareHydratedValue(raw.__owner, owner.primary), row: this.hydrate(related, raw, related.metadata.columns) }));
   }
@@ -112,7 +112,7 @@ export class RowStore {
     const pageParams = [...params];
     const sql = `${binding.sql.selectCounted}${whereSql}${orderBy} LIMIT ${this.placeholder(pageParams, limit)} OFFSET ${this.placeholder(pageParams, offset)}`;
     const manager = this.registry.dataSource.manager;
-    const raws: Row[] = await manager.query(sql, pageParams);
+    const raws = await this.read(sql, pageParams);
     let count = raws.length ? Number(raws[0].__count) : 0;
     if (!raws.length && offset > 0) {
       // Past the last page the window has no row to carry the total: ask for it alone.
@@ -187,6 +187,15 @@ export class RowStore {
       row[column.propertyName] = driver.prepareHydratedValue(raw[column.propertyName], column);
     }
     return row;
+  }
+
+  /** A read on `manager` (a transaction's), or on the DataSource: at once when the SQLite connection is free. */
+  private read(sql: string, params: unknown[], manager?: EntityManager): Promise<Row[]> {
+    if (!manager) {
+      const rows = this.registry.readNow?.(sql, params);
+      if (rows) return Promise.resolve(rows);
+    }
+    return (manager ?? this.registry.dataSource.manager).query(sql, params);
   }
 
   private sqlContext(binding: BindingDefinition, params: unknown[]): SqlContext {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { Subscriber } from '../../rooms/subscriber.js';
 
@@ -9,6 +10,17 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 const noop = () => undefined;
 /** Refill times count from here: small integers, kept in the object, where a Date.now() would be a boxed number per socket. */
 const EPOCH = Date.now();
+
+/**
+ * Network sockets corked during the current tick. Replies to requests that arrived together
+ * (a client with several in flight) then leave in one write system call instead of one each;
+ * everything is uncorked, in order, once the tick's promise jobs have run.
+ */
+const corked: Socket[] = [];
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+}
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
@@ -36,8 +48,12 @@ export class WsConnection extends Subscriber {
       return;
     }
     // A shared Buffer is framed as it is (ws neither encodes nor copies it); text either way.
-    if (bytes) this.socket.send(bytes, { binary: false });
-    else this.socket.send(frame);
+    // Pushes of a room go out as they are: one frame per socket gains nothing from corking.
+    if (bytes) return this.socket.send(bytes, { binary: false });
+    const raw = (this.socket as unknown as { _socket: Socket })._socket;
+    if (corked.push(raw) === 1) process.nextTick(uncorkAll);
+    raw.cork();
+    this.socket.send(frame);
   }
 
   /** Takes one frame from the token bucket; false when the socket is over its rate. */
