@@ -12,8 +12,6 @@ const EPOCH = Date.now();
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
-  /** Whether the peer answered the last heartbeat ping. */
-  alive = true;
   /** Counts the connection closed for `limits.connectionsPerUser` (set when it is accepted). */
   release: () => void = noop;
   private tokens: number;
