@@ -405,7 +405,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   }
 
   private send(binding: BindingDefinition | undefined, member: Subscriber, row: Row | undefined, frame: string, bytes?: Buffer): void {
-    const verdict = binding ? this.policy.mayReceive(binding, member.user, (member.scopes ??= new Map()), row) : true;
+    const verdict = binding ? this.policy.mayReceive(binding, member, row) : true;
     this.pushes++;
     if (verdict === true && member.waiting === 0) {
       member.send(frame, bytes);

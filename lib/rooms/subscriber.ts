@@ -15,7 +15,7 @@ export abstract class Subscriber {
   /** The binding (stream) of its last subscription on a scoped binding, and its scope there (RoomHub.scopeOf). */
   scopeStream: string | undefined = undefined;
   roomScope: RoomScope | undefined = undefined;
-  /** Per-binding scope matchers of this subscriber, compiled once (created on first use). */
+  /** Per-binding scope matchers of this subscriber, compiled once (created on its first push of a scoped binding). */
   scopes: Map<string, (row: Record<string, unknown>) => boolean> | undefined = undefined;
   /** Serializes pushes whose permission check is asynchronous, keeping their order (created on first use). */
   pending: Promise<void> | undefined = undefined;

@@ -394,6 +394,21 @@ describe('RoomHub', () => {
     expect(s.pushes.map((p) => p.data.price)).toEqual([1, 3]);
   });
 
+  it('a subscriber keeps compiled scope matchers only once it receives a push of a scoped binding', async () => {
+    const scoped = binding('shop.Scoped', { scope: () => ({}) });
+    const rooms = hub();
+    const s = new FakeSocket({ id: 1 });
+    await rooms.subscribe(s, model(), { explicit: true });
+    rooms.publish(created(row(1, 5)));
+    expect(s.pushes).toHaveLength(1);
+    // An empty Map per socket would cost about 180 bytes for nothing.
+    expect(s.scopes).toBeUndefined();
+    await rooms.subscribe(s, model(scoped), { explicit: true });
+    rooms.publish(created(row(2, 5), scoped));
+    expect(s.pushes).toHaveLength(2);
+    expect([...s.scopes!.keys()]).toEqual(['shop.Scoped']);
+  });
+
   it('broadcast sends one string to every member and counts them', async () => {
     const rooms = hub();
     const [a, b] = [new FakeSocket(null), new FakeSocket(null)];
