@@ -65,7 +65,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const closed = (ws: WebSocket, connection: WsConnection) => {
       connections.delete(ws);
       this.traffic.sockets--;
-      connection.release();
+      this.users.remove(connection.budgetUser ?? undefined);
       this.rooms.leaveAll(connection);
     };
     this.listeners = {
@@ -194,10 +194,11 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       ws.close(CLOSE_POLICY_VIOLATION, 'Too many connections for this user');
       return;
     }
-    const connection = new WsConnection(ws, user, this.options.limits);
+    const connection = new WsConnection(ws, user, name ?? null, this.options.limits);
     this.connections.set(ws, connection);
     this.traffic.sockets++;
-    connection.release = this.users.add(name);
+    // Counted under the name the connection keeps, uncounted when it closes (no closure per socket).
+    this.users.count(name);
     if (!(ws instanceof HeartbeatSocket)) ws.on('pong', markAlive);
     ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
