@@ -519,6 +519,36 @@ describe('transport setup', () => {
     }
   });
 
+  it("on Nest's WsAdapter, a socket's errors are still logged by the adapter, through one listener shared by every socket", async () => {
+    const logged: unknown[] = [];
+    const capture = { log() {}, warn() {}, debug() {}, verbose() {}, error: (message: unknown, ...rest: unknown[]) => void logged.push([message, ...rest]) };
+    const database = await createTestDatabase(entities);
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRoot({ ...database.options, retryAttempts: 0 }), BindingsModule.forRoot({ limits: { maxPayload: 1024 } })],
+    }).compile();
+    const app = createApp(moduleRef, { logger: capture });
+    app.useWebSocketAdapter(new WsAdapter(app));
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    try {
+      const [a, b] = await Promise.all([TestSocket.open(`ws://127.0.0.1:${port}/ws`), TestSocket.open(`ws://127.0.0.1:${port}/ws`)]);
+      const listeners = [...app.get(WsTransport).connections.keys()].map((ws) => ws.listeners('error'));
+      expect(listeners.map((l) => l.length)).toEqual([1, 1]);
+      // A closure per socket would cost every idle socket about 56 bytes.
+      expect(listeners[0][0]).toBe(listeners[1][0]);
+      const closed = new Promise<number>((resolve) => a.socket.once('close', (code) => resolve(code)));
+      a.sendRaw('x'.repeat(2000));
+      expect(await closed).toBe(1009);
+      await settle(50);
+      expect(logged).toContainEqual([expect.objectContaining({ message: 'Max payload size exceeded' }), undefined, 'WsAdapter']);
+      expect((await b.request('ping', 1)).data).toBe(1);
+      b.close();
+    } finally {
+      await app.close();
+      await database.drop();
+    }
+  });
+
   it('works with the WsAdapter and another path', async () => {
     const adapted = await startApp(entities, { path: '/live' });
     try {

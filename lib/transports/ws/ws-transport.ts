@@ -16,7 +16,7 @@ import { RoomHub } from '../../rooms/room-hub.js';
 import type { ActionContext } from '../../rooms/action-context.js';
 import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
-import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
+import { createThroughAdapter, isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
 import { HeartbeatSocket, markAlive } from './heartbeat-socket.js';
 
 /** The error of a reply that could not be serialized, made only then (an Error records its stack: costly on every reply). */
@@ -129,7 +129,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     };
     const adapter: unknown = this.appConfig.getIoAdapter();
     if (await isNestWsAdapter(adapter)) {
-      this.server = (adapter as WsAdapterLike).create(0, { path: this.options.path, ...options }) as WebSocketServer;
+      this.server = (await createThroughAdapter(adapter as WsAdapterLike, { path: this.options.path, ...options })) as WebSocketServer;
     } else {
       this.server = new WebSocketServer({ noServer: true, ...options });
       const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -203,7 +203,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
     // the listener only keeps the error from crashing the process. Nest's WsAdapter has
-    // added one already: a second would cost each socket an array of listeners.
+    // added one already (shared, createThroughAdapter): a second would cost each socket an
+    // array of listeners.
     if (ws.listenerCount('error') === 0) ws.on('error', ignore);
     ws.on('close', this.listeners.close);
   }
