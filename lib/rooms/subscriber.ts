@@ -16,7 +16,7 @@ export abstract class Subscriber extends SubscribedRooms {
   /** The binding (stream) of its last subscription on a scoped binding, and its scope there (RoomHub.scopeOf). */
   scopeStream: string | undefined = undefined;
   roomScope: RoomScope | undefined = undefined;
-  /** Per-binding scope matchers of this subscriber, compiled once (created on its first push of a scoped binding). */
+  /** Per-binding scope matchers of this subscriber, compiled once, for the scoped bindings it has no shared scope of (created on first need). */
   scopes: Map<string, (row: Record<string, unknown>) => boolean> | undefined = undefined;
   /**
    * The pushes waiting behind an asynchronous permission check, in order; undefined when
@@ -41,6 +41,15 @@ export abstract class Subscriber extends SubscribedRooms {
   ) {
     super();
     this.budgetUser = name;
+  }
+
+  /**
+   * Its scope on `stream` when that is the binding of its last scoped subscription: the
+   * compiled scope shared by every subscriber of that scope (RoomHub.scopeOf), which the
+   * pushes check (AccessPolicy.mayReceive) instead of a copy compiled for each socket.
+   */
+  sharedScope(stream: string): ((row: Record<string, unknown>) => boolean) | undefined {
+    return this.scopeStream === stream ? this.roomScope?.matches : undefined;
   }
 
   /** The rooms joined, `true` for explicit subscriptions, in the order of last use (the LRU of automatic ones). */
