@@ -17,14 +17,25 @@ export class UserConnections {
   /** Counts one more connection of `name`; the function returned counts it closed, once. */
   add(name: string | undefined): () => void {
     if (name === undefined) return uncounted;
-    this.open.set(name, (this.open.get(name) ?? 0) + 1);
+    this.count(name);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = this.open.get(name)! - 1;
-      if (left > 0) this.open.set(name, left);
-      else this.open.delete(name);
+      this.remove(name);
     };
+  }
+
+  /** Counts one more connection of `name`, for a caller that calls `remove(name)` exactly once when it closes. */
+  count(name: string | undefined): void {
+    if (name !== undefined) this.open.set(name, (this.open.get(name) ?? 0) + 1);
+  }
+
+  /** Counts one connection of `name` closed. */
+  remove(name: string | undefined): void {
+    if (name === undefined) return;
+    const left = (this.open.get(name) ?? 0) - 1;
+    if (left > 0) this.open.set(name, left);
+    else this.open.delete(name);
   }
 }

@@ -444,21 +444,24 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   }
 
   private send(binding: BindingDefinition | undefined, member: Subscriber, row: Row | undefined, frame: string, bytes?: Buffer): void {
-    const verdict = binding ? this.policy.mayReceive(binding, member.user, (member.scopes ??= new Map()), row) : true;
+    const verdict = binding ? this.policy.mayReceive(binding, member, row) : true;
     this.pushes++;
-    if (verdict === true && member.waiting === 0) {
+    if (verdict === true && member.pending === undefined) {
       member.send(frame, bytes);
       return;
     }
     if (verdict === false) return;
-    // An asynchronous check: later pushes to this member wait for it, so order holds.
-    member.waiting++;
-    member.pending = (member.pending ?? Promise.resolve())
+    // An asynchronous check: later pushes to this member wait for it, so order holds; the
+    // last one to finish clears the chain.
+    const chain: Promise<void> = (member.pending ?? Promise.resolve())
       .then(() => verdict)
       .then((ok) => {
         if (ok) member.send(frame, bytes);
       })
-      .finally(() => member.waiting--);
+      .finally(() => {
+        if (member.pending === chain) member.pending = undefined;
+      });
+    member.pending = chain;
   }
 
   /**

@@ -318,24 +318,70 @@ describe('limits', () => {
 });
 
 describe('WebSocket heartbeats', () => {
+  /** A dead peer (no pongs) is dropped within a few beats; one that answers stays and is served. */
+  async function dropsTheDeadKeepsTheLive(beat: TestApp): Promise<void> {
+    const alive = await TestSocket.open(beat.ws);
+    const dead = new WebSocket(beat.ws, { autoPong: false });
+    await new Promise((resolve, reject) => dead.once('open', resolve).once('error', reject));
+    let pings = 0;
+    dead.on('ping', () => pings++);
+    const closed = new Promise<void>((resolve) => dead.once('close', () => resolve()));
+    await settle(450);
+    await closed;
+    expect(pings).toBeGreaterThanOrEqual(1);
+    expect(dead.readyState).toBe(WebSocket.CLOSED);
+    expect(alive.socket.readyState).toBe(WebSocket.OPEN);
+    expect((await alive.request('ping', 'still here')).data).toBe('still here');
+    alive.close();
+  }
+
+  /** The kinds of events a server-side socket listens to: their table doubles past three (about 96 bytes per socket). */
+  const listenedKinds = (beat: TestApp) => [...beat.app.get(WsTransport).connections.keys()].map((ws) => ws.eventNames().length);
+
   it('drops a peer that stops answering pings and keeps one that answers', async () => {
     const beat = await startApp(entities, { heartbeatInterval: 100 });
     try {
-      const alive = await TestSocket.open(beat.ws);
-      const dead = new WebSocket(beat.ws, { autoPong: false });
-      await new Promise((resolve, reject) => dead.once('open', resolve).once('error', reject));
-      let pings = 0;
-      dead.on('ping', () => pings++);
-      const closed = new Promise<void>((resolve) => dead.once('close', () => resolve()));
-      await settle(450);
-      await closed;
-      expect(pings).toBeGreaterThanOrEqual(1);
-      expect(dead.readyState).toBe(WebSocket.CLOSED);
-      expect(alive.socket.readyState).toBe(WebSocket.OPEN);
-      expect((await alive.request('ping', 'still here')).data).toBe('still here');
-      alive.close();
+      const idle = await TestSocket.open(beat.ws);
+      await idle.request('shop.Product.subscribe', {});
+      // Pongs are noted by the socket itself: message, close and error are all it listens to.
+      expect(listenedKinds(beat)).toEqual([3]);
+      idle.close();
+      await dropsTheDeadKeepsTheLive(beat);
     } finally {
       await beat.close();
+    }
+  });
+
+  it('does the same without the WsAdapter', async () => {
+    const beat = await startApp(entities, { heartbeatInterval: 100 }, {}, false);
+    try {
+      await TestSocket.open(beat.ws).then((idle) => (expect(listenedKinds(beat)).toEqual([3]), idle.close()));
+      await dropsTheDeadKeepsTheLive(beat);
+    } finally {
+      await beat.close();
+    }
+  });
+
+  it("does the same when an adapter makes the server's sockets of another class (the WebSocket option dropped)", async () => {
+    class PlainSocketsAdapter extends WsAdapter {
+      create(port: number, options: any) {
+        const { WebSocket: _dropped, ...rest } = options ?? {};
+        return super.create(port, rest);
+      }
+    }
+    const database = await createTestDatabase(entities);
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRoot({ ...database.options, retryAttempts: 0 }), BindingsModule.forRoot({ heartbeatInterval: 100 })],
+    }).compile();
+    const app = createApp(moduleRef, { logger: ['error'] });
+    app.useWebSocketAdapter(new PlainSocketsAdapter(app));
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    try {
+      await dropsTheDeadKeepsTheLive({ app, ws: `ws://127.0.0.1:${port}/ws` } as TestApp);
+    } finally {
+      await app.close();
+      await database.drop();
     }
   });
 });
@@ -467,6 +513,36 @@ describe('transport setup', () => {
       gateway.sendRaw(JSON.stringify({ event: 'hello', data: null }));
       expect(await gateway.waitFor((f) => f.event === 'hello')).toEqual({ event: 'hello', data: 'from the app' });
       gateway.close();
+    } finally {
+      await app.close();
+      await database.drop();
+    }
+  });
+
+  it("on Nest's WsAdapter, a socket's errors are still logged by the adapter, through one listener shared by every socket", async () => {
+    const logged: unknown[] = [];
+    const capture = { log() {}, warn() {}, debug() {}, verbose() {}, error: (message: unknown, ...rest: unknown[]) => void logged.push([message, ...rest]) };
+    const database = await createTestDatabase(entities);
+    const moduleRef = await Test.createTestingModule({
+      imports: [TypeOrmModule.forRoot({ ...database.options, retryAttempts: 0 }), BindingsModule.forRoot({ limits: { maxPayload: 1024 } })],
+    }).compile();
+    const app = createApp(moduleRef, { logger: capture });
+    app.useWebSocketAdapter(new WsAdapter(app));
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    try {
+      const [a, b] = await Promise.all([TestSocket.open(`ws://127.0.0.1:${port}/ws`), TestSocket.open(`ws://127.0.0.1:${port}/ws`)]);
+      const listeners = [...app.get(WsTransport).connections.keys()].map((ws) => ws.listeners('error'));
+      expect(listeners.map((l) => l.length)).toEqual([1, 1]);
+      // A closure per socket would cost every idle socket about 56 bytes.
+      expect(listeners[0][0]).toBe(listeners[1][0]);
+      const closed = new Promise<number>((resolve) => a.socket.once('close', (code) => resolve(code)));
+      a.sendRaw('x'.repeat(2000));
+      expect(await closed).toBe(1009);
+      await settle(50);
+      expect(logged).toContainEqual([expect.objectContaining({ message: 'Max payload size exceeded' }), undefined, 'WsAdapter']);
+      expect((await b.request('ping', 1)).data).toBe(1);
+      b.close();
     } finally {
       await app.close();
       await database.drop();

@@ -394,6 +394,32 @@ describe('RoomHub', () => {
     expect(s.pushes.map((p) => p.data.price)).toEqual([1, 3]);
   });
 
+  it('pushes of an unscoped binding, or of the scope a subscriber shares, compile no scope matcher for it', async () => {
+    const scoped = binding('shop.Scoped', { scope: (user: { id: number }) => ({ price: { lt: 10 + user.id } }) });
+    const other = binding('shop.OtherScoped', { scope: () => ({}) });
+    for (const b of [scoped, other]) (b.allFields as Map<string, unknown>).set('price', { kind: 'number' });
+    const rooms = hub();
+    const [a, b, c] = [new FakeSocket({ id: 0 }), new FakeSocket({ id: 0 }), new FakeSocket({ id: 5 })];
+    await rooms.subscribe(a, model(), { explicit: true });
+    rooms.publish(created(row(1, 5)));
+    expect(a.pushes).toHaveLength(1);
+    // An empty Map per socket would cost about 180 bytes for nothing.
+    expect(a.scopes).toBeUndefined();
+    for (const s of [a, b, c]) await rooms.subscribe(s, model(scoped), { explicit: true });
+    for (const price of [5, 12]) rooms.publish(created(row(price, price), scoped));
+    // Each socket still gets only the rows of its own scope...
+    expect([a, b, c].map((s) => s.pushes.filter((p) => p.event === 'shop.Scoped.created').map((p) => p.data.price))).toEqual([[5], [5], [5, 12]]);
+    // ...checked with the compiled scope the sockets of one scope share, not a copy each (about 0.4 KiB per socket).
+    expect([a.scopes, b.scopes, c.scopes]).toEqual([undefined, undefined, undefined]);
+    expect(a.sharedScope('shop.Scoped')).toBe(b.sharedScope('shop.Scoped'));
+    expect(c.sharedScope('shop.Scoped')).not.toBe(a.sharedScope('shop.Scoped'));
+    // A scoped binding that is not its last scoped subscription gets a matcher of its own.
+    await rooms.subscribe(a, model(other), { explicit: true });
+    rooms.publish(created(row(7, 7), scoped));
+    expect(a.pushes.at(-1).data.price).toBe(7);
+    expect([...a.scopes!.keys()]).toEqual(['shop.Scoped']);
+  });
+
   it('broadcast sends one string to every member and counts them', async () => {
     const rooms = hub();
     const [a, b] = [new FakeSocket(null), new FakeSocket(null)];

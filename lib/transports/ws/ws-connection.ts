@@ -7,7 +7,6 @@ export const CLOSE_SLOW_CONSUMER = 1013;
 /** Close code for a connection over a policy limit (RFC 6455). */
 export const CLOSE_POLICY_VIOLATION = 1008;
 
-const noop = () => undefined;
 /** Refill times count from here: small integers, kept in the object, where a Date.now() would be a boxed number per socket. */
 const EPOCH = Date.now();
 
@@ -24,19 +23,17 @@ function uncorkAll(): void {
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
-  /** Whether the peer answered the last heartbeat ping. */
-  alive = true;
-  /** Counts the connection closed for `limits.connectionsPerUser` (set when it is accepted). */
-  release: () => void = noop;
   private tokens: number;
   private refilledAt = Date.now() - EPOCH;
 
+  /** `name`: what `identify` gave `user`, null when anonymous (counted for `limits.connectionsPerUser` under it). */
   constructor(
     readonly socket: WebSocket,
     user: unknown,
+    name: string | null,
     private readonly limits: { sendBuffer: number; framesPerSecond: number; burst: number },
   ) {
-    super(user);
+    super(user, name);
     this.tokens = limits.burst;
   }
 

@@ -16,7 +16,8 @@ import { RoomHub } from '../../rooms/room-hub.js';
 import type { ActionContext } from '../../rooms/action-context.js';
 import { CLOSE_POLICY_VIOLATION, WsConnection } from './ws-connection.js';
 import { WsEnhancers } from './ws-enhancers.js';
-import { isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
+import { createThroughAdapter, isNestWsAdapter, type WsAdapterLike } from './nest-ws-adapter.js';
+import { HeartbeatSocket, markAlive } from './heartbeat-socket.js';
 
 /** The error of a reply that could not be serialized, made only then (an Error records its stack: costly on every reply). */
 const internalFailure = () => new BindingError('internal', 'Internal error');
@@ -43,7 +44,6 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
   private closing = false;
   /** One listener of each kind for every socket (`this` is the socket): closures per socket would cost each idle socket about 0.3 KiB. */
   private readonly listeners: {
-    pong: (this: WebSocket) => void;
     message: (this: WebSocket, raw: RawData, isBinary: boolean) => void;
     close: (this: WebSocket) => void;
   };
@@ -65,14 +65,10 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     const closed = (ws: WebSocket, connection: WsConnection) => {
       connections.delete(ws);
       this.traffic.sockets--;
-      connection.release();
+      this.users.remove(connection.budgetUser ?? undefined);
       this.rooms.leaveAll(connection);
     };
     this.listeners = {
-      pong() {
-        const connection = connections.get(this);
-        if (connection) connection.alive = true;
-      },
       message(raw, isBinary) {
         const connection = connections.get(this);
         if (connection) receive(connection, raw, isBinary);
@@ -99,7 +95,8 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       // Sockets of our own `ws`, also when the server is made by Nest's WsAdapter, which may
       // bring an older copy: before 8.23 a socket's receiver keeps a view of the last buffer
       // it read (its frame mask) for as long as it stays idle, about 0.25 KiB per socket here.
-      WebSocket,
+      // They note pongs themselves, without a listener per socket (heartbeat-socket.ts).
+      WebSocket: HeartbeatSocket,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, status?: number, message?: string) => void) => {
         try {
           checkOrigin(info.req, this.options.origins);
@@ -132,7 +129,7 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
     };
     const adapter: unknown = this.appConfig.getIoAdapter();
     if (await isNestWsAdapter(adapter)) {
-      this.server = (adapter as WsAdapterLike).create(0, { path: this.options.path, ...options }) as WebSocketServer;
+      this.server = (await createThroughAdapter(adapter as WsAdapterLike, { path: this.options.path, ...options })) as WebSocketServer;
     } else {
       this.server = new WebSocketServer({ noServer: true, ...options });
       const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -197,15 +194,17 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
       ws.close(CLOSE_POLICY_VIOLATION, 'Too many connections for this user');
       return;
     }
-    const connection = new WsConnection(ws, user, this.options.limits);
+    const connection = new WsConnection(ws, user, name ?? null, this.options.limits);
     this.connections.set(ws, connection);
     this.traffic.sockets++;
-    connection.release = this.users.add(name);
-    ws.on('pong', this.listeners.pong);
+    // Counted under the name the connection keeps, uncounted when it closes (no closure per socket).
+    this.users.count(name);
+    if (!(ws instanceof HeartbeatSocket)) ws.on('pong', markAlive);
     ws.on('message', this.listeners.message);
     // ws closes the socket itself on protocol errors (1009 for an oversized frame, 1002...);
     // the listener only keeps the error from crashing the process. Nest's WsAdapter has
-    // added one already: a second would cost each socket an array of listeners.
+    // added one already (shared, createThroughAdapter): a second would cost each socket an
+    // array of listeners.
     if (ws.listenerCount('error') === 0) ws.on('error', ignore);
     ws.on('close', this.listeners.close);
   }
@@ -282,13 +281,14 @@ export class WsTransport implements OnApplicationBootstrap, OnModuleDestroy, Bef
 
   /** Drops peers that did not answer the previous ping, pings the others. */
   private beat(): void {
-    for (const [ws, connection] of this.connections) {
-      if (!connection.alive) {
-        ws.terminate();
+    for (const socket of this.connections.keys() as Iterable<HeartbeatSocket>) {
+      // undefined on a socket not of the transport's class that has not been pinged yet
+      if (socket.alive === false) {
+        socket.terminate();
         continue;
       }
-      connection.alive = false;
-      ws.ping();
+      socket.alive = false;
+      socket.ping();
     }
   }
 }
