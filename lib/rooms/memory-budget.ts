@@ -243,6 +243,7 @@ export class SubscriptionMemory<S extends Accounted, R extends AccountedRoom> {
     const cost = existing?.cost ?? this.roomCost(spec);
     if (this.usedBy(subscriber) + cost + MEMBER_BYTES > this.budget.perUser) return this.budget.refusal(`at most ${this.budget.perUser} bytes per user`);
     const needed = (existing ? 0 : cost) + MEMBER_BYTES;
+    if (this.budget.fitsTotal(needed)) return undefined;
     for (const room of this.idle) {
       if (this.budget.fitsTotal(needed)) break;
       if (room !== existing) evict(room);
@@ -259,17 +260,15 @@ export class SubscriptionMemory<S extends Accounted, R extends AccountedRoom> {
     const user = this.user(subscriber);
     if (user === null) subscriber.ownBytes = (subscriber.ownBytes ?? 0) + room.cost + MEMBER_BYTES;
     this.budget.add(user ?? undefined, room.cost + MEMBER_BYTES, MEMBER_BYTES);
-    this.idle.delete(room);
+    if (room.members.size === 1) this.idle.delete(room); // its first member: it was idle
   }
 
   left(subscriber: S, room: R): void {
     const user = this.user(subscriber);
     if (user === null) subscriber.ownBytes = Math.max(0, (subscriber.ownBytes ?? 0) - room.cost - MEMBER_BYTES);
     this.budget.release(user ?? undefined, room.cost + MEMBER_BYTES, MEMBER_BYTES);
-    if (room.members.size === 0) {
-      this.idle.delete(room);
-      this.idle.add(room);
-    }
+    // Its last member left: idle from now on (a room with members is never in `idle`).
+    if (room.members.size === 0) this.idle.add(room);
   }
 
   deleted(room: R): void {

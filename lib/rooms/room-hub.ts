@@ -117,7 +117,8 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
     const scope = this.scopeOf(spec, subscriber);
     const key = scope ? scopedKey(spec.name, scope.hash) : spec.name;
     const existing = this.rooms.get(key);
-    if (!existing || !subscriber.rooms.has(existing)) {
+    const already = existing && subscriber.rooms.get(existing);
+    if (already === undefined) {
       const admit = () => this.memory.subscriptions.admit(subscriber, spec, existing, (idle) => this.deleteRoom(idle));
       let refused = admit();
       // As with the count: the least recently used automatic subscriptions give way first.
@@ -126,7 +127,6 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       if (refused) throw refused;
     }
     const room = existing ?? this.createRoom(spec, key, scope);
-    const already = subscriber.rooms.get(room);
     if (already === undefined) {
       if (!this.makeRoom(subscriber)) {
         if (!explicit) return { refused: { room: room.name, seq: room.seq } };
@@ -470,25 +470,16 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
    */
   makeRoom(subscriber: Subscriber): boolean {
     if (subscriber.rooms.size + subscriber.liveLists < this.options.limits.subscriptionsPerSocket) return true;
-    for (const [room, explicit] of subscriber.rooms) {
-      if (!explicit) {
-        subscriber.rooms.delete(room);
-        this.leave(room, subscriber);
-        return true;
-      }
-    }
-    return false;
+    return this.dropAutomatic(subscriber);
   }
 
   /** Leaves the least recently used automatic subscription of `subscriber`; false when it has none. */
   private dropAutomatic(subscriber: Subscriber): boolean {
-    for (const [room, explicit] of subscriber.rooms) {
-      if (explicit) continue;
-      subscriber.rooms.delete(room);
-      this.leave(room, subscriber);
-      return true;
-    }
-    return false;
+    const room = subscriber.rooms.oldestAutomatic();
+    if (!room) return false;
+    subscriber.rooms.delete(room);
+    this.leave(room, subscriber);
+    return true;
   }
 
   private createRoom(spec: RoomSpec, key: string, scope: RoomScope | undefined): Room {

@@ -85,6 +85,17 @@ export class SubscribedRooms {
     return true;
   }
 
+  /** The least recently used room joined automatically; undefined when every room was joined explicitly. */
+  oldestAutomatic(): Room | undefined {
+    if (this.map) {
+      for (const [room, explicit] of this.map) if (!explicit) return room;
+      return undefined;
+    }
+    if (this.solo) return this.soloExplicit ? undefined : this.solo;
+    for (let i = 0; i < this.list.length; i += 2) if (!this.list[i + 1]) return this.list[i] as Room;
+    return undefined;
+  }
+
   clear(): void {
     this.solo = undefined;
     this.list = EMPTY;

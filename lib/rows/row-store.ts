@@ -14,6 +14,9 @@ import type { Row } from './entity-change.js';
  */
 @Injectable()
 export class RowStore {
+  /** By-id reads, per parsed scope (or per binding without one): see byIdQuery. */
+  private readonly byId = new WeakMap<object, { binding: BindingDefinition; sql: string; params: unknown[] }>();
+
   constructor(private readonly registry: BindingRegistry) {}
 
   get dataSource() {
@@ -40,17 +43,32 @@ export class RowStore {
     manager?: EntityManager,
     forUpdate = false,
   ): Promise<Row | undefined> {
-    const params: unknown[] = [];
-    const ctx = this.sqlContext(binding, params);
-    const conditions = [`${binding.sql.pk} = ${this.placeholder(params, this.persist(binding.primary, id))}`];
-    if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
-    if (scope) conditions.push(compileWhere(scope, binding.allFields, ctx));
+    const query = this.byIdQuery(binding, scope);
+    const params = query.params.slice();
+    params[0] = this.persist(binding.primary, id);
     // A write locks the row it read (PostgreSQL), so a concurrent write of the same row waits
     // and then sees the new version. On SQLite a transaction has the connection to itself (registry/sqlite-connection-lock).
-    const lock = forUpdate && binding.sql.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const sql = `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1${lock}`;
+    const sql = forUpdate && binding.sql.dialect === 'postgres' ? `${query.sql} FOR UPDATE` : query.sql;
     const rows = await this.read(sql, params, manager);
     return rows.length ? this.hydrate(binding, rows[0], binding.metadata.columns) : undefined;
+  }
+
+  /**
+   * The SQL of a by-id read under `scope` and the scope's parameters after the id's (`params[0]`).
+   * Kept per parsed scope (AccessPolicy keeps the parse of a scope answer seen before), so a
+   * request reads by id with the same text each time, found at once among the driver's prepared statements.
+   */
+  private byIdQuery(binding: BindingDefinition, scope: FilterNode | undefined): { sql: string; params: unknown[] } {
+    const owner: object = scope ?? binding;
+    const known = this.byId.get(owner);
+    if (known?.binding === binding) return known;
+    const params: unknown[] = [];
+    const conditions = [`${binding.sql.pk} = ${this.placeholder(params, undefined)}`];
+    if (binding.sql.notDeleted) conditions.push(binding.sql.notDeleted);
+    if (scope) conditions.push(compileWhere(scope, binding.allFields, this.sqlContext(binding, params)));
+    const query = { binding, sql: `${binding.sql.selectAll} WHERE ${conditions.join(' AND ')} LIMIT 1`, params };
+    this.byId.set(owner, query);
+    return query;
   }
 
   /** Rows with every column for the given ids, in no particular order. */

@@ -100,6 +100,27 @@ describe('a read on a free SQLite connection', () => {
   });
 });
 
+describe('a read by id', () => {
+  it('applies the scope it is given, whichever scopes were read with before', async () => {
+    const policy = new AccessPolicy(resolveOptions());
+    const scopeOf = (answer: Record<string, unknown> | null) => {
+      current = answer;
+      return policy.scope(lamp, 'alice');
+    };
+    const open = scopeOf({ status: 'open' });
+    const hidden = scopeOf({ status: 'hidden' });
+    for (let round = 0; round < 2; round++) {
+      expect((await store.findById(lamp, 1, open))?.name).toBe('a');
+      expect(await store.findById(lamp, 2, open)).toBeUndefined();
+      expect(await store.findById(lamp, 1, hidden)).toBeUndefined();
+      expect((await store.findById(lamp, 2, hidden))?.name).toBe('b');
+      expect((await store.findById(lamp, 2, undefined))?.name).toBe('b');
+      expect((await store.findById(lamp, 2, scopeOf({ status: { in: ['open', 'hidden'] } })))?.name).toBe('b');
+    }
+    current = { status: 'open' };
+  });
+});
+
 describe('AccessPolicy', () => {
   const policy = new AccessPolicy(resolveOptions());
 

@@ -30,13 +30,15 @@ function apply(target: Map<Room, boolean> | SubscribedRooms, step: Op): unknown 
     case 'clear':
       target.clear();
       return undefined;
-    case 'drop-first-auto':
-      for (const [room, explicit] of target) {
-        if (explicit) continue;
-        target.delete(room);
-        return room.name;
-      }
-      return undefined;
+    case 'drop-first-auto': {
+      // The hub asks for the oldest automatic room; the Map's answer is the first such entry.
+      let oldest: Room | undefined;
+      if (target instanceof SubscribedRooms) oldest = target.oldestAutomatic();
+      else for (const [room, explicit] of target) if (!explicit && !oldest) oldest = room;
+      if (!oldest) return undefined;
+      target.delete(oldest);
+      return oldest.name;
+    }
   }
 }
 
