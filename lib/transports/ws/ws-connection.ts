@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { Subscriber } from '../../rooms/subscriber.js';
+import { textFrame, writeFrame } from './shared-frame.js';
 
 /** Close code for a peer that does not read fast enough (RFC 6455 "try again later"). */
 export const CLOSE_SLOW_CONSUMER = 1013;
@@ -20,6 +21,10 @@ function uncorkAll(): void {
   for (const socket of corked) socket.uncork();
   corked.length = 0;
 }
+
+/** The last shared push framed, and its frame: the members of a room are sent one after another. */
+let framedPayload: Buffer | undefined;
+let framed: Buffer | undefined;
 
 /** One WebSocket: its user, its subscriptions, its rate budget and its send buffer bound. */
 export class WsConnection extends Subscriber {
@@ -44,9 +49,13 @@ export class WsConnection extends Subscriber {
       this.socket.close(CLOSE_SLOW_CONSUMER, 'send buffer full');
       return;
     }
-    // A shared Buffer is framed as it is (ws neither encodes nor copies it); text either way.
-    // Pushes of a room go out as they are: one frame per socket gains nothing from corking.
-    if (bytes) return this.socket.send(bytes, { binary: false });
+    // A push shared by a room is framed once for the room and written whole to each socket;
+    // one frame per socket gains nothing from corking.
+    if (bytes) {
+      if (bytes !== framedPayload) [framedPayload, framed] = [bytes, textFrame(bytes)];
+      if (!writeFrame(this.socket, framed!)) this.socket.send(bytes, { binary: false });
+      return;
+    }
     const raw = (this.socket as unknown as { _socket: Socket })._socket;
     if (corked.push(raw) === 1) process.nextTick(uncorkAll);
     raw.cork();
