@@ -219,5 +219,5 @@ export function isolateSqliteTransactions(dataSource: DataSource): boolean {
 
 /** The direct read of a better-sqlite3 DataSource whose transactions are isolated here; undefined for any other. */
 export function sqliteReadNow(dataSource: DataSource): ReadNow | undefined {
-  return (dataSource.driver as any)[READ_NOW];
+  return dataSource.options.type === 'better-sqlite3' ? (dataSource.driver as any)[READ_NOW] : undefined;
 }
