@@ -3,12 +3,18 @@ import { BINDINGS_OPTIONS } from '../bindings.constants.js';
 import type { ResolvedOptions } from '../bindings.options.js';
 import { BindingError } from '../protocol/binding-error.js';
 import { hookMessage } from '../protocol/hook-message.js';
-import { APPLICATION_FILTER_LIMITS, compileMatcher, inputKey, parseFilter, type FilterNode } from '../query/index.js';
+import { APPLICATION_FILTER_LIMITS, compileMatcher, inputKey, parseFilter, sameInput, type FilterNode } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
 import type { Row } from '../rows/entity-change.js';
 
 /** Parsed scope answers kept per binding (see AccessPolicy.parsed). */
 const PARSED_SCOPES = 256;
+
+/** A scope answer of the application (a copy) and its parse. */
+interface ParsedScope {
+  answer: unknown;
+  node: FilterNode;
+}
 
 /** A receiver of pushes as `mayReceive` sees it: its user, and its compiled scope matchers by stream (undefined until needed). */
 export interface ScopeCache {
@@ -30,7 +36,9 @@ export class AccessPolicy {
    * change at any time), but an answer seen before is not parsed again. At most
    * PARSED_SCOPES per binding, the oldest dropped first.
    */
-  private readonly parsed = new Map<string, Map<string, FilterNode>>();
+  private readonly parsed = new Map<string, Map<string, ParsedScope>>();
+  /** Per binding, the last answer parsed or found: most answers repeat the last one, which costs no key. */
+  private readonly lastAnswer = new Map<string, ParsedScope>();
 
   constructor(@Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions) {}
 
@@ -45,10 +53,15 @@ export class AccessPolicy {
       throw this.hookFailed('scope', binding.stream, error);
     }
     if (filter === undefined || filter === null) return undefined;
+    const last = this.lastAnswer.get(binding.stream);
+    if (last && sameInput(filter, last.answer)) return last.node;
     const key = inputKey(filter);
     let byKey = this.parsed.get(binding.stream);
     const known = key === undefined ? undefined : byKey?.get(key);
-    if (known) return known;
+    if (known) {
+      this.lastAnswer.set(binding.stream, known);
+      return known.node;
+    }
     let node: FilterNode | undefined;
     try {
       node = parseFilter(filter, binding.allFields, APPLICATION_FILTER_LIMITS);
@@ -59,7 +72,10 @@ export class AccessPolicy {
     if (node && key !== undefined) {
       if (!byKey) this.parsed.set(binding.stream, (byKey = new Map()));
       if (byKey.size >= PARSED_SCOPES) byKey.delete(byKey.keys().next().value!);
-      byKey.set(key, node);
+      // A copy of the answer: the application may change the object it answered with later.
+      const parsed = { answer: structuredClone(filter), node };
+      byKey.set(key, parsed);
+      this.lastAnswer.set(binding.stream, parsed);
     }
     return node;
   }

@@ -6,4 +6,4 @@ export { compileOrder, compileWhere, type SqlContext } from './compile-sql.js';
 export { compileMatcher, normalizeValue, type RowMatcher } from './match-filter.js';
 export { equalityKey, FilterIndex, type EqualityKey } from './filter-index.js';
 export { canonicalFilter, filterHash } from './canonical.js';
-export { inputKey } from './input-key.js';
+export { inputKey, sameInput } from './input-key.js';

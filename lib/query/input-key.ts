@@ -41,8 +41,7 @@ function write(value: unknown, key: { text: string }): boolean {
     for (const item of value) if (!write(item, key)) return false;
     key.text += ']';
   } else {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return false;
+    if (!isPlain(value)) return false;
     key.text += '{';
     for (const name of Object.keys(value)) {
       key.text += `${JSON.stringify(name)}:`;
@@ -51,4 +50,32 @@ function write(value: unknown, key: { text: string }): boolean {
     key.text += '}';
   }
   return key.text.length <= MAX_KEY_LENGTH;
+}
+
+/**
+ * Whether two filter inputs are equal as `inputKey` tells them apart (keys in the same
+ * order, values of the same types), without building either key: the common case of a
+ * scope hook giving the same answer as last time costs a walk of two small objects.
+ */
+export function sameInput(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return Object.is(a, b);
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameInput(a[i], b[i])) return false;
+    return true;
+  }
+  if (!isPlain(a) || !isPlain(b)) return false;
+  const keys = Object.keys(a);
+  const other = Object.keys(b);
+  if (keys.length !== other.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] !== other[i] || !sameInput((a as Record<string, unknown>)[keys[i]], (b as Record<string, unknown>)[keys[i]])) return false;
+  }
+  return true;
+}
+
+function isPlain(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }

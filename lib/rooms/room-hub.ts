@@ -59,6 +59,8 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   private readonly commitListeners: Array<(changes: readonly EntityChange[], local: boolean) => void> = [];
   /** The bounds on what clients make the server keep (subscriptions, replay, presence, live lists). */
   readonly memory: MemoryBudgets<Subscriber, Room>;
+  /** What every room may keep for replay. */
+  private readonly replayBounds: ConstructorParameters<typeof Room>[2];
 
   constructor(
     @Inject(BINDINGS_OPTIONS) private readonly options: ResolvedOptions,
@@ -71,6 +73,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   ) {
     adapter.attach(this);
     this.memory = new MemoryBudgets(options.limits, (subscriber) => policy.identify(subscriber.user));
+    this.replayBounds = { ...options.replay, bytes: options.limits.replayBytesPerRoom, memory: this.memory.replay };
     const every = Math.min(60_000, Math.max(1000, options.replay.maxAge / 4));
     this.sweeper = setInterval(() => this.sweep(Date.now()), every).unref();
   }
@@ -318,7 +321,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
       if (!room) continue;
       room.seq = Math.max(room.seq, seq);
       // With an adapter, replays come from its store: the local buffers would never be read.
-      if (!this.adapter.replay) room.replay.add({ seq, at: now, body });
+      if (!this.adapter.replay) room.keep({ seq, at: now, body });
       // Encoded once per room: every socket of the room is sent the same bytes.
       const bytes = room.members.size > 0 ? Buffer.from(frame) : undefined;
       for (const member of room.members) {
@@ -483,8 +486,7 @@ export class RoomHub implements RoomHost, OnModuleDestroy {
   }
 
   private createRoom(spec: RoomSpec, key: string, scope: RoomScope | undefined): Room {
-    const replay = { ...this.options.replay, bytes: this.options.limits.replayBytesPerRoom, memory: this.memory.replay };
-    const room = new Room(spec.name, spec.kind, replay, spec.binding, spec.matches);
+    const room = new Room(spec.name, spec.kind, this.replayBounds, spec.binding, spec.matches);
     room.key = key;
     room.keys = spec.keys;
     room.cost = this.memory.subscriptions.roomCost(spec);

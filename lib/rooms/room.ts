@@ -1,7 +1,7 @@
 import type { RoomKind } from '../adapters/room-shapes.js';
 import type { EqualityKey } from '../query/index.js';
 import type { BindingDefinition } from '../registry/binding-definition.js';
-import type { ReplayMemory } from './memory-budget.js';
+import type { PushBody, ReplayMemory } from './memory-budget.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import type { Subscriber } from './subscriber.js';
 
@@ -22,7 +22,8 @@ export class Room {
   key: string;
   /** For a room of a scoped binding: the hash of its subscribers' scope. */
   scopeHash?: string;
-  readonly replay: ReplayBuffer;
+  /** Made with the room's first push: most rooms of automatic subscriptions never get one. */
+  private buffer: ReplayBuffer | undefined = undefined;
   /** For filter rooms: the equality its filter requires, by which the hub finds it (query/filter-index.ts). */
   keys?: EqualityKey;
   /** Estimated bytes of the room itself (name, filter), for the subscription bounds. */
@@ -31,12 +32,25 @@ export class Room {
   constructor(
     readonly name: string,
     readonly kind: RoomKind,
-    replay: { size: number; maxAge: number; bytes?: number; memory?: ReplayMemory },
+    private readonly replayBounds: { size: number; maxAge: number; bytes?: number; memory?: ReplayMemory },
     readonly binding?: BindingDefinition,
     /** For filter rooms: whether a row (all columns) is in the filter's set. */
     readonly matches?: (row: Record<string, unknown>) => boolean,
   ) {
-    this.replay = new ReplayBuffer(replay.size, replay.maxAge, name, replay.bytes, replay.memory);
     this.key = name;
   }
+
+  /** The pushes kept for replay (an empty buffer before the first one). */
+  get replay(): ReplayBuffer {
+    return this.buffer ?? NO_PUSHES;
+  }
+
+  /** Keeps a push for replay. */
+  keep(push: { seq: number; at: number; body: PushBody }): void {
+    const bounds = this.replayBounds;
+    (this.buffer ??= new ReplayBuffer(bounds.size, bounds.maxAge, this.name, bounds.bytes, bounds.memory)).add(push);
+  }
 }
+
+/** What a room without pushes answers for replay: nothing kept (never added to). */
+const NO_PUSHES = new ReplayBuffer(0, 0);

@@ -4,7 +4,7 @@ import { Column, DataSource, Entity, PrimaryGeneratedColumn, type EntitySubscrib
 import { AccessPolicy } from '../../lib/auth/access-policy.js';
 import { resolveOptions } from '../../lib/bindings.options.js';
 import { Binding, BindingError } from '../../lib/index.js';
-import { inputKey } from '../../lib/query/index.js';
+import { inputKey, sameInput } from '../../lib/query/index.js';
 import type { BindingDefinition } from '../../lib/registry/binding-definition.js';
 import { BindingRegistry } from '../../lib/registry/binding.registry.js';
 import { BindingsMetadataAccessor } from '../../lib/registry/metadata.accessor.js';
@@ -154,6 +154,17 @@ describe('AccessPolicy', () => {
     current = { status: 'open' };
   });
 
+  it('follows an answer object the application changes between requests', () => {
+    const shared: Record<string, unknown> = { status: 'open' };
+    current = shared;
+    expect(policy.scope(lamp, 'alice')).toMatchObject({ value: 'open' });
+    shared.status = 'hidden';
+    expect(policy.scope(lamp, 'alice')).toMatchObject({ value: 'hidden' });
+    shared.status = 'open';
+    expect(policy.scope(lamp, 'alice')).toMatchObject({ value: 'open' });
+    current = { status: 'open' };
+  });
+
   it('keeps a bounded number of parsed answers per binding', () => {
     for (let i = 0; i < 2000; i++) {
       current = { name: `tenant-${i}` };
@@ -188,6 +199,31 @@ describe('inputKey', () => {
     expect(keys.every((key) => typeof key === 'string')).toBe(true);
     expect(new Set(keys).size).toBe(keys.length);
     expect(inputKey({ a: [1, { b: 'x' }] })).toBe(inputKey({ a: [1, { b: 'x' }] }));
+  });
+
+  it('says two inputs are the same exactly when their keys are', () => {
+    const at = new Date('2026-01-01T00:00:00.000Z');
+    const inputs: unknown[] = [
+      { a: 1 },
+      { a: '1' },
+      { a: -0 },
+      { a: 0 },
+      { a: NaN },
+      { a: undefined },
+      {},
+      { a: null },
+      { a: [1, 2] },
+      { a: [2, 1] },
+      { a: at },
+      { a: new Date(at.getTime()) },
+      { a: at.toISOString() },
+      { a: 1, b: 2 },
+      { b: 2, a: 1 },
+      { a: { in: ['x'] } },
+      { a: { in: ['x'] } },
+      Object.assign(Object.create(null), { a: 1 }),
+    ];
+    for (const a of inputs) for (const b of inputs) expect([a, b, sameInput(a, b)]).toEqual([a, b, inputKey(a) === inputKey(b)]);
   });
 
   it('gives no key for inputs a parse could read differently or that are too long to keep', () => {
