@@ -1,7 +1,6 @@
-import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { Subscriber } from '../../rooms/subscriber.js';
-import { textFrame, writeFrame } from './shared-frame.js';
+import { corkUntilTick, textFrame, writeFrame } from './ws-writes.js';
 
 /** Close code for a peer that does not read fast enough (RFC 6455 "try again later"). */
 export const CLOSE_SLOW_CONSUMER = 1013;
@@ -10,17 +9,6 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 
 /** Refill times count from here: small integers, kept in the object, where a Date.now() would be a boxed number per socket. */
 const EPOCH = Date.now();
-
-/**
- * Network sockets corked during the current tick. Replies to requests that arrived together
- * (a client with several in flight) then leave in one write system call instead of one each;
- * everything is uncorked, in order, once the tick's promise jobs have run.
- */
-const corked: Socket[] = [];
-function uncorkAll(): void {
-  for (const socket of corked) socket.uncork();
-  corked.length = 0;
-}
 
 /** The last shared push framed, and its frame: the members of a room are sent one after another. */
 let framedPayload: Buffer | undefined;
@@ -56,9 +44,7 @@ export class WsConnection extends Subscriber {
       if (!writeFrame(this.socket, framed!)) this.socket.send(bytes, { binary: false });
       return;
     }
-    const raw = (this.socket as unknown as { _socket: Socket })._socket;
-    if (corked.push(raw) === 1) process.nextTick(uncorkAll);
-    raw.cork();
+    corkUntilTick(this.socket);
     this.socket.send(frame);
   }
 

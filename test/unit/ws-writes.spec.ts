@@ -1,10 +1,11 @@
+import { jest } from '@jest/globals';
 import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { textFrame, writeFrame } from '../../lib/transports/ws/shared-frame.js';
+import { corkUntilTick, textFrame, writeFrame } from '../../lib/transports/ws/ws-writes.js';
 
-/** A push framed once for a room and written whole to each socket (lib/transports/ws/shared-frame.ts). */
+/** Writes below ws's own (lib/transports/ws/ws-writes.ts): a push framed once for a room and written whole to each socket; replies of one tick in one write. */
 
 // ws's frame parser (exported by ws, absent from its type declarations).
 const { Receiver } = createRequire(import.meta.url)('ws') as { Receiver: new (options: { isServer: boolean }) => Writable };
@@ -75,5 +76,22 @@ describe('writeFrame', () => {
     socket.send(Buffer.from('pushed'), { binary: false });
     await arrived(2);
     expect(received).toEqual(['from a blob', 'pushed']);
+  });
+
+  it('holds what is sent until the end of the tick, then sends it in order in one write', async () => {
+    const raw = (socket as unknown as { _socket: import('node:net').Socket })._socket;
+    const writes = jest.spyOn(raw, '_writev' as never);
+    const write = jest.spyOn(raw, '_write' as never);
+    corkUntilTick(socket);
+    socket.send('one');
+    corkUntilTick(socket);
+    socket.send('two');
+    expect(raw.writableCorked).toBe(2);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(raw.writableCorked).toBe(0);
+    expect(writes).toHaveBeenCalledTimes(1);
+    expect(write).not.toHaveBeenCalled();
+    await arrived(2);
+    expect(received).toEqual(['one', 'two']);
   });
 });

@@ -1,6 +1,9 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
+// Writes below ws's own: what of ws's socket they read is its network socket and its sender's
+// state (ws 8), each checked before use, with ws's public `send` as the fallback.
+
 /** What of ws's socket a direct write reads: its network socket and its sender's state (ws 8). */
 interface WsInternals {
   _socket?: Socket;
@@ -43,4 +46,23 @@ export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
   if (!socket || sender?._state !== 0 || sender._queue?.length !== 0 || sender._firstFragment !== true) return false;
   socket.write(frame);
   return true;
+}
+
+/**
+ * Network sockets corked during the current tick. Replies to requests that arrived together
+ * (a client with several in flight) then leave in one write system call instead of one each;
+ * everything is uncorked, in order, once the tick's promise jobs have run.
+ */
+const corked: Socket[] = [];
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.length = 0;
+}
+
+/** Holds what is sent to `ws` until the end of the current tick, to leave in one write. */
+export function corkUntilTick(ws: WebSocket): void {
+  const socket = (ws as unknown as WsInternals)._socket;
+  if (!socket) return;
+  if (corked.push(socket) === 1) process.nextTick(uncorkAll);
+  socket.cork();
 }
