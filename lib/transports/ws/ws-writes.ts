@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
-// Writes below ws's own: what of ws's socket they read is its network socket and its sender's
-// state (ws 8), each checked before use, with ws's public `send` as the fallback.
-
-/** What of ws's socket a direct write reads: its network socket and its sender's state (ws 8). */
+/**
+ * What of ws's socket these writes read (ws 8): its network socket and its sender's state,
+ * each checked before use; where they are not as expected, the caller sends through ws.
+ */
 interface WsInternals {
   _socket?: Socket;
   _sender?: { _state?: number; _queue?: unknown[]; _firstFragment?: boolean };
