@@ -75,6 +75,8 @@ function load(script, args) {
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+/** The median of one figure over a side's runs. */
+const medianOf = (runs, key) => median(runs.map((r) => r[key]));
 const results = [];
 const report = (name, value, baseline, unit, target) => {
   // Throughput: ours / baseline (higher is better); latency and memory: ours / baseline (lower is better).
@@ -145,7 +147,6 @@ if (wants('rest')) {
 }
 
 // 2 and 4. Fan-out and memory per idle subscribed connection.
-const fanout = {};
 for (const size of wants('fanout') ? FANOUT_SIZES : []) {
   const runs = { bindings: [], bare: [] };
   for (const order of [
@@ -161,20 +162,19 @@ for (const size of wants('fanout') ? FANOUT_SIZES : []) {
       runs[name === 'bindings' ? 'bindings' : 'bare'].push(result);
     }
   }
-  fanout[size] = runs;
-  report(`fan-out to ${size} sockets, p50 ms`, median(runs.bindings.map((r) => r.p50)), median(runs.bare.map((r) => r.p50)), 'ms', '<= 1.1x');
-  report(`fan-out to ${size} sockets, p99 ms`, median(runs.bindings.map((r) => r.p99)), median(runs.bare.map((r) => r.p99)), 'ms', '<= 1.1x');
+  report(`fan-out to ${size} sockets, p50 ms`, medianOf(runs.bindings, 'p50'), medianOf(runs.bare, 'p50'), 'ms', '<= 1.1x');
+  report(`fan-out to ${size} sockets, p99 ms`, medianOf(runs.bindings, 'p99'), medianOf(runs.bare, 'p99'), 'ms', '<= 1.1x');
   report(
     `RSS per idle subscribed connection at ${size}`,
-    median(runs.bindings.map((r) => r.rssPerConnection)) / 1024,
-    median(runs.bare.map((r) => r.rssPerConnection)) / 1024,
+    medianOf(runs.bindings, 'rssPerConnection') / 1024,
+    medianOf(runs.bare, 'rssPerConnection') / 1024,
     'KiB',
     '<= 1.3x',
   );
   report(
     `heap per idle subscribed connection at ${size}`,
-    median(runs.bindings.map((r) => r.heapPerConnection)) / 1024,
-    median(runs.bare.map((r) => r.heapPerConnection)) / 1024,
+    medianOf(runs.bindings, 'heapPerConnection') / 1024,
+    medianOf(runs.bare, 'heapPerConnection') / 1024,
     'KiB',
     '<= 1.1x',
   );
@@ -227,9 +227,8 @@ if (!wants('redis')) {
     target: 'information',
   });
   console.log(`changes/s through one Redis connection: ${changesPerSecond}`);
-  const medianOf = (side, key) => median(runs[side].map((r) => r[key]));
-  report(`two instances over Redis vs one, fan-out to ${size}, p50 ms`, medianOf('two', 'p50'), medianOf('one', 'p50'), 'ms', 'information');
-  report(`two instances over Redis vs one, fan-out to ${size}, p99 ms`, medianOf('two', 'p99'), medianOf('one', 'p99'), 'ms', '<= 1.2x');
+  report(`two instances over Redis vs one, fan-out to ${size}, p50 ms`, medianOf(runs.two, 'p50'), medianOf(runs.one, 'p50'), 'ms', 'information');
+  report(`two instances over Redis vs one, fan-out to ${size}, p99 ms`, medianOf(runs.two, 'p99'), medianOf(runs.one, 'p99'), 'ms', '<= 1.2x');
 } else {
   console.log('two instances over Redis: skipped (set BINDINGS_REDIS_URL, e.g. via scripts/services.sh env)');
 }
@@ -261,14 +260,8 @@ if (wants('filters')) {
     console.log(`  filter rooms, ${mode}: ${JSON.stringify(result)}`);
   }
   const rooms = `${sockets.toLocaleString('en')} filter rooms vs 10`;
-  report(`one change among ${rooms}, p50 ms`, median(runs.many.map((r) => r.p50)), median(runs.few.map((r) => r.p50)), 'ms', '<= 1.25x');
-  report(
-    `one change among ${rooms}, server CPU ms`,
-    median(runs.many.map((r) => r.cpuPerChange)),
-    median(runs.few.map((r) => r.cpuPerChange)),
-    'ms',
-    '<= 1.25x',
-  );
+  report(`one change among ${rooms}, p50 ms`, medianOf(runs.many, 'p50'), medianOf(runs.few, 'p50'), 'ms', '<= 1.25x');
+  report(`one change among ${rooms}, server CPU ms`, medianOf(runs.many, 'cpuPerChange'), medianOf(runs.few, 'cpuPerChange'), 'ms', '<= 1.25x');
 }
 
 // 8. Live lists vs the equivalent filter rooms (bench/load/live-lists.mjs).
@@ -295,7 +288,7 @@ if (wants('live')) {
       runs[mode].push(result);
     }
   }
-  const p = (mode, key) => median(runs[mode].map((r) => r[key]));
+  const p = (mode, key) => medianOf(runs[mode], key);
   report(`live lists, ${sockets} sockets over ${distinct} requests, p50 ms until the last frame`, p('live', 'p50'), p('filter', 'p50'), 'ms', '<= 1.5x');
   report(`live lists, ${sockets} sockets over ${distinct} requests, p99 ms until the last frame`, p('live', 'p99'), p('filter', 'p99'), 'ms', '<= 1.5x');
   // Extra queries per change over the filter rooms' own (the write and its capture), per distinct page touched.
